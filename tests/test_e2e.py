@@ -1,0 +1,85 @@
+"""End to end: the smoke profile through every notebook into a temporary project copy.
+
+The run writes only under the temporary folder; the assertions read the artifacts the notebooks
+wrote (JSON/CSV), the manifest, and the book's HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import copy_project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
+    return root, first.stdout, second.stdout
+
+
+def test_every_step_ran_and_is_recorded(smoke_run):
+    root, out, _ = smoke_run
+    manifest = json.loads((root / "artifacts" / "smoke" / "manifest.json").read_text())
+    from ecc_utils.config import load_profile
+    from ecc_utils.pipeline import build_plan
+
+    plan = build_plan(load_profile(root / "params" / "smoke.yaml"))
+    for step in plan:
+        rec = manifest["steps"][step.key]
+        assert rec["status"] == "ok" and rec["wall_time_s"] > 0, step.key
+        assert set(rec["fingerprint"]) == {
+            "notebook",
+            "parameters",
+            "ecc_utils",
+            "inputs",
+            "external",
+        }
+        assert (root / "book" / "generated" / "smoke" / f"{step.key}.ipynb").is_file()
+        for o in step.outputs:
+            assert (root / "artifacts" / "smoke" / o).exists(), (step.key, o)
+        assert f"{step.key}: done in" in out
+    assert "total wall time" in out
+
+
+def test_second_run_executes_no_notebook(smoke_run):
+    root, _, second = smoke_run
+    assert "notebooks: 0 executed" in second
+    manifest = json.loads((root / "artifacts" / "smoke" / "manifest.json").read_text())
+    assert manifest["last_run"]["executed"] == 0
+
+
+def test_book_pages_exist_and_link_every_executed_notebook(smoke_run):
+    root, _, _ = smoke_run
+    html = root / "_build" / "html"
+    index = html / "index.html"
+    assert index.is_file()
+    for page in ("intro", "method", "deviations", "paper_scale"):
+        assert (html / f"{page}.html").is_file(), page
+    executed = sorted((root / "book" / "generated" / "smoke").glob("*.ipynb"))
+    assert executed
+    intro = (html / "intro.html").read_text(encoding="utf-8")
+    for nb in executed:
+        page = html / "generated" / "smoke" / f"{nb.stem}.html"
+        assert page.is_file(), page
+        assert f"generated/smoke/{nb.stem}.html" in intro, f"no link to {nb.stem}"
+
+
+def test_environment_artifact(smoke_run):
+    root, _, _ = smoke_run
+    env = json.loads((root / "artifacts" / "smoke" / "environment.json").read_text())
+    assert env["profile"]["name"] == "smoke"
+    assert env["packages"]["torch"].startswith("2.13")
+    assert all(isinstance(v, bool) for v in env["api_keys_present"].values())
