@@ -59,6 +59,7 @@ def build_plan(profile) -> list[Step]:
     """The ordered run plan for a profile; the training notebook runs once per PEFT method."""
     plan = [
         Step("00_environment", "00_environment", outputs=("environment.json",)),
+        Step("01_data", "01_data", outputs=("data",), external=data_dirs(profile)),
     ]
     return plan
 

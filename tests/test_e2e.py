@@ -83,3 +83,24 @@ def test_environment_artifact(smoke_run):
     assert env["profile"]["name"] == "smoke"
     assert env["packages"]["torch"].startswith("2.13")
     assert all(isinstance(v, bool) for v in env["api_keys_present"].values())
+
+
+def test_data_stage_statistics(smoke_run):
+    root, _, _ = smoke_run
+    from ecc_utils.config import load_profile
+    from ecc_utils.records import read_examples
+
+    cfg = load_profile(root / "params" / "smoke.yaml")
+    art = root / "artifacts" / "smoke" / "data"
+    stats = json.loads((art / "stats.json").read_text(encoding="utf-8"))
+    assert stats["source"]["kind"] in ("dir", "ecd_sample", "synthetic")
+    counts = stats["counts"]
+    assert counts["eval"]["total"] == cfg.data.n_eval
+    assert counts["fewshot"]["total"] == cfg.data.n_fewshot
+    assert counts["teacher_queries"]["total"] == cfg.data.n_teacher_queries
+    assert 0 < counts["train"]["total"] <= cfg.data.n_train
+    for split, c in counts.items():
+        assert len(read_examples(art / f"{split}.jsonl")) == c["total"], split
+    labels = [e.label for e in read_examples(art / "eval.jsonl")][:6]
+    assert labels[0] == "Hello" and labels[2] == "520401029636" and None not in labels
+    assert stats["tokens_per_utterance"]["train"] > 0
