@@ -73,6 +73,7 @@ class TeacherConfig:
     temperature: float = _f(0.6, *_nonneg)
     top_p: float = _f(0.8, *_unit)
     batch_size: int = _f(8, *_pos)
+    thinking_budget: int | None = None  # gemini 2.5: thinking tokens count in the output budget
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,12 @@ def build_plan(profile) -> list[Step]:
     plan = [
         Step("00_environment", "00_environment", outputs=("environment.json",)),
         Step("01_data", "01_data", outputs=("data",), external=data_dirs(profile)),
+        Step(
+            "02_cloud_labels",
+            "02_cloud_labels",
+            inputs=("data",),
+            outputs=("teacher/labels.jsonl", "teacher/summary.json"),
+        ),
     ]
     return plan
 

@@ -16,12 +16,14 @@ import pytest
 from tests.conftest import copy_project
 
 pytestmark = pytest.mark.slow
+FAKE_KEY = "AIzaFAKE-e2e-secret-0123456789"
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("project"))
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    # A key that must never reach an artifact, a log or an executed notebook.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
     cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
@@ -104,3 +106,31 @@ def test_data_stage_statistics(smoke_run):
     labels = [e.label for e in read_examples(art / "eval.jsonl")][:6]
     assert labels[0] == "Hello" and labels[2] == "520401029636" and None not in labels
     assert stats["tokens_per_utterance"]["train"] > 0
+
+
+def test_teacher_second_run_makes_no_calls(smoke_run):
+    root, _, _ = smoke_run
+    summary = root / "artifacts" / "smoke" / "teacher" / "summary.json"
+    first = json.loads(summary.read_text(encoding="utf-8"))
+    assert first["n_labels"] > 0 and first["calls"] + first["cache_hits"] >= first["n_labels"] - 1
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
+    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
+    r = subprocess.run(
+        [*cmd, "--force", "--only", "02_cloud_labels", "--no-book"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = json.loads(summary.read_text(encoding="utf-8"))
+    assert again["calls"] == 0 and again["cache_hits"] == again["n_labels"] == first["n_labels"]
+
+
+def test_no_secret_in_any_artifact_or_executed_notebook(smoke_run):
+    root, out, second = smoke_run
+    assert FAKE_KEY not in out + second
+    places = [root / "artifacts", root / "book" / "generated", root / "_build" / "html"]
+    files = [f for p in places for f in p.rglob("*") if f.is_file()]
+    assert len(files) > 10
+    for f in files:
+        assert FAKE_KEY.encode() not in f.read_bytes(), f
