@@ -1,0 +1,183 @@
+"""The paper's published numbers, for side-by-side comparison with ours.
+
+Every value here is copied from the paper's text (Tables IV and VI, Section III/IV) or from
+the sources it cites (DUA for the ECD response-selection anchors); nothing is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+# --- Eq. (1) and Table II ------------------------------------------------------------------
+
+ALPHA = 0.8  # Section IV.C: "by setting alpha = 0.8 and Theta = 0.2"
+THETA = 0.2
+N_SHOTS = 500  # Table II: N question-answer pairs in the cloud prompt
+
+# --- Table IV -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableIV:
+    """Table IV: parameters of ChatGLM3-6B under the three fine-tuning methods.
+
+    `num_virtual_tokens` applies to Prefix-Tuning and P-Tuning v2 only; the LoRA fields
+    to LoRA only (the paper prints "/" elsewhere). The evaluation fields are the
+    generation settings used for every method.
+    """
+
+    max_input_length: int = 256
+    max_output_length: int = 512
+    max_steps: int = 30000
+    learning_rate: float = 5e-5
+    per_device_train_batch_size: int = 1
+    num_virtual_tokens: int = 128
+    lora_r: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    eval_max_length: int = 8192
+    top_p: float = 0.8
+    temperature: float = 0.6
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TABLE4 = TableIV()
+
+_TABLE4_ROWS: tuple[tuple[str, str, tuple[bool, bool, bool]], ...] = (
+    # (printed name, field, applies to (prefix, ptuning_v2, lora))
+    ("Max Input Length", "max_input_length", (True, True, True)),
+    ("Max Output Length", "max_output_length", (True, True, True)),
+    ("Fine-Tuning Steps", "max_steps", (True, True, True)),
+    ("Learning Rate", "learning_rate", (True, True, True)),
+    ("Per Device Train Batch Size", "per_device_train_batch_size", (True, True, True)),
+    ("num_virtual_tokens", "num_virtual_tokens", (True, True, False)),
+    ("Rank r", "lora_r", (False, False, True)),
+    ("Alpha", "lora_alpha", (False, False, True)),
+    ("LoRA Dropout", "lora_dropout", (False, False, True)),
+    ("max length", "eval_max_length", (True, True, True)),
+    ("top_p", "top_p", (True, True, True)),
+    ("temperature", "temperature", (True, True, True)),
+)
+
+
+def table4() -> pd.DataFrame:
+    """Table IV as printed: rows = parameters, columns = the three methods, "/" where n/a."""
+    cols = ["Prefix-Tuning", "P-Tuning v2", "LoRA"]
+    data = {
+        name: [getattr(TABLE4, f) if on else "/" for on in applies]
+        for name, f, applies in _TABLE4_ROWS
+    }
+    df = pd.DataFrame.from_dict(data, orient="index", columns=cols)
+    df.index.name = "Parameters"
+    return df
+
+
+# --- Table VI -------------------------------------------------------------------------------
+
+METHOD_NAMES: dict[str, str] = {
+    "prefix": "Prefix-Tuning",
+    "ptuning_v2": "P-Tuning v2",
+    "lora": "LoRA",
+}
+ORIGINAL_LABEL = "Original Model"
+MEAN_LABEL = "Mean"
+
+# The six user inputs of Table VI, English as printed, in the paper's order. ASCII
+# apostrophes (the PDF text has them; the HTML version has typographic ones).
+TABLE6_LABELS: tuple[str, ...] = (
+    "Hello",
+    "Can I choose the delivery service?",
+    "520401029636",
+    "Can I get a discount?",
+    "This is so frustrating. I've been waiting for this delivery since yesterday "
+    "and haven't dared to leave the house.",
+    "Will you ship the order if I purchase it today?",
+)
+
+TABLE6_COLUMNS: tuple[str, ...] = (
+    "Original Model",
+    "Prefix-Tuning 3000 steps",
+    "P-Tuning v2 3000 steps",
+    "LoRA 3000 steps",
+    "LoRA 5000 steps",
+    "LoRA 15000 steps",
+)
+
+# Rows follow TABLE6_LABELS, columns TABLE6_COLUMNS; checked against both paper texts.
+TABLE6_VALUES: tuple[tuple[float, ...], ...] = (
+    (0.415, 0.415, 0.415, 0.844, 0.844, 0.844),
+    (0.324, 0.186, 0.324, 0.463, 0.693, 0.695),
+    (0.162, 0.035, 0.045, 0.045, 0.045, 0.024),
+    (0.171, 0.267, 0.168, 0.588, 0.392, 0.495),
+    (0.408, 0.253, 0.473, 0.469, 0.398, 0.697),
+    (0.356, 0.346, 0.423, 0.777, 0.522, 0.733),
+)
+
+# The paper's milestones (Table VI columns) per method.
+PAPER_MILESTONES: dict[str, tuple[int, ...]] = {
+    "prefix": (3000,),
+    "ptuning_v2": (3000,),
+    "lora": (3000, 5000, 15000),
+}
+
+
+def normalize_label(label: str) -> str:
+    """Map typographic apostrophes/quotes to ASCII so labels from either text compare equal."""
+    return label.replace("\u2019", "'").replace("\u2018", "'").strip()
+
+
+def model_label(method: str | None = None, step: int | None = None) -> str:
+    """The Table VI column label: "Original Model", or e.g. "LoRA 3000 steps"."""
+    if method is None:
+        return ORIGINAL_LABEL
+    if method not in METHOD_NAMES:
+        raise ValueError(
+            f"method={method!r}: unknown fine-tuning method; use one of {sorted(METHOD_NAMES)}"
+        )
+    if step is None:
+        raise ValueError(f"step: required with method={method!r} (the milestone, e.g. 3000)")
+    return f"{METHOD_NAMES[method]} {int(step)} steps"
+
+
+def model_labels(
+    milestones: Mapping[str, Iterable[int]],
+    methods: Iterable[str] = ("prefix", "ptuning_v2", "lora"),
+) -> list[str]:
+    """Column labels in the paper's order: the original model, then each method's milestones.
+
+    With `PAPER_MILESTONES` this returns exactly `TABLE6_COLUMNS`.
+    """
+    labels = [ORIGINAL_LABEL]
+    for m in methods:
+        labels += [model_label(m, s) for s in milestones.get(m, ())]
+    return labels
+
+
+def table6(with_mean: bool = False) -> pd.DataFrame:
+    """Table VI as printed: index = English user inputs ("User Input"), columns = models.
+
+    `with_mean=True` appends a "Mean" row (the column means; the paper prints no mean,
+    it is computed here for comparison with our table).
+    """
+    df = pd.DataFrame(list(TABLE6_VALUES), index=list(TABLE6_LABELS), columns=TABLE6_COLUMNS)
+    df.index.name = "User Input"
+    if with_mean:
+        df.loc[MEAN_LABEL] = df.mean(axis=0)
+    return df
+
+
+# --- published anchors -----------------------------------------------------------------------
+
+# DUA (Zhang et al., COLING 2018, "Modeling multi-turn conversation with deep utterance
+# aggregation"), the ECD paper's best model, on the full ECD test set.
+DUA_ECD_R10: dict[int, float] = {1: 0.501, 2: 0.700, 5: 0.921}
+# ECD statistics as published with the corpus (DUA paper).
+ECD_TURNS_PER_SESSION = 5.51
+ECD_WORDS_PER_UTTERANCE = 7.02
+# JDDC: "more than 1 million multi-turn dialogues, 20 million utterances" (Section IV.A).
+JDDC_UTTERANCES_PER_SESSION = 20.0

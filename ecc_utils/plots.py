@@ -1,0 +1,223 @@
+"""Every figure of the book, in one style: Fig. 3 (scores per input, per model) and friends.
+
+Figures take tables (pandas DataFrames in Table VI's layout: rows = inputs, columns = model
+labels, an optional "Mean" row) and return matplotlib Figures; `save_figure` writes them.
+Labels in figures are English, so no CJK font is needed; `use_style` picks one if installed.
+Figures are closed in pyplot on creation, so a notebook shows one only when asked, once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .paper import MEAN_LABEL
+
+OURS_COLOR = "#1f77b4"
+PAPER_COLOR = "#b0b0b0"
+_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "AR PL UMing CN",
+)
+
+
+def cjk_font() -> str | None:
+    """The name of an installed CJK-capable font, or None."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    return next((n for n in _CJK_FONTS if n in names), None)
+
+
+def use_style() -> None:
+    """Apply the book's figure style (rcParams) to every figure drawn afterwards."""
+    font = cjk_font()
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "axes.grid.axis": "y",
+            "grid.alpha": 0.3,
+            "legend.frameon": False,
+            "svg.fonttype": "none",  # text stays text in SVG
+            "font.family": ["sans-serif"],
+            "font.sans-serif": ([font] if font else []) + ["DejaVu Sans"],
+        }
+    )
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    # Made through pyplot so that Jupyter's inline backend is set up, then closed so that
+    # the cell end does not show it a second time (displaying `fig` still works).
+    fig = plt.figure(figsize=figsize)
+    plt.close(fig)
+    return fig
+
+
+def _body(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-input rows (without "Mean"), as floats."""
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise ValueError("table: expected a non-empty DataFrame in Table VI's layout")
+    return table.drop(index=[MEAN_LABEL], errors="ignore").astype(float)
+
+
+_STEPS = re.compile(r"^(.*?)\s+\d+\s+steps$")
+
+
+def _method_of(label: str) -> str:
+    m = _STEPS.match(label)
+    return m.group(1) if m else label
+
+
+def paired_columns(ours: Sequence[str], paper: Sequence[str]) -> dict[str, str]:
+    """Our column -> the paper's column of the same method at the same milestone rank.
+
+    A profile scales the step counts (e.g. "LoRA 300 steps" for the paper's 3000), so
+    columns pair up by method and order, not by name.
+    """
+    out = {}
+    for label in ours:
+        method = _method_of(label)
+        mine = [c for c in ours if _method_of(c) == method]
+        theirs = [c for c in paper if _method_of(c) == method]
+        k = mine.index(label)
+        if k < len(theirs):
+            out[label] = theirs[k]
+    return out
+
+
+def fig3(
+    table: pd.DataFrame,
+    paper_table: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Fig. 3: one panel per model column, (a) original ... (f) LoRA at the last milestone.
+
+    Each panel shows the final score (Eq. 1) per input (bars 1..n, in Table VI's row
+    order) on a shared y-axis. With `paper_table` (e.g. `paper.table6()`) the paper's
+    published values stand beside ours (grey bars), matched by method and milestone order.
+    The dashed line is our mean over the inputs.
+    """
+    use_style()
+    body = _body(table)
+    cols = list(body.columns)
+    pairs = paired_columns(cols, list(paper_table.columns)) if paper_table is not None else {}
+    pbody = _body(paper_table) if paper_table is not None else None
+    ncols = min(3, len(cols))
+    nrows = math.ceil(len(cols) / ncols)
+    fig = _new_figure(figsize=(3.3 * ncols, 2.6 * nrows))
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
+    x = np.arange(1, len(body) + 1)
+    width = 0.38 if pairs else 0.6
+    for k, ax in enumerate(axes.flat):
+        if k >= len(cols):
+            ax.set_visible(False)
+            continue
+        col = cols[k]
+        shift = width / 2 if pairs else 0.0
+        ax.bar(x - shift, body[col].to_numpy(), width, color=OURS_COLOR, label="ours")
+        if col in pairs and pbody is not None:
+            pv = pbody[pairs[col]].to_numpy()[: len(x)]
+            ax.bar(
+                x[: len(pv)] + shift,
+                pv,
+                width,
+                color=PAPER_COLOR,
+                hatch="//",
+                edgecolor="white",
+                label="paper (Table VI)",
+            )
+        ax.axhline(body[col].mean(), color=OURS_COLOR, ls="--", lw=0.8, label="our mean")
+        head = f"({chr(ord('a') + k)}) {col}"
+        if col in pairs and pairs[col] != col:
+            head += f"\nvs paper: {pairs[col]}"
+        ax.set_title(head)
+        ax.set_xticks(x)
+        ax.set_ylim(0, 1)
+        if k % ncols == 0:
+            ax.set_ylabel("final score")
+        if k >= len(cols) - ncols:
+            ax.set_xlabel("input")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def _short(label: str, n: int = 34) -> str:
+    return label if len(label) <= n else label[: n - 1] + "\u2026"
+
+
+def table_heatmap(
+    table: pd.DataFrame, title: str | None = None, vmin: float = 0.0, vmax: float = 1.0
+) -> Figure:
+    """A heatmap of the whole table (rows incl. "Mean"), each cell annotated with its value."""
+    use_style()
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise ValueError("table: expected a non-empty DataFrame in Table VI's layout")
+    values = table.astype(float).to_numpy()
+    fig = _new_figure(figsize=(1.3 * values.shape[1] + 3.0, 0.45 * values.shape[0] + 1.6))
+    ax = fig.subplots()
+    im = ax.imshow(values, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    ax.grid(False)
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right")
+    ylabels = [
+        _short(str(r)) if str(r) == MEAN_LABEL else f"{i + 1}. {_short(str(r))}"
+        for i, r in enumerate(table.index)
+    ]
+    ax.set_yticks(range(values.shape[0]), ylabels)
+    mid = (vmin + vmax) / 2
+    for (i, j), v in np.ndenumerate(values):
+        if not np.isnan(v):
+            color = "black" if v > mid else "white"
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8, color=color)
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="final score")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(
+    fig: Figure, directory: str | os.PathLike, stem: str, formats: Sequence[str] = ("png", "svg")
+) -> list[Path]:
+    """Write `fig` as <directory>/<stem>.<fmt> for each format (atomically); returns the paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = directory / f"{stem}.{fmt}"
+        tmp = directory / f".{stem}.tmp.{fmt}"
+        fig.savefig(tmp, format=fmt)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def save_fig3(fig: Figure, art: str | os.PathLike) -> list[Path]:
+    """Write `fig3.png` and `fig3.svg` into the artifacts folder `art`."""
+    return save_figure(fig, art, "fig3")

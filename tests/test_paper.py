@@ -1,0 +1,74 @@
+"""ecc_utils.paper: the published numbers, checked against the paper's own text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ecc_utils import paper
+
+PAPER_TXT = Path(__file__).resolve().parents[2] / "shared" / "paper" / "ecc_paper_pdf.txt"
+
+
+def test_table6_shape_labels_and_order():
+    t = paper.table6()
+    assert list(t.index) == list(paper.TABLE6_LABELS)
+    assert list(t.columns) == [
+        "Original Model",
+        "Prefix-Tuning 3000 steps",
+        "P-Tuning v2 3000 steps",
+        "LoRA 3000 steps",
+        "LoRA 5000 steps",
+        "LoRA 15000 steps",
+    ]
+    assert t.loc["Hello", "LoRA 15000 steps"] == 0.844
+    assert t.loc["520401029636", "LoRA 15000 steps"] == 0.024
+    assert t.loc["Can I get a discount?", "LoRA 3000 steps"] == 0.588
+
+
+def test_table6_mean_row():
+    t = paper.table6(with_mean=True)
+    assert t.index[-1] == "Mean"
+    assert t.loc["Mean", "Original Model"] == pytest.approx(
+        (0.415 + 0.324 + 0.162 + 0.171 + 0.408 + 0.356) / 6
+    )
+
+
+@pytest.mark.skipif(not PAPER_TXT.exists(), reason="paper text not next to the repository")
+def test_table6_values_match_paper_text():
+    text = PAPER_TXT.read_text(encoding="utf-8")
+    block = text[text.index("TABLE VI Evaluation") :]
+    rows = [
+        [float(v) for v in re.findall(r"\b0\.\d{3}\b", line)]
+        for line in block.splitlines()
+        if len(re.findall(r"\b0\.\d{3}\b", line)) == 6
+    ][:6]
+    assert rows == [list(r) for r in paper.TABLE6_VALUES]
+
+
+def test_model_labels_reproduce_paper_columns():
+    assert paper.model_labels(paper.PAPER_MILESTONES) == list(paper.TABLE6_COLUMNS)
+    assert paper.model_labels({"lora": (30, 50)}, ["lora"]) == [
+        "Original Model",
+        "LoRA 30 steps",
+        "LoRA 50 steps",
+    ]
+    with pytest.raises(ValueError, match="method='adapter'"):
+        paper.model_label("adapter", 3)
+
+
+def test_table4_and_anchors():
+    t = paper.table4()
+    assert t.loc["Rank r", "LoRA"] == 8 and t.loc["Rank r", "Prefix-Tuning"] == "/"
+    assert t.loc["num_virtual_tokens", "P-Tuning v2"] == 128
+    assert paper.TABLE4.learning_rate == 5e-5 and paper.TABLE4.lora_alpha == 32
+    assert (paper.ALPHA, paper.THETA, paper.N_SHOTS) == (0.8, 0.2, 500)
+    assert paper.DUA_ECD_R10 == {1: 0.501, 2: 0.700, 5: 0.921}
+    assert (paper.ECD_TURNS_PER_SESSION, paper.ECD_WORDS_PER_UTTERANCE) == (5.51, 7.02)
+
+
+def test_normalize_label_accepts_typographic_apostrophes():
+    curly = paper.TABLE6_LABELS[4].replace("'", "\u2019")
+    assert paper.normalize_label(curly) == paper.TABLE6_LABELS[4]

@@ -1,0 +1,55 @@
+"""ecc_utils.plots: Fig. 3 and the Table VI heatmap."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ecc_utils import paper, plots  # noqa: E402
+
+
+def _ours():
+    t = paper.table6(with_mean=True)
+    t.columns = paper.model_labels({"prefix": (30,), "ptuning_v2": (30,), "lora": (30, 50, 150)})
+    t.iloc[:] = np.random.default_rng(0).uniform(0, 1, t.shape)
+    return t
+
+
+def test_fig3_has_six_panels_with_paper_beside_ours(tmp_path):
+    fig = plots.fig3(_ours(), paper.table6())
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 6
+    assert axes[0].get_title() == "(a) Original Model"
+    assert axes[5].get_title().startswith("(f) LoRA 150 steps")
+    assert "LoRA 15000 steps" in axes[5].get_title()  # paired by method and milestone order
+    assert all(ax.get_ylim() == axes[0].get_ylim() for ax in axes)  # shared y-axis
+    heights = [p.get_height() for p in axes[5].patches]
+    assert len(heights) == 12  # six inputs, ours and the paper's
+    assert heights[6:] == pytest.approx(paper.table6()["LoRA 15000 steps"].tolist())
+    paths = plots.save_fig3(fig, tmp_path)
+    assert [p.name for p in paths] == ["fig3.png", "fig3.svg"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_fig3_without_paper_draws_only_ours():
+    fig = plots.fig3(_ours())
+    assert all(len(ax.patches) == 6 for ax in fig.axes if ax.get_visible())
+
+
+def test_heatmap_annotates_every_cell():
+    t = _ours()
+    fig = plots.table_heatmap(t)
+    texts = [x.get_text() for x in fig.axes[0].texts]
+    assert len(texts) == t.size
+    assert texts[0] == f"{t.iloc[0, 0]:.3f}"
+
+
+def test_empty_table_is_an_error():
+    import pandas as pd
+
+    with pytest.raises(ValueError, match="table"):
+        plots.fig3(pd.DataFrame())
