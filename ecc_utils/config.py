@@ -54,7 +54,7 @@ class DataConfig:
     use_jddc: bool = True
     max_input_tokens: int = _f(256, *_pos)
     max_output_tokens: int = _f(512, *_pos)
-    n_eval: int = _f(30, lambda v: v >= 6, ">= 6 (the six Table VI inputs)")
+    n_eval: int = _f(40, lambda v: v >= 6, ">= 6 (the six Table VI inputs)")
     n_fewshot: int = _f(500, *_pos)
     n_teacher_queries: int = _f(200, *_pos)
     n_train: int | None = None
@@ -121,6 +121,7 @@ class ScoringConfig:
     theta: float = _f(0.2, *_unit)
     calibrate: bool = True
     n_reference_pairs: int = _f(500, *_pos)
+    n_selection_groups: int = _f(100, *_pos)  # ECD test groups for the R10@k validity check
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,15 @@ def _build(cls, raw: Any, path: tuple[str, ...], where) -> Any:
 
 
 def _cross_checks(p: Profile, where) -> None:
+    ev = p.evolve
+    need = 6 + ev.n_probe + ev.rounds * ev.queries_per_round
+    if p.data.n_eval < need:
+        raise ProfileError(
+            f"{where(('data', 'n_eval'))}: data.n_eval: {p.data.n_eval} is too small for the "
+            f"online loop: the six Table VI inputs + evolve.n_probe ({ev.n_probe}) + "
+            f"evolve.rounds x evolve.queries_per_round ({ev.rounds * ev.queries_per_round}) "
+            f"= {need}"
+        )
     ms = p.train.milestones
     for m in p.train.methods:
         if m not in ms or not ms[m]:

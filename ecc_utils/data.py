@@ -697,6 +697,19 @@ def resolve_source(
     return _synthetic_source(cache_dir, synthetic_contexts, seed, f"no ECD data ({error})")
 
 
+def source_from_profile(cfg) -> DataSource:
+    """`resolve_source` with the settings of profile section `data` (notebooks 01 and 04)."""
+    d = cfg.data
+    return resolve_source(
+        d.source,
+        data_dir=d.data_dir,
+        download=d.download,
+        use_jddc=d.use_jddc,
+        synthetic_contexts=d.synthetic_contexts,
+        seed=cfg.seed,
+    )
+
+
 def _synthetic_source(
     cache_dir: str | os.PathLike, n_contexts: int | None, seed: int, why: str
 ) -> DataSource:

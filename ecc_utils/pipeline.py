@@ -57,6 +57,8 @@ def data_dirs(profile) -> tuple[str, ...]:
 
 def build_plan(profile) -> list[Step]:
     """The ordered run plan for a profile; the training notebook runs once per PEFT method."""
+    from .evolve import start_method
+
     plan = [
         Step("00_environment", "00_environment", outputs=("environment.json",)),
         Step("01_data", "01_data", outputs=("data",), external=data_dirs(profile)),
@@ -65,6 +67,38 @@ def build_plan(profile) -> list[Step]:
             "02_cloud_labels",
             inputs=("data",),
             outputs=("teacher/labels.jsonl", "teacher/summary.json"),
+        ),
+    ]
+    runs = tuple(f"runs/{m}" for m in profile.train.methods)
+    for m, run in zip(profile.train.methods, runs, strict=True):
+        plan.append(
+            Step(
+                "03_train",
+                f"03_train-{m}",
+                {"method": m},
+                inputs=("data/train.jsonl", "teacher/labels.jsonl"),
+                outputs=(f"{run}/train_log.json",),
+            )
+        )
+    plan += [
+        Step(
+            "04_score",
+            "04_score",
+            inputs=("data", "teacher/labels.jsonl", *runs),
+            outputs=("scores.csv", "table6.csv", "calibration.json"),
+            external=data_dirs(profile),
+        ),
+        Step("05_figures", "05_figures", inputs=("table6.csv",), outputs=("fig3.png", "fig3.svg")),
+        Step(
+            "06_online_evolution",
+            "06_online_evolution",
+            inputs=(
+                "data",
+                "teacher/labels.jsonl",
+                f"runs/{start_method(profile.train.methods)}",
+                "calibration.json",
+            ),
+            outputs=("evolution.csv",),
         ),
     ]
     return plan
@@ -341,7 +375,16 @@ def build_book(layout: Layout, plan: list[Step]) -> Path:
 def _quiet_papermill(record: logging.LogRecord) -> bool:
     """Stream the cells' own output, not papermill's per-cell bookkeeping lines."""
     msg = record.getMessage()
-    return not msg.startswith(("Executing Cell", "Ending Cell", "Executing notebook with kernel"))
+    return not msg.startswith(
+        (
+            "Executing Cell",
+            "Ending Cell",
+            "Executing notebook with kernel",
+            "Input Notebook:",
+            "Output Notebook:",
+            "Working directory:",
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -221,3 +221,31 @@ def save_figure(
 def save_fig3(fig: Figure, art: str | os.PathLike) -> list[Path]:
     """Write `fig3.png` and `fig3.svg` into the artifacts folder `art`."""
     return save_figure(fig, art, "fig3")
+
+
+def evolution(table: pd.DataFrame) -> Figure:
+    """The online loop of notebook 06: probe score and cloud calls per round, one line per gate.
+
+    `table` has the columns of `evolution.csv` (gate, round, probe_mean_score, cloud_calls,
+    escalated_fraction).
+    """
+    fig = _new_figure((10, 3.2))
+    axes = fig.subplots(1, 3)
+    for gate, g in table.groupby("gate", sort=False):
+        g = g.sort_values("round")
+        axes[0].plot(g["round"], g["probe_mean_score"], marker="o", label=gate)
+        later = g[g["round"] > 0]
+        axes[1].plot(later["round"], later["cloud_calls"], marker="s", label=gate)
+        axes[2].plot(later["round"], later["escalated_fraction"], marker="^", label=gate)
+    titles = (
+        "Probe score (mean Eq. 1)",
+        "Cloud calls per round",
+        "Fraction escalated",
+    )
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("round")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].legend(title="gate")
+    fig.tight_layout()
+    return fig

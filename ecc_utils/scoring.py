@@ -519,6 +519,37 @@ def score_answers(
     return df
 
 
+def score_table(
+    inputs: Sequence,
+    queries: Sequence[str],
+    cloud_answers: Sequence[str],
+    answers: dict[str, Sequence[str]],
+    embedder: Embedder,
+    matcher: Matcher,
+    calibrator: Calibrator | None = None,
+    alpha: float = 0.8,
+    theta: float = 0.2,
+) -> pd.DataFrame:
+    """`score_answers` for every model: one row per (input, model), the layout of `scores.csv`.
+
+    `inputs` are the evaluation Examples (for id and Table VI label), `queries` the user inputs
+    as the scorers see them, `answers[model]` the end answers in input order. Columns: id,
+    label, model, query, end_output, cloud_output and those of `score_answers`.
+    """
+    frames = []
+    for model, end in answers.items():
+        _same_length(inputs=inputs, queries=queries, cloud_answers=cloud_answers, answers=end)
+        df = score_answers(queries, end, cloud_answers, embedder, matcher, calibrator, alpha, theta)
+        df.insert(0, "cloud_output", list(cloud_answers))
+        df.insert(0, "end_output", list(end))
+        df.insert(0, "query", list(queries))
+        df.insert(0, "model", model)
+        df.insert(0, "label", [getattr(e, "label", None) for e in inputs])
+        df.insert(0, "id", [getattr(e, "id", i) for i, e in enumerate(inputs)])
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
 def table6(
     scores: pd.DataFrame,
     model_labels: Sequence[str] | None = None,
@@ -628,3 +659,60 @@ def selection_recall(
 def chance_recall(n_candidates: int, ks: Sequence[int] = (1, 2, 5)) -> dict[int, float]:
     """R_n@k of a random ranking: k / n (for comparison)."""
     return {int(k): min(k, n_candidates) / n_candidates for k in ks}
+
+
+# --- the paper's claim -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """Whether a Table VI of ours shows the paper's ordering, and the sentence that says so."""
+
+    lora_above_prefix: bool | None  # LoRA beats both prefix methods at their common milestone
+    lora_improves: bool | None  # LoRA's mean at its last milestone is above its first
+    sentence: str
+
+
+def paper_ordering(table: pd.DataFrame, milestones: dict, methods: Sequence[str]) -> Ordering:
+    """Check the paper's claim on the "Mean" row of `table` (the layout of `table6`).
+
+    The claim (Section IV-C): at the same number of steps LoRA scores above Prefix-Tuning and
+    P-Tuning v2, and LoRA improves with more steps (last milestone above the first: the
+    paper's own means dip at 5000 steps, 0.531 -> 0.482 -> 0.581). A part that this run cannot test (a method
+    left out, a single LoRA milestone) is None and the sentence says so.
+    """
+    from .paper import MEAN_LABEL, model_label
+
+    mean = table.loc[MEAN_LABEL]
+    parts, above, improves = [], None, None
+    if "lora" in methods:
+        lora_first = milestones["lora"][0]
+        others = [m for m in ("prefix", "ptuning_v2") if m in methods]
+        if others:
+            lora = mean[model_label("lora", lora_first)]
+            vs = {m: mean[model_label(m, milestones[m][0])] for m in others}
+            above = all(lora > v for v in vs.values())
+            detail = ", ".join(f"{model_label(m, milestones[m][0])} {v:.3f}" for m, v in vs.items())
+            parts.append(
+                f"LoRA at {lora_first} steps ({lora:.3f}) "
+                f"{'scores above' if above else 'does not score above'} the prefix methods "
+                f"({detail})"
+            )
+        steps = milestones["lora"]
+        if len(steps) > 1:
+            series = [mean[model_label("lora", s)] for s in steps]
+            improves = bool(series[-1] > series[0])
+            trend = " -> ".join(f"{v:.3f}" for v in series)
+            parts.append(
+                f"LoRA {'improves' if improves else 'does not improve'} from its first to its "
+                f"last milestone ({trend})"
+            )
+    if not parts:
+        return Ordering(None, None, "This run cannot test the paper's ordering (no LoRA run).")
+    shows = above is not False and improves is not False
+    verdict = "shows" if shows else "does not show"
+    return Ordering(
+        above,
+        improves,
+        f"This run {verdict} the paper's ordering: " + "; ".join(parts) + ".",
+    )

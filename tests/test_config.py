@@ -130,3 +130,9 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, root):
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0, r.stderr
     assert "bad.yaml:" in r.stderr and "alhpa" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_evaluation_pool_must_hold_the_online_loop(tmp_path, root):
+    p = _write(tmp_path, root, "  n_eval: 18", "  n_eval: 12")
+    with pytest.raises(ProfileError, match=r"data\.n_eval: 12 is too small .* = 18"):
+        load_profile(p)

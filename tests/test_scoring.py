@@ -240,3 +240,76 @@ def test_selection_recall_on_real_ecd(e5, data_dir):
     assert list(df.columns) == ["R10@1", "R10@2", "R10@5", "R10@10"]
     assert (df["R10@10"] == 1.0).all()
     assert (df["R10@1"] <= df["R10@2"]).all() and (df["R10@2"] <= df["R10@5"]).all()
+
+
+def test_paper_ordering_on_the_papers_own_table_and_a_reversed_one():
+    from ecc_utils import paper
+
+    table = paper.table6(with_mean=True)
+    o = S.paper_ordering(table, paper.PAPER_MILESTONES, ("prefix", "ptuning_v2", "lora"))
+    assert o.lora_above_prefix is True and o.lora_improves is True
+    assert o.sentence.startswith("This run shows the paper's ordering")
+    worse = table.copy()
+    worse["LoRA 15000 steps"] = 0.0
+    worse["Prefix-Tuning 3000 steps"] = 1.0
+    o = S.paper_ordering(worse, paper.PAPER_MILESTONES, ("prefix", "ptuning_v2", "lora"))
+    assert o.lora_above_prefix is False and o.lora_improves is False
+    assert "does not show" in o.sentence and "does not score above" in o.sentence
+    o = S.paper_ordering(table, paper.PAPER_MILESTONES, ("prefix",))
+    assert o.lora_above_prefix is None and "cannot test" in o.sentence
+
+
+class _LenEmbedder:
+    spec = "len"
+
+    def similarity(self, a, b):
+        return np.array(
+            [min(len(x), len(y)) / max(len(x), len(y), 1) for x, y in zip(a, b, strict=True)]
+        )
+
+
+class _OverlapMatcher:
+    spec, kind = "overlap", "dual"
+
+    def match(self, q, a):
+        return np.array(
+            [len(set(x) & set(y)) / max(len(set(x)), 1) for x, y in zip(q, a, strict=True)]
+        )
+
+
+def test_score_table_has_one_row_per_input_and_model():
+    from ecc_utils.records import Example
+
+    inputs = [
+        Example("a", "t", [], "你好", "在的", label="Hello"),
+        Example("b", "t", [], "今天发货吗", "发的", label=None),
+    ]
+    cloud = ["亲在的", "今天发货"]
+    answers = {"Original Model": ["嗯", "今天发"], "LoRA 2 steps": ["你好亲", "发货"]}
+    df = S.score_table(
+        inputs,
+        [e.query for e in inputs],
+        cloud,
+        answers,
+        _LenEmbedder(),
+        _OverlapMatcher(),
+        alpha=0.8,
+        theta=0.2,
+    )
+    assert len(df) == 4
+    assert list(df.columns[:6]) == ["id", "label", "model", "query", "end_output", "cloud_output"]
+    one = S.score_answers(
+        ["你好", "今天发货吗"],
+        answers["LoRA 2 steps"],
+        cloud,
+        _LenEmbedder(),
+        _OverlapMatcher(),
+        alpha=0.8,
+        theta=0.2,
+    )
+    got = df[df["model"] == "LoRA 2 steps"]["final_score"].to_numpy()
+    np.testing.assert_allclose(got, one["final_score"].to_numpy())
+    assert df["label"].notna().tolist() == [True, False, True, False]
+    assert (df["label"].dropna() == "Hello").all()
+    with pytest.raises(ValueError, match="different lengths"):
+        S.score_table(inputs, ["x"], cloud, answers, _LenEmbedder(), _OverlapMatcher())

@@ -1,0 +1,218 @@
+"""Batched sampling from the end model with the paper's settings (top_p 0.8, temperature 0.6).
+
+The prompt is built exactly as in training (`train.encode_prompt`). `generate` works with a
+base model alone (the paper's "Original" row) or with a milestone adapter loaded by
+`load_adapter` / `adapter_applied`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ecc_utils.records import Example, Turn
+from ecc_utils.train import _DEPRECATION_NOISE, PLAIN_ROLES, encode_prompt
+
+# End-of-turn markers of common chat templates; generation stops at any that the vocab has.
+_END_OF_TURN_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|user|>", "<|observation|>")
+
+
+def stop_token_ids(tokenizer, model=None) -> list[int]:
+    """EOS ids of `model`'s generation config and `tokenizer`, plus known end-of-turn tokens."""
+    ids: list[int] = []
+    gen = getattr(model, "generation_config", None)
+    eos = getattr(gen, "eos_token_id", None)
+    ids += eos if isinstance(eos, list) else ([eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    vocab = tokenizer.get_vocab()
+    ids += [vocab[t] for t in _END_OF_TURN_TOKENS if t in vocab]
+    return sorted(set(ids))
+
+
+def plain_turn_markers() -> list[str]:
+    """Where a plain-format answer ends: the start of the next transcript line."""
+    return [f"\n{role}:" for role in PLAIN_ROLES.values()]
+
+
+def cut_at_next_turn(text: str, markers: Sequence[str]) -> str:
+    """`text` up to the first of `markers` (a base model tends to continue the transcript)."""
+    ends = [i for i in (text.find(m) for m in markers) if i >= 0]
+    return text[: min(ends)] if ends else text
+
+
+def _turn_marker_stop(tokenizer, markers: Sequence[str], prompt_len: int):
+    """Per-row stop once a marker appears in the last few generated tokens.
+
+    transformers' own ``stop_strings`` precomputes tables over the whole vocabulary on every
+    call, which takes seconds with Gemma's 262k tokens; decoding a short tail is cheap.
+    """
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopAtTurnMarkers(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            tails = tokenizer.batch_decode(input_ids[:, prompt_len:][:, -8:])
+            done = [any(m in t for m in markers) for t in tails]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopAtTurnMarkers()])
+
+
+def _as_pair(item: Example | tuple | str) -> tuple[list[Turn], str]:
+    if isinstance(item, Example):
+        return list(item.context), item.query
+    if isinstance(item, str):
+        return [], item
+    context, query = item
+    return list(context), query
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    inputs: Sequence[Example | tuple[Sequence[Turn], str] | str],
+    *,
+    max_new_tokens: int = 512,
+    top_p: float = 0.8,
+    temperature: float = 0.6,
+    do_sample: bool = True,
+    seed: int = 0,
+    batch_size: int = 8,
+    max_input_length: int = 256,
+    progress: bool = False,
+) -> list[str]:
+    """The decoded answers (prompt and special tokens removed) for `inputs`, in order.
+
+    Each input is an Example, a (context, query) pair or a bare query. Batches are
+    left-padded. Sampling is seeded per batch (``seed + batch index``), so the same inputs,
+    seed and batch_size give the same text; the caller's global RNG state is left untouched.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: must be >= 1")
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    stops = stop_token_ids(tokenizer, model)
+    # Without a chat template the prompt is a plain transcript (train._render): stop at the
+    # next "Customer:"/"Agent:" line as well as at EOS.
+    markers = [] if getattr(tokenizer, "chat_template", None) else plain_turn_markers()
+    prompts = [encode_prompt(tokenizer, *_as_pair(x), max_input_length) for x in inputs]
+    answers: list[str] = []
+    was_training = model.training
+    model.eval()
+    starts = range(0, len(prompts), batch_size)
+    for b, start in enumerate(tqdm(starts, desc="generate", disable=not progress)):
+        batch = prompts[start : start + batch_size]
+        n = max(len(p) for p in batch)
+        ids = torch.tensor([[pad_id] * (n - len(p)) + p for p in batch], device=device)
+        mask = torch.tensor([[0] * (n - len(p)) + [1] * len(p) for p in batch], device=device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed + b)
+            kwargs: dict[str, Any] = {"do_sample": do_sample}
+            if do_sample:
+                kwargs.update(top_p=top_p, temperature=temperature, top_k=0)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=stops,
+                pad_token_id=pad_id,
+                stopping_criteria=_turn_marker_stop(tokenizer, markers, n) if markers else None,
+                **kwargs,
+            )
+        for row in out[:, n:]:
+            text = tokenizer.decode(row, skip_special_tokens=True)
+            answers.append(cut_at_next_turn(text, markers).strip())
+    model.train(was_training)
+    return answers
+
+
+def load_adapter(base_model: Any, checkpoint_dir: str | os.PathLike) -> Any:
+    """`base_model` with the PEFT adapter saved in `checkpoint_dir` (e.g. ``runs/lora/checkpoint-30``).
+
+    LoRA layers are injected into `base_model` in place; `unload_adapter` takes them out again.
+    """
+    from peft import PeftModel
+
+    path = Path(checkpoint_dir)
+    if not (path / "adapter_config.json").exists():
+        raise FileNotFoundError(
+            f"{path} holds no adapter (adapter_config.json); train this method first "
+            "(notebook 03_train) or check the milestone step"
+        )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_DEPRECATION_NOISE)
+        model = PeftModel.from_pretrained(base_model, str(path), is_trainable=False)
+    model.eval()
+    return model
+
+
+def unload_adapter(peft_model: Any) -> Any:
+    """The base model of `peft_model`, with any injected LoRA layers removed (weights untouched)."""
+    if peft_model.peft_config[peft_model.active_adapter].is_prompt_learning:
+        return peft_model.get_base_model()
+    return peft_model.unload()
+
+
+@contextlib.contextmanager
+def adapter_applied(base_model: Any, checkpoint_dir: str | os.PathLike) -> Iterator[Any]:
+    """``with adapter_applied(base, ckpt) as model:`` generate with an adapter, then restore `base`."""
+    model = load_adapter(base_model, checkpoint_dir)
+    try:
+        yield model
+    finally:
+        unload_adapter(model)
+
+
+def checkpoints_by_model(
+    runs_dir: str | os.PathLike, milestones: dict, methods: Sequence[str]
+) -> dict[str, Path | None]:
+    """Table VI's columns mapped to adapters: "Original Model" -> None, then each method's
+    milestone checkpoint ``<runs_dir>/<method>/checkpoint-<step>`` (which must exist)."""
+    from ecc_utils.paper import ORIGINAL_LABEL, model_label
+    from ecc_utils.train import milestone_checkpoints
+
+    out: dict[str, Path | None] = {ORIGINAL_LABEL: None}
+    for m in methods:
+        steps = list(milestones[m])
+        found = milestone_checkpoints(Path(runs_dir) / m, steps)
+        for s in steps:
+            if s not in found:
+                raise FileNotFoundError(
+                    f"{Path(runs_dir) / m / f'checkpoint-{s}'}: no adapter for {m} at step {s}; "
+                    "run notebook 03_train for this method first"
+                )
+            out[model_label(m, s)] = found[s]
+    return out
+
+
+def answers_by_model(
+    base_model: Any,
+    tokenizer: Any,
+    inputs: Sequence[Example | tuple[Sequence[Turn], str] | str],
+    checkpoints: dict[str, Path | None],
+    **generate_kwargs: Any,
+) -> dict[str, list[str]]:
+    """`generate` for the base model (checkpoint None) and each adapter, in `checkpoints` order.
+
+    Every model gets the same seed, so differences come from the weights, not the sampling.
+    """
+    answers: dict[str, list[str]] = {}
+    for label, ckpt in tqdm(checkpoints.items(), desc="models"):
+        if ckpt is None:
+            answers[label] = generate(base_model, tokenizer, inputs, **generate_kwargs)
+        else:
+            with adapter_applied(base_model, ckpt) as model:
+                answers[label] = generate(model, tokenizer, inputs, **generate_kwargs)
+    return answers

@@ -1,0 +1,86 @@
+"""ecc_utils.generate: seeded sampling, left-padded batches, adapters saved and reloaded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ecc_utils.generate import adapter_applied, generate, load_adapter, stop_token_ids
+from ecc_utils.models import tiny_random
+from ecc_utils.peft_methods import apply_method
+from ecc_utils.records import Example, Turn
+
+QUERIES = [
+    Example(
+        "a", "ecd", [Turn("customer", "你好"), Turn("agent", "在 的 亲")], "可以 优惠价 么", "x"
+    ),
+    "今天 拍 发货 么",
+    ([], "真是 要命 了 这个 快递 从 昨天 一直 等到 现在 门 都 不敢 出"),
+]
+
+
+def test_same_seed_same_text_other_seed_other_text():
+    model, tok = tiny_random()
+    a = generate(model, tok, QUERIES, max_new_tokens=12, seed=5, batch_size=2)
+    assert a == generate(model, tok, QUERIES, max_new_tokens=12, seed=5, batch_size=2)
+    assert a != generate(model, tok, QUERIES, max_new_tokens=12, seed=6, batch_size=2)
+    assert len(a) == 3 and all(isinstance(x, str) for x in a)
+
+
+def test_left_padded_batch_equals_one_by_one_and_returns_only_the_answer():
+    model, tok = tiny_random()
+    batched = generate(model, tok, QUERIES, max_new_tokens=10, do_sample=False, batch_size=3)
+    single = generate(model, tok, QUERIES, max_new_tokens=10, do_sample=False, batch_size=1)
+    assert batched == single
+    # Greedy continuation computed by hand: the answer is exactly the new tokens.
+    from ecc_utils.train import encode_prompt
+
+    ids = torch.tensor([encode_prompt(tok, [], "今天 拍 发货 么", 256)])
+    out = model.generate(ids, max_new_tokens=10, do_sample=False, eos_token_id=stop_token_ids(tok))
+    assert single[1] == tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+
+
+@pytest.mark.parametrize("method", ["prefix", "ptuning_v2", "lora"])
+def test_adapter_saved_and_reloaded_generates_the_same(method, tmp_path):
+    model, tok = tiny_random()
+    peft_model = apply_method(model, method, num_virtual_tokens=4)
+    with torch.no_grad():  # LoRA starts as a no-op (B = 0); give every adapter weight a value
+        g = torch.Generator().manual_seed(0)
+        for p in peft_model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    peft_model.save_pretrained(tmp_path)
+    expected = generate(peft_model, tok, QUERIES, max_new_tokens=12, seed=1)
+
+    base, tok2 = tiny_random()
+    original = generate(base, tok2, QUERIES, max_new_tokens=12, seed=1)
+    ids = torch.tensor([tok2("可以 优惠价 么")["input_ids"]])
+    with torch.no_grad():
+        base_logits = base(ids).logits
+    with adapter_applied(base, tmp_path) as reloaded:
+        assert generate(reloaded, tok2, QUERIES, max_new_tokens=12, seed=1) == expected
+        with torch.no_grad():  # the adapter is really in use
+            assert not torch.allclose(reloaded(input_ids=ids).logits, base_logits)
+    with torch.no_grad():
+        assert torch.equal(base(ids).logits, base_logits)
+    # After the context manager the base model is the "Original" again.
+    assert generate(base, tok2, QUERIES, max_new_tokens=12, seed=1) == original
+
+
+def test_load_adapter_names_a_missing_checkpoint(tmp_path):
+    model, _ = tiny_random()
+    with pytest.raises(FileNotFoundError, match="03_train"):
+        load_adapter(model, tmp_path / "checkpoint-30")
+
+
+def test_plain_format_answers_end_at_the_next_turn():
+    from ecc_utils.generate import cut_at_next_turn, plain_turn_markers
+
+    markers = plain_turn_markers()
+    assert cut_at_next_turn("好的 亲\nCustomer: 谢谢\nAgent: 不客气", markers) == "好的 亲"
+    assert cut_at_next_turn("好的\nAgent: 好的", markers) == "好的"
+    assert cut_at_next_turn("Agent: 好的", markers) == "Agent: 好的"
+    model, tok = tiny_random()
+    tok.chat_template = None  # plain transcript prompts, stop strings on
+    answers = generate(model, tok, QUERIES, max_new_tokens=8, seed=0)
+    assert len(answers) == 3 and not any("\nAgent:" in a for a in answers)

@@ -1,0 +1,84 @@
+"""ecc_utils.peft_methods: the Table IV configs, field by field."""
+
+from __future__ import annotations
+
+import pytest
+from peft import LoraConfig, PrefixTuningConfig, TaskType
+
+from ecc_utils.models import count_parameters, tiny_random
+from ecc_utils.peft_methods import (
+    DEVIATION_NOTE,
+    METHODS,
+    apply_method,
+    attention_projection_modules,
+    check_gradient_checkpointing,
+    method_label,
+    peft_config,
+)
+
+
+def test_prefix_tuning_is_table_iv():
+    c = peft_config("prefix")
+    assert type(c) is PrefixTuningConfig and c.task_type == TaskType.CAUSAL_LM
+    assert c.num_virtual_tokens == 128 and c.prefix_projection is True
+
+
+def test_ptuning_v2_is_deep_prefix_without_projection():
+    c = peft_config("ptuning_v2")
+    assert type(c) is PrefixTuningConfig and c.task_type == TaskType.CAUSAL_LM
+    assert c.num_virtual_tokens == 128 and c.prefix_projection is False
+
+
+def test_lora_is_table_iv():
+    c = peft_config("lora")
+    assert type(c) is LoraConfig and c.task_type == TaskType.CAUSAL_LM
+    assert (c.r, c.lora_alpha, c.lora_dropout) == (8, 32, 0.1)
+    assert set(c.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    assert peft_config("lora", target_modules=["query_key_value"]).target_modules == {
+        "query_key_value"
+    }
+
+
+def test_labels_and_unknown_methods():
+    assert [method_label(m) for m in METHODS] == ["Prefix-Tuning", "P-Tuning v2", "LoRA"]
+    with pytest.raises(ValueError, match="'prefix', 'ptuning_v2', 'lora'"):
+        peft_config("p-tuning")
+    assert "PromptEncoderConfig" in DEVIATION_NOTE
+
+
+def test_gradient_checkpointing_is_refused_for_prefix_methods():
+    for m in ("prefix", "ptuning_v2"):
+        with pytest.raises(ValueError, match="gradient_checkpointing"):
+            check_gradient_checkpointing(m, True)
+        check_gradient_checkpointing(m, False)
+    check_gradient_checkpointing("lora", True)
+
+
+def test_attention_projections_are_found():
+    import torch.nn as nn
+
+    model, _ = tiny_random()
+    assert attention_projection_modules(model) == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    glm = nn.ModuleDict({"self_attention": nn.ModuleDict({"query_key_value": nn.Linear(2, 6)})})
+    assert attention_projection_modules(glm) == ["query_key_value"]
+    with pytest.raises(ValueError, match="target_modules"):
+        attention_projection_modules(nn.Linear(2, 2))
+
+
+def test_trainable_parameter_counts_match_the_methods():
+    # tiny-random: 2 layers, hidden 64, q/o 64->64, k/v 64->32 (2 KV heads of 16).
+    counts = {}
+    for m in METHODS:
+        model, _ = tiny_random()
+        base = count_parameters(model)[1]
+        peft_model = apply_method(model, m, num_virtual_tokens=8)
+        counts[m] = count_parameters(peft_model)[0]
+        assert count_parameters(peft_model)[1] == base + counts[m]
+    layers, kv_dim, r = 2, 32, 8
+    assert counts["lora"] == layers * r * ((64 + 64) * 2 + (64 + 32) * 2)
+    # P-Tuning v2: a key and a value prefix per layer, trained directly.
+    assert counts["ptuning_v2"] == 8 * layers * 2 * kv_dim
+    # Prefix-Tuning: an embedding plus the two-layer MLP reparameterisation.
+    assert counts["prefix"] == 8 * kv_dim + (kv_dim * kv_dim + kv_dim) + (
+        kv_dim * layers * 2 * kv_dim + layers * 2 * kv_dim
+    )

@@ -1,0 +1,376 @@
+"""ecc_utils.train: prompt format, response-only labels, data mix, Trainer runs, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ecc_utils.models import tiny_random
+from ecc_utils.records import Example, Turn, write_jsonl
+from ecc_utils.train import (
+    IGNORE_INDEX,
+    PadCollator,
+    conversation_messages,
+    encode_example,
+    encode_prompt,
+    mix_training_pairs,
+    read_teacher_labels,
+    read_train_log,
+    run_from_profile,
+    train_method,
+)
+
+
+def ecd_examples(data_dir: Path, n: int) -> list[Example]:
+    """The first `n` true (context, response) pairs of the real ECD test sample."""
+    out = []
+    for i, line in enumerate((data_dir / "ecd_sample" / "test").read_text("utf-8").splitlines()):
+        label, *utts, response = line.split("\t")
+        if label != "1":
+            continue
+        turns = [Turn("customer" if j % 2 == 0 else "agent", u) for j, u in enumerate(utts)]
+        # The last customer utterance is the query; ECD contexts end with the customer.
+        out.append(Example(f"ecd-{i}", "ecd", turns[:-1], turns[-1].text, response))
+        if len(out) == n:
+            break
+    return out
+
+
+def toy(n: int, source: str = "ecd") -> list[Example]:
+    ctx = [Turn("customer", "你好"), Turn("agent", "亲 在 的")]
+    return [
+        Example(f"{source}{i}", source, ctx, f"可以 优惠 么 {i}", "亲 不 好意思 哦")
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def tiny():
+    return tiny_random(seed=0)
+
+
+def test_messages_alternate_starting_with_the_customer():
+    ctx = [
+        Turn("agent", "欢迎"),
+        Turn("customer", "在 吗"),
+        Turn("customer", "问 一下"),
+        Turn("agent", "在 的"),
+    ]
+    msgs = conversation_messages(ctx, "发货 么")
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
+    assert msgs[0]["content"] == "在 吗\n问 一下" and msgs[-1]["content"] == "发货 么"
+
+
+def test_label_mask_covers_exactly_the_response_tokens(tiny):
+    _, tok = tiny
+    ex = toy(1)[0]
+    enc = encode_example(tok, ex, 256, 512)
+    prompt = encode_prompt(tok, ex.context, ex.query, 256)
+    n = len(prompt)
+    assert enc["input_ids"][:n] == prompt
+    assert enc["labels"][:n] == [IGNORE_INDEX] * n
+    target = enc["input_ids"][n:]
+    assert enc["labels"][n:] == target and IGNORE_INDEX not in target
+    assert tok.decode(target) == ex.response + "<end_of_turn>\n"
+    # The prompt ends with the generation prompt, so the model starts answering right after it.
+    assert tok.decode(prompt).endswith("<start_of_turn>model\n")
+
+
+def test_label_mask_in_plain_format_without_chat_template(tiny):
+    _, tok = tiny
+    tok.chat_template = None
+    ex = toy(1)[0]
+    enc = encode_example(tok, ex, 256, 512)
+    masked = [
+        i for i, lab in zip(enc["input_ids"], enc["labels"], strict=True) if lab == IGNORE_INDEX
+    ]
+    target = [lab for lab in enc["labels"] if lab != IGNORE_INDEX]
+    assert tok.decode(masked).endswith("Customer: 可以 优惠 么 0\nAgent:")
+    assert tok.decode(target) == " 亲 不 好意思 哦<eos>"
+    assert masked[0] == tok.bos_token_id
+
+
+def test_truncation_keeps_the_latest_turns(tiny):
+    _, tok = tiny
+    ctx = [
+        Turn("customer", "最早 的 一句 话 " * 5),
+        Turn("agent", "好的"),
+        Turn("customer", "第二 句"),
+        Turn("agent", "最近 的 回复"),
+    ]
+    full = encode_prompt(tok, ctx, "发货 么", 10_000)
+    short = encode_prompt(tok, ctx, "发货 么", len(full) - 5)
+    text = tok.decode(short)
+    assert len(short) < len(full) - 5
+    assert (
+        "最早" not in text
+        and "最近 的 回复" in text
+        and text.startswith("<bos><start_of_turn>user")
+    )
+    assert len(encode_prompt(tok, [], "很 长 的 问题 " * 50, 20)) == 20
+    enc = encode_example(tok, Example("x", "t", [], "q", "回复 " * 100), 256, 7)
+    assert sum(lab != IGNORE_INDEX for lab in enc["labels"]) == 7
+
+
+def test_mix_has_the_teacher_fraction_and_is_seeded():
+    nat, tea = toy(30), toy(20, "teacher")
+    mixed = mix_training_pairs(nat, tea, 0.4, seed=1)
+    n_t = sum(e.source == "teacher" for e in mixed)
+    assert n_t == 20 and len(mixed) == 50 and len({e.id for e in mixed}) == 50
+    assert [e.id for e in mixed] == [e.id for e in mix_training_pairs(nat, tea, 0.4, seed=1)]
+    assert [e.id for e in mixed] != [e.id for e in mix_training_pairs(nat, tea, 0.4, seed=2)]
+    assert all(e.source == "ecd" for e in mix_training_pairs(nat, tea, 0.0, seed=1))
+    few = mix_training_pairs(nat, toy(3, "teacher"), 0.5, seed=0)
+    assert sum(e.source == "teacher" for e in few) == 3 and len(few) == 6
+    with pytest.raises(ValueError, match="teacher_mix"):
+        mix_training_pairs(nat, tea, 1.5, seed=0)
+    with pytest.raises(ValueError, match="no training pairs"):
+        mix_training_pairs([], tea, 0.0, seed=0)
+
+
+def test_read_teacher_labels(tmp_path):
+    p = tmp_path / "labels.jsonl"
+    write_jsonl(
+        p,
+        [
+            {"id": "a", "query": "在 吗", "answer": "在 的", "split": "teacher_queries"},
+            {"id": "b", "query": "发货 么", "answer": "今天 发", "split": "eval"},
+            {"id": "c", "query": "贵", "answer": "", "split": "teacher_queries"},
+        ],
+    )
+    queries = {"a": Example("a", "ecd", [Turn("customer", "你好")], "在 吗", "x")}
+    got = read_teacher_labels(p, queries)
+    assert [(e.id, e.source, e.response, len(e.context)) for e in got] == [
+        ("a", "teacher", "在 的", 1)
+    ]
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "query": "q"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: .*answer"):
+        read_teacher_labels(tmp_path / "bad.jsonl")
+
+
+def test_collator_pads_right_and_masks(tiny):
+    _, tok = tiny
+    batch = PadCollator(tok.pad_token_id, pad_to_multiple_of=8)(
+        [{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [5], "labels": [5]}]
+    )
+    assert batch["input_ids"].shape == (2, 8)
+    assert batch["attention_mask"][1].tolist() == [1] + [0] * 7
+    assert batch["labels"][1].tolist() == [5] + [IGNORE_INDEX] * 7
+
+
+def fixed_batch_loss(model, tok, examples) -> float:
+    batch = PadCollator(tok.pad_token_id)([encode_example(tok, e, 256, 512) for e in examples])
+    with torch.no_grad():
+        return model(**batch).loss.item()
+
+
+@pytest.mark.parametrize("method", ["prefix", "ptuning_v2", "lora"])
+def test_each_method_lowers_the_loss_on_a_fixed_batch(method, tiny, tmp_path):
+    from ecc_utils.generate import adapter_applied
+
+    model, tok = tiny
+    data = toy(4)
+    lr = 3e-2 if method == "lora" else 0.3  # prefixes of a random tiny model need big steps
+    res = train_method(
+        model,
+        tok,
+        method,
+        data,
+        toy(4, "teacher"),
+        tmp_path,
+        max_steps=20,
+        milestones=(1, 20),
+        learning_rate=lr,
+        batch_size=4,
+        num_virtual_tokens=8,
+        logging_steps=10,
+        seed=0,
+    )
+    assert sorted(res.checkpoints) == [1, 20]
+    losses = []
+    for step in (1, 20):
+        with adapter_applied(model, res.checkpoints[step]) as m:
+            losses.append(fixed_batch_loss(m, tok, data))
+    assert losses[1] < losses[0] - 0.3, losses
+
+
+def test_checkpoints_at_milestones_only_adapter_only_and_log(tiny, tmp_path):
+    model, tok = tiny
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    res = train_method(
+        model,
+        tok,
+        "lora",
+        toy(6),
+        toy(6, "teacher"),
+        tmp_path / "runs" / "lora",
+        max_steps=30,
+        milestones=(2, 3, 5),
+        learning_rate=1e-3,
+        logging_steps=1,
+    )
+    run = tmp_path / "runs" / "lora"
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == [
+        f"checkpoint-{s}" for s in (2, 3, 5)
+    ]
+    ck = run / "checkpoint-5"
+    names = {p.name for p in ck.iterdir()}
+    assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"} <= names
+    assert not names & {"model.safetensors", "pytorch_model.bin", "tokenizer.json"}
+    assert sum(p.stat().st_size for p in ck.iterdir()) < 1_000_000
+    log = read_train_log(run)
+    assert log["checkpoints"] == {"2": "checkpoint-2", "3": "checkpoint-3", "5": "checkpoint-5"}
+    assert [h["step"] for h in log["history"]] == [1, 2, 3, 4, 5]
+    assert log["tokens_per_s"] > 0 and res.tokens_per_s == log["tokens_per_s"]
+    assert log["trainable_params"] == res.trainable_params < log["total_params"]
+    # The LR schedule spans max_steps (linear to 0 at 30), not the last milestone.
+    assert log["history"][-1]["learning_rate"] == pytest.approx(1e-3 * (30 - 4) / 30, rel=1e-3)
+    # The caller's model is returned unchanged, without LoRA layers.
+    assert not any("lora" in n for n, _ in model.named_modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # A re-run finds the last milestone and trains nothing.
+    again = train_method(
+        model,
+        tok,
+        "lora",
+        toy(6),
+        toy(6, "teacher"),
+        run,
+        max_steps=30,
+        milestones=(2, 3, 5),
+        learning_rate=1e-3,
+    )
+    assert again.skipped and sorted(again.checkpoints) == [2, 3, 5]
+    assert again.history == res.history and again.tokens_per_s == res.tokens_per_s
+
+
+def test_resume_after_interruption_ends_at_the_same_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    kw = dict(max_steps=8, learning_rate=1e-2, batch_size=2, seed=3, logging_steps=1)
+    data, teach = toy(6), toy(6, "teacher")
+    m, tok = tiny_random()
+    train_method(m, tok, "lora", data, teach, tmp_path / "a", milestones=(3, 6), **kw)
+    # "Interrupted" run: stops at step 3 (same schedule over 8 steps), then is re-executed.
+    m, tok = tiny_random()
+    train_method(m, tok, "lora", data, teach, tmp_path / "b", milestones=(3,), **kw)
+    m, tok = tiny_random()
+    res = train_method(m, tok, "lora", data, teach, tmp_path / "b", milestones=(3, 6), **kw)
+    assert res.resumed_from == 3 and not res.skipped
+    a = load_file(tmp_path / "a" / "checkpoint-6" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "b" / "checkpoint-6" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(
+        a[next(iter(a))],
+        load_file(tmp_path / "b" / "checkpoint-3" / "adapter_model.safetensors")[next(iter(a))],
+    )
+    hist = read_train_log(tmp_path / "b")["history"]
+    assert [h["step"] for h in hist] == [1, 2, 3, 4, 5, 6]
+
+
+def test_batch_size_two_on_real_ecd_pairs(data_dir, tmp_path):
+    model, tok = tiny_random()
+    pairs = ecd_examples(data_dir, 8)
+    assert len(pairs) == 8
+    res = train_method(
+        model,
+        tok,
+        "ptuning_v2",
+        pairs[:6],
+        pairs[6:],
+        tmp_path,
+        max_steps=4,
+        milestones=(2,),
+        batch_size=2,
+        num_virtual_tokens=4,
+        max_input_length=64,
+        max_output_length=32,
+        pad_to_multiple_of=16,
+        group_by_length=True,
+        teacher_mix=0.25,
+    )
+    assert sorted(res.checkpoints) == [2] and res.n_pairs == 8 and res.n_teacher_pairs == 2
+
+
+def test_bad_arguments_name_the_parameter(tiny, tmp_path):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="gradient_checkpointing"):
+        train_method(
+            model,
+            tok,
+            "prefix",
+            toy(2),
+            [],
+            tmp_path,
+            max_steps=2,
+            milestones=(1,),
+            gradient_checkpointing=True,
+        )
+    with pytest.raises(ValueError, match="milestones"):
+        train_method(model, tok, "lora", toy(2), [], tmp_path, max_steps=2, milestones=(5,))
+    with pytest.raises(ValueError, match="method="):
+        train_method(model, tok, "ptuning", toy(2), [], tmp_path, max_steps=2, milestones=(1,))
+
+
+def test_run_from_profile_reads_the_artifact_contract(tmp_path):
+    art = tmp_path / "art"
+    write_jsonl(art / "data" / "train.jsonl", toy(4))
+    write_jsonl(
+        art / "teacher" / "labels.jsonl",
+        [
+            {"id": f"t{i}", "query": "发货 么", "answer": "今天 发", "split": "teacher_queries"}
+            for i in range(4)
+        ],
+    )
+    cfg = SimpleNamespace(
+        seed=0,
+        data=SimpleNamespace(n_train=3),
+        end_model=SimpleNamespace(
+            spec="tiny-random", trust_remote_code=False, dtype="auto", device="cpu"
+        ),
+        train=SimpleNamespace(
+            max_steps=10,
+            milestones={"lora": (2,)},
+            learning_rate=1e-3,
+            batch_size=1,
+            gradient_accumulation_steps=1,
+            max_input_length=64,
+            max_output_length=32,
+            num_virtual_tokens=4,
+            lora_r=8,
+            lora_alpha=32,
+            lora_dropout=0.1,
+            teacher_mix=0.5,
+            lr_scheduler_type="linear",
+            logging_steps=1,
+        ),
+    )
+    res = run_from_profile(cfg, "lora", art)
+    assert res.n_pairs == 6 and (art / "runs" / "lora" / "checkpoint-2").is_dir()
+    assert json.loads((art / "runs" / "lora" / "train_log.json").read_text())["method"] == "lora"
+    with pytest.raises(FileNotFoundError, match="01_data"):
+        run_from_profile(cfg, "lora", tmp_path / "empty")
+
+
+@pytest.mark.parametrize("method", [None, "prefix"])
+def test_response_logits_only_gives_the_same_loss(method, tiny):
+    from ecc_utils.peft_methods import apply_method
+    from ecc_utils.train import accepts_logits_to_keep
+
+    model, tok = tiny
+    if method:
+        model = apply_method(model, method, num_virtual_tokens=4)
+    assert accepts_logits_to_keep(model)
+    items = [
+        encode_example(tok, e, 256, 512) for e in toy(2) + [Example("b", "t", [], "发货", "明天")]
+    ]
+    full = PadCollator(tok.pad_token_id)(items)
+    cut = PadCollator(tok.pad_token_id, response_logits_only=True)(items)
+    assert cut["logits_to_keep"] < full["input_ids"].shape[1]
+    with torch.no_grad():
+        assert model(**cut).loss.item() == pytest.approx(model(**full).loss.item(), rel=1e-5)
