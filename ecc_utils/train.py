@@ -288,6 +288,48 @@ def _milestone_callback(milestones: Sequence[int]):
     return MilestoneCallback()
 
 
+TRAINABLE_STATE = "trainable_state.safetensors"
+
+
+def _saves_inference_form(model) -> bool:
+    """Prefix-Tuning with projection saves the MLP's *output* as its adapter (the inference
+    form), from which training cannot resume; such checkpoints also keep the trainable weights."""
+    cfg = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", None))
+    return bool(getattr(cfg, "prefix_projection", False))
+
+
+def _resumable_trainer(base):
+    """`base` (transformers' Trainer) whose checkpoints resume exactly for every method."""
+
+    class ResumableTrainer(base):
+        def _save(self, output_dir=None, state_dict=None):
+            super()._save(output_dir, state_dict)
+            if output_dir and _saves_inference_form(self.model):
+                from safetensors.torch import save_file
+
+                weights = {
+                    n: p.detach().cpu().contiguous()
+                    for n, p in self.model.named_parameters()
+                    if p.requires_grad
+                }
+                save_file(weights, str(Path(output_dir) / TRAINABLE_STATE))
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            path = Path(resume_from_checkpoint) / TRAINABLE_STATE
+            if not path.is_file():
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            from safetensors.torch import load_file
+
+            target = self.model if model is None else model
+            result = target.load_state_dict(load_file(str(path)), strict=False)
+            if result.unexpected_keys:
+                raise RuntimeError(
+                    f"{path}: weights that this model does not have: {result.unexpected_keys[:3]}"
+                )
+
+    return ResumableTrainer
+
+
 def _text_progress(trainer) -> None:
     """Use tqdm's text bar in notebooks too: transformers' HTML bar does not survive papermill
     into the book, and it fails (division by None) when a resumed run has no step left."""
@@ -463,7 +505,7 @@ def train_method(
             target_modules=target_modules,
         )
         trainable, total = count_parameters(peft_model)
-        trainer = Trainer(
+        trainer = _resumable_trainer(Trainer)(
             model=peft_model,
             args=TrainingArguments(**args_kw),
             train_dataset=dataset,

@@ -248,18 +248,21 @@ def test_checkpoints_at_milestones_only_adapter_only_and_log(tiny, tmp_path):
     assert again.history == res.history and again.tokens_per_s == res.tokens_per_s
 
 
-def test_resume_after_interruption_ends_at_the_same_weights(tmp_path):
+@pytest.mark.parametrize("method", ["lora", "prefix", "ptuning_v2"])
+def test_resume_after_interruption_ends_at_the_same_weights(method, tmp_path):
     from safetensors.torch import load_file
 
-    kw = dict(max_steps=8, learning_rate=1e-2, batch_size=2, seed=3, logging_steps=1)
+    kw = dict(
+        max_steps=8, learning_rate=1e-2, batch_size=2, seed=3, logging_steps=1, num_virtual_tokens=4
+    )
     data, teach = toy(6), toy(6, "teacher")
     m, tok = tiny_random()
-    train_method(m, tok, "lora", data, teach, tmp_path / "a", milestones=(3, 6), **kw)
+    train_method(m, tok, method, data, teach, tmp_path / "a", milestones=(3, 6), **kw)
     # "Interrupted" run: stops at step 3 (same schedule over 8 steps), then is re-executed.
     m, tok = tiny_random()
-    train_method(m, tok, "lora", data, teach, tmp_path / "b", milestones=(3,), **kw)
+    train_method(m, tok, method, data, teach, tmp_path / "b", milestones=(3,), **kw)
     m, tok = tiny_random()
-    res = train_method(m, tok, "lora", data, teach, tmp_path / "b", milestones=(3, 6), **kw)
+    res = train_method(m, tok, method, data, teach, tmp_path / "b", milestones=(3, 6), **kw)
     assert res.resumed_from == 3 and not res.skipped
     a = load_file(tmp_path / "a" / "checkpoint-6" / "adapter_model.safetensors")
     b = load_file(tmp_path / "b" / "checkpoint-6" / "adapter_model.safetensors")
