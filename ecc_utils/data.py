@@ -697,6 +697,14 @@ def resolve_source(
     return _synthetic_source(cache_dir, synthetic_contexts, seed, f"no ECD data ({error})")
 
 
+def source_line(artifacts: str | os.PathLike) -> str:
+    """One sentence naming the data source a run used (from ``data/stats.json``), for every
+    page that shows results computed from the data."""
+    path = Path(artifacts) / "data" / "stats.json"
+    src = json.loads(path.read_text(encoding="utf-8")).get("source") or {}
+    return f"Data source of this run ({src.get('kind', 'unknown')}): {src.get('description', '?')}"
+
+
 def source_from_profile(cfg) -> DataSource:
     """`resolve_source` with the settings of profile section `data` (notebooks 01 and 04)."""
     d = cfg.data

@@ -450,3 +450,11 @@ def test_read_jddc_session_met_again_gets_a_new_id(tmp_path: Path) -> None:
     chat = D.read_jddc(_write(tmp_path, "chat.txt", JDDC_OK + other + JDDC_OK))
     assert [s.session_id for s in chat.sessions] == ["s1", "s2", "s1#2"]
     assert len({p.id for p in chat.pairs}) == len(chat.pairs) == 3
+
+
+def test_source_line_names_the_source(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "stats.json").write_text(
+        '{"source": {"kind": "synthetic", "description": "generated, seed 0"}}', encoding="utf-8"
+    )
+    assert D.source_line(tmp_path) == ("Data source of this run (synthetic): generated, seed 0")
