@@ -439,3 +439,8 @@ def start_method(methods: Sequence[str]) -> str:
     if not methods:
         raise ValueError("train.methods is empty: the loop needs a trained adapter to start from")
     return "lora" if "lora" in methods else methods[-1]
+
+
+def replay_sample(train: Sequence[Example], n: int, seed: int = 0) -> list[Example]:
+    """A seeded sample of `n` original training pairs, replayed beside the pseudo-labels."""
+    return random.Random(seed).sample(list(train), min(n, len(train)))

@@ -238,3 +238,11 @@ def test_dissatisfaction_from_ecd_labels(tmp_path):
     got = d(batch, ["今天发货", "不发货的", "随便"])
     assert got.tolist() == [False, True, False]
     assert not evolve.Dissatisfaction.from_jsonl(tmp_path / "none.jsonl", CharEmbedder()).candidates
+
+
+def test_replay_sample_is_seeded_and_capped():
+    train = [ex(i, f"q{i}") for i in range(5)]
+    a = evolve.replay_sample(train, 3, seed=1)
+    assert [e.id for e in a] == [e.id for e in evolve.replay_sample(train, 3, seed=1)]
+    assert len(a) == 3 and len({e.id for e in a}) == 3
+    assert len(evolve.replay_sample(train, 10)) == 5
