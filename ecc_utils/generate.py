@@ -216,3 +216,17 @@ def answers_by_model(
             with adapter_applied(base_model, ckpt) as model:
                 answers[label] = generate(model, tokenizer, inputs, **generate_kwargs)
     return answers
+
+
+def sampling_from_profile(cfg: Any) -> dict[str, Any]:
+    """`generate` keyword arguments from a profile: section `generation`, the training input
+    length (answers see prompts built as in training) and the seed."""
+    g = cfg.generation
+    return {
+        "max_new_tokens": g.max_new_tokens,
+        "top_p": g.top_p,
+        "temperature": g.temperature,
+        "batch_size": g.batch_size,
+        "max_input_length": cfg.train.max_input_length,
+        "seed": cfg.seed,
+    }

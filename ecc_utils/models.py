@@ -277,3 +277,14 @@ def count_parameters(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
+
+
+def load_end_model(cfg: Any, device: str | None = None):
+    """The profile's end model and tokenizer (section `end_model`); `device` overrides its device."""
+    e = cfg.end_model
+    return load_model(
+        e.spec,
+        trust_remote_code=e.trust_remote_code,
+        dtype=e.dtype,
+        device=device or e.device,
+    )

@@ -650,7 +650,7 @@ def run_from_profile(
 
     The end model is loaded from ``cfg.end_model`` unless `model` and `tokenizer` are given.
     """
-    from ecc_utils.models import load_model
+    from ecc_utils.models import load_end_model
 
     art = Path(artifacts)
     natural, teacher = load_training_data(art, cfg.data.n_train)
@@ -658,12 +658,7 @@ def run_from_profile(
     if "LOCAL_RANK" in os.environ and device != "cpu":  # one process per GPU (torchrun)
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     if model is None:
-        model, tokenizer = load_model(
-            cfg.end_model.spec,
-            trust_remote_code=cfg.end_model.trust_remote_code,
-            dtype=cfg.end_model.dtype,
-            device=device,
-        )
+        model, tokenizer = load_end_model(cfg, device=device)
     t = cfg.train
     return train_method(
         model,

@@ -84,3 +84,18 @@ def test_plain_format_answers_end_at_the_next_turn():
     tok.chat_template = None  # plain transcript prompts, stop strings on
     answers = generate(model, tok, QUERIES, max_new_tokens=8, seed=0)
     assert len(answers) == 3 and not any("\nAgent:" in a for a in answers)
+
+
+def test_profile_helpers_carry_the_profile_settings(root):
+    from ecc_utils.config import load_profile
+    from ecc_utils.generate import sampling_from_profile
+    from ecc_utils.models import load_end_model
+
+    cfg = load_profile(root / "params" / "paper.yaml")
+    kw = sampling_from_profile(cfg)
+    assert (kw["top_p"], kw["temperature"]) == (0.8, 0.6)
+    assert kw["max_new_tokens"] == cfg.generation.max_new_tokens
+    assert kw["max_input_length"] == 256 and kw["seed"] == cfg.seed
+    smoke = load_profile(root / "params" / "smoke.yaml")
+    model, tok = load_end_model(smoke)
+    assert model.device.type == "cpu" and tok.pad_token_id is not None
