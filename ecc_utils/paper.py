@@ -1,7 +1,11 @@
-"""The paper's published numbers, for side-by-side comparison with ours.
+"""The paper's constants and published numbers: the one home of each.
 
-Every value here is copied from the paper's text (Tables IV and VI, Section III/IV) or from
-the sources it cites (DUA for the ECD response-selection anchors); nothing is computed.
+alpha and Theta of Eq. (1), N of Table II, Table IV's settings, the three methods and their
+names, Table VI's inputs (English as printed, and the Chinese utterances that stand for them
+in ECD) and values, and the published anchors. Every value is copied from the paper's text
+(Tables IV and VI, Sections III/IV) or from the sources it cites (DUA for the ECD
+response-selection anchors, the ECD and JDDC papers for corpus statistics); nothing is
+computed. Every other module imports them from here.
 """
 
 from __future__ import annotations
@@ -16,6 +20,16 @@ import pandas as pd
 ALPHA = 0.8  # Section IV.C: "by setting alpha = 0.8 and Theta = 0.2"
 THETA = 0.2
 N_SHOTS = 500  # Table II: N question-answer pairs in the cloud prompt
+
+# --- the three fine-tuning methods (Table IV), in the paper's order -------------------------
+
+METHODS: tuple[str, ...] = ("prefix", "ptuning_v2", "lora")
+METHOD_NAMES: dict[str, str] = {
+    "prefix": "Prefix-Tuning",
+    "ptuning_v2": "P-Tuning v2",
+    "lora": "LoRA",
+}
+PREFIX_METHODS: frozenset[str] = frozenset({"prefix", "ptuning_v2"})
 
 # --- Table IV -------------------------------------------------------------------------------
 
@@ -79,11 +93,6 @@ def table4() -> pd.DataFrame:
 
 # --- Table VI -------------------------------------------------------------------------------
 
-METHOD_NAMES: dict[str, str] = {
-    "prefix": "Prefix-Tuning",
-    "ptuning_v2": "P-Tuning v2",
-    "lora": "LoRA",
-}
 ORIGINAL_LABEL = "Original Model"
 MEAN_LABEL = "Mean"
 
@@ -118,6 +127,74 @@ TABLE6_VALUES: tuple[tuple[float, ...], ...] = (
     (0.356, 0.346, 0.423, 0.777, 0.522, 0.733),
 )
 
+
+@dataclass(frozen=True)
+class TableVIInput:
+    """One of Table VI's six user inputs and how to find it in an ECD-format test file."""
+
+    label: str  # the paper's English wording (Example.label)
+    texts: tuple[str, ...]  # segmented customer utterances to look for, best first
+    pattern: str | None  # fallback: a regex a customer utterance must match in full
+    notes: tuple[str, ...]  # why, one per text, then one for the pattern; "{corpus}" is filled in
+
+
+# The Chinese of each input, in TABLE6_LABELS order. Four are in the ECD sample's test file
+# word for word; for the other two the notes say what stands in and why.
+TABLE6_INPUTS: tuple[TableVIInput, ...] = (
+    TableVIInput(
+        TABLE6_LABELS[0],
+        ("你好",),
+        None,
+        ("the paper's input '你好', the opening customer utterance of a test context ({corpus})",),
+    ),
+    TableVIInput(
+        TABLE6_LABELS[1],
+        ("我 不想 发 邮政 能换 别的 么",),
+        None,
+        (
+            "the ECD sample has no 'can I choose the courier?'; its closest customer utterance "
+            "asks to switch away from the default courier ('I don't want China Post, can you "
+            "use another?'), closer than '亲发 什么 快递' (which courier?) or '发中通 圆通 吗' "
+            "(ZTO or YTO?); taken from the {corpus} test file",
+        ),
+    ),
+    TableVIInput(
+        TABLE6_LABELS[2],
+        ("520401029636", "525873142019"),
+        r"\d{9,}",
+        (
+            "the paper's input verbatim, a bare product/order number, in the {corpus} test file",
+            "520401029636 occurs in the ECD sample only inside a longer question "
+            "('... 520401029636 这种 一包 是 几张 的'); the first test context of the {corpus} "
+            "that opens with a bare 12-digit number is used instead",
+            "no test context of the {corpus} opens with the paper's number; the first that "
+            "opens with a bare run of 9+ digits is used",
+        ),
+    ),
+    TableVIInput(
+        TABLE6_LABELS[3],
+        ("可以 优惠价 么",),
+        None,
+        (
+            "the paper's input '可以 优惠价 么' (may I have the discount price?), {corpus} test file",
+        ),
+    ),
+    TableVIInput(
+        TABLE6_LABELS[4],
+        ("真是 要命 了 这个 快递 从 昨天 一直 等到 现在 门 都 不敢 出",),
+        None,
+        ("the paper's input, verbatim in the {corpus} test file",),
+    ),
+    TableVIInput(
+        TABLE6_LABELS[5],
+        ("今天 拍 发货 么",),
+        None,
+        (
+            "the paper's input '今天 拍 发货 么' (if I buy today, do you ship today?), {corpus} test file",
+        ),
+    ),
+)
+
 # The paper's milestones (Table VI columns) per method.
 PAPER_MILESTONES: dict[str, tuple[int, ...]] = {
     "prefix": (3000,),
@@ -145,8 +222,7 @@ def model_label(method: str | None = None, step: int | None = None) -> str:
 
 
 def model_labels(
-    milestones: Mapping[str, Iterable[int]],
-    methods: Iterable[str] = ("prefix", "ptuning_v2", "lora"),
+    milestones: Mapping[str, Iterable[int]], methods: Iterable[str] = METHODS
 ) -> list[str]:
     """Column labels in the paper's order: the original model, then each method's milestones.
 
@@ -181,3 +257,9 @@ ECD_TURNS_PER_SESSION = 5.51
 ECD_WORDS_PER_UTTERANCE = 7.02
 # JDDC: "more than 1 million multi-turn dialogues, 20 million utterances" (Section IV.A).
 JDDC_UTTERANCES_PER_SESSION = 20.0
+# The corpora papers' statistics, keyed as the data page shows them beside ours.
+PUBLISHED_STATS: dict[str, float] = {
+    "ecd_turns_per_session": ECD_TURNS_PER_SESSION,
+    "ecd_words_per_utterance": ECD_WORDS_PER_UTTERANCE,
+    "jddc_utterances_per_session": JDDC_UTTERANCES_PER_SESSION,
+}

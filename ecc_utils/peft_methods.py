@@ -9,11 +9,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-METHODS: tuple[str, ...] = ("prefix", "ptuning_v2", "lora")
-LABELS: dict[str, str] = {"prefix": "Prefix-Tuning", "ptuning_v2": "P-Tuning v2", "lora": "LoRA"}
-PREFIX_METHODS: frozenset[str] = frozenset({"prefix", "ptuning_v2"})
+from ecc_utils.paper import METHOD_NAMES, METHODS, PREFIX_METHODS, TABLE4
+
+if TYPE_CHECKING:
+    from ecc_utils.config import TrainConfig
+
+# transformers 5 warns about its own renamed attribute whenever PEFT touches a model.
+DEPRECATION_NOISE = ".*is_gradient_checkpointing.* is deprecated"
 
 # Attention projections per architecture family, checked in this order against module names.
 _ATTENTION_PROJECTIONS: tuple[tuple[str, ...], ...] = (
@@ -41,7 +46,7 @@ DEVIATION_NOTE = (
 def method_label(method: str) -> str:
     """The paper's display label of `method` ("prefix" -> "Prefix-Tuning")."""
     check_method(method)
-    return LABELS[method]
+    return METHOD_NAMES[method]
 
 
 def check_method(method: str) -> str:
@@ -73,66 +78,70 @@ def check_gradient_checkpointing(method: str, gradient_checkpointing: bool) -> N
         )
 
 
-def peft_config(
-    method: str,
-    *,
-    num_virtual_tokens: int = 128,
-    lora_r: int = 8,
-    lora_alpha: int = 32,
-    lora_dropout: float = 0.1,
-    target_modules: Sequence[str] | None = None,
-):
-    """The PEFT config of `method` with Table IV's values by default.
+@dataclass(frozen=True)
+class PeftSpec:
+    """One method's own settings (Table IV's "specific training parameters").
 
-    `target_modules` (LoRA only) defaults to q/k/v/o projections; `apply_method` detects the
-    right names for the model at hand (e.g. ChatGLM3's ``query_key_value``).
+    Defaults are Table IV's; `from_train` takes them from profile section `train`.
+    `target_modules` (LoRA only) defaults to the model's attention projections.
+    """
+
+    method: str
+    num_virtual_tokens: int = TABLE4.num_virtual_tokens
+    lora_r: int = TABLE4.lora_r
+    lora_alpha: int = TABLE4.lora_alpha
+    lora_dropout: float = TABLE4.lora_dropout
+    target_modules: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
+        if self.method in PREFIX_METHODS and self.num_virtual_tokens < 1:
+            raise ValueError(f"num_virtual_tokens={self.num_virtual_tokens}: must be >= 1")
+
+    @classmethod
+    def from_train(cls, method: str, cfg: TrainConfig) -> PeftSpec:
+        return cls(method, cfg.num_virtual_tokens, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+
+    @property
+    def label(self) -> str:
+        return METHOD_NAMES[self.method]
+
+
+def peft_config(spec: PeftSpec):
+    """The PEFT config of `spec` (see the module docstring for the mapping).
+
+    LoRA's `target_modules` default to q/k/v/o projections; `apply_method` detects the right
+    names for the model at hand (e.g. ChatGLM3's ``query_key_value``).
     """
     from peft import LoraConfig, PrefixTuningConfig, TaskType
 
-    check_method(method)
-    if method in PREFIX_METHODS:
-        if num_virtual_tokens < 1:
-            raise ValueError(f"num_virtual_tokens={num_virtual_tokens}: must be >= 1")
+    if spec.method in PREFIX_METHODS:
         return PrefixTuningConfig(
             task_type=TaskType.CAUSAL_LM,
-            num_virtual_tokens=num_virtual_tokens,
-            prefix_projection=(method == "prefix"),
+            num_virtual_tokens=spec.num_virtual_tokens,
+            prefix_projection=(spec.method == "prefix"),
         )
     return LoraConfig(
         task_type=TaskType.CAUSAL_LM,
-        r=lora_r,
-        lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout,
-        target_modules=list(target_modules or DEFAULT_LORA_TARGETS),
+        r=spec.lora_r,
+        lora_alpha=spec.lora_alpha,
+        lora_dropout=spec.lora_dropout,
+        target_modules=list(spec.target_modules or DEFAULT_LORA_TARGETS),
         bias="none",
     )
 
 
-def apply_method(
-    model,
-    method: str,
-    *,
-    num_virtual_tokens: int = 128,
-    lora_r: int = 8,
-    lora_alpha: int = 32,
-    lora_dropout: float = 0.1,
-    target_modules: Sequence[str] | None = None,
-):
-    """Wrap `model` in a PeftModel for `method`; only the method's parameters stay trainable.
+def apply_method(model, spec: PeftSpec):
+    """Wrap `model` in a PeftModel for `spec`; only the method's parameters stay trainable.
 
     For LoRA the attention projections of `model` are found automatically unless
-    `target_modules` is given. LoRA modifies `model` in place (see `generate.unload_adapter`).
+    ``spec.target_modules`` is given. LoRA modifies `model` in place (see
+    `generate.unload_adapter`).
     """
+    from dataclasses import replace
+
     from peft import get_peft_model
 
-    if method == "lora" and target_modules is None:
-        target_modules = attention_projection_modules(model)
-    config = peft_config(
-        method,
-        num_virtual_tokens=num_virtual_tokens,
-        lora_r=lora_r,
-        lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout,
-        target_modules=target_modules,
-    )
-    return get_peft_model(model, config)
+    if spec.method == "lora" and spec.target_modules is None:
+        spec = replace(spec, target_modules=tuple(attention_projection_modules(model)))
+    return get_peft_model(model, peft_config(spec))

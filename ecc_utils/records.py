@@ -54,6 +54,33 @@ class Example:
         return cls(**d)
 
 
+@dataclass
+class LabelRecord:
+    """One labelled query: the query as sent (masked), the teacher's answer and its cost.
+
+    Token counts and latency are those of the call that produced the answer; ``cache_hit``
+    says whether this run took it from the cache instead of calling the backend. ``split``
+    is the pool the query came from ("teacher_queries", "eval") once written to
+    ``teacher/labels.jsonl``.
+    """
+
+    query: str
+    answer: str
+    backend: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    latency_s: float = 0.0
+    cache_hit: bool = False
+    key: str = ""
+    id: str | None = None
+    split: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` so that a reader never sees a half-written file."""
     path = Path(path)
