@@ -6,6 +6,12 @@ import importlib.metadata as md
 import os
 import platform
 import sys
+from typing import TYPE_CHECKING
+
+from ecc_utils.artifacts import display_path
+
+if TYPE_CHECKING:
+    from ecc_utils.config import Profile
 
 PACKAGES = (
     "ecc-utils",
@@ -57,9 +63,10 @@ def device_info() -> dict:
     return info
 
 
-def describe(profile) -> dict:
+def describe(profile: Profile) -> dict:
     """Everything notebook 00 records in `environment.json` (no secrets: key names only)."""
     keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY")
+    data_dir = profile.data.data_dir or os.environ.get("ECC_DATA_DIR")
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -68,7 +75,7 @@ def describe(profile) -> dict:
         "profile": {"name": profile.name, "file": profile.file, "seed": profile.seed},
         "end_model": profile.end_model.spec,
         "teacher": {"backend": profile.teacher.backend, "model": profile.teacher.model},
-        "data_dir": profile.data.data_dir or os.environ.get("ECC_DATA_DIR"),
+        "data_dir": display_path(data_dir) if data_dir else None,
         # whether a key is set, never its value
         "api_keys_present": {k: bool(os.environ.get(k)) for k in keys},
     }

@@ -1,0 +1,435 @@
+"""The artifact contract of DESIGN.md as code: every path under ``artifacts/<profile>/`` and
+typed readers and writers for the files that stages hand to each other.
+
+Notebooks, the pipeline's run plan and the CLIs take their paths from here; nothing else
+builds an artifact path by string. This module imports no stage's code (so that editing a stage
+does not re-run every notebook): ``calibration.json`` is read and written by
+`ecc_utils.scoring.Calibrator.load` / ``save`` at `Artifacts.calibration`. The module-level names are paths relative to the profile's
+artifact folder (what the run plan records as a step's inputs and outputs); `Artifacts` joins
+them to a folder and reads and writes the files.
+
+| path | written by | content |
+|---|---|---|
+| environment.json | 00 | versions, device, profile |
+| data/{train,teacher_queries,fewshot,eval}.jsonl | 01 | `Example` records |
+| data/candidates.jsonl, data/stats.json | 01 | R10@k candidates; counts and statistics |
+| teacher/labels.jsonl, teacher/summary.json | 02 | one `LabelRecord` per query; cost |
+| runs/<method>/checkpoint-<step>/, runs/<method>/train_log.json | 03 | adapters; `TrainLog` |
+| scores.csv, table6.csv, calibration.json | 04 | Eq. (1) per (input, model); Table VI |
+| fig3.png, fig3.svg | 05 | Fig. 3 |
+| evolution.csv | 06 | per (gate, round) of the online loop |
+| manifest.json | pipeline | per executed notebook: parameters, fingerprint, wall time |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ecc_utils.records import (
+    Example,
+    LabelRecord,
+    atomic_write_text,
+    iter_jsonl,
+    read_examples,
+    write_jsonl,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+# --- paths relative to artifacts/<profile>/ ------------------------------------------------
+
+ENVIRONMENT = "environment.json"
+DATA = "data"
+SPLITS: tuple[str, ...] = ("train", "teacher_queries", "fewshot", "eval")
+CANDIDATES = "data/candidates.jsonl"
+STATS = "data/stats.json"
+TEACHER = "teacher"
+LABELS = "teacher/labels.jsonl"
+TEACHER_SUMMARY = "teacher/summary.json"
+TEACHER_CACHE = "teacher/cache.jsonl"
+RUNS = "runs"
+TRAIN_LOG = "train_log.json"
+SCORES = "scores.csv"
+TABLE6 = "table6.csv"
+CALIBRATION = "calibration.json"
+SCORE_SUMMARY = "score_summary.json"
+FIG3 = ("fig3.png", "fig3.svg")
+EVOLVE = "evolve"
+EVOLUTION = "evolution.csv"
+EVOLUTION_SUMMARY = "evolution_summary.json"
+MANIFEST = "manifest.json"
+# What the pages show besides the contract's files: small tables, examples, figures.
+CLEANING_EXAMPLES = "data/cleaning_examples.csv"
+MASKING_EXAMPLES = "data/masking_examples.csv"
+STATS_VS_PUBLISHED = "data/stats_vs_published.csv"
+PROMPT_EXAMPLE = "teacher/prompt_example.txt"
+TABLE3 = "teacher/table3.csv"
+VALIDITY_R10 = "validity_r10.csv"
+TEXT_METRICS = "text_metrics.csv"
+FIG3_MEANS = "fig3_means.csv"
+FIGURES = "figures"
+
+
+def split_file(name: str) -> str:
+    """``data/<name>.jsonl`` for one of `SPLITS`."""
+    if name not in SPLITS:
+        raise ValueError(f"split={name!r}: one of {', '.join(SPLITS)}")
+    return f"{DATA}/{name}.jsonl"
+
+
+def run_dir(method: str) -> str:
+    """``runs/<method>``: the milestone checkpoints and the training log of one method."""
+    return f"{RUNS}/{method}"
+
+
+def train_log_file(method: str) -> str:
+    return f"{run_dir(method)}/{TRAIN_LOG}"
+
+
+# --- typed records of the contract --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainLog:
+    """``runs/<method>/train_log.json``: what one training run did and how fast."""
+
+    method: str
+    label: str
+    milestones: list[int]
+    max_steps: int
+    learning_rate: float
+    batch_size: int
+    seed: int
+    trainable_params: int
+    total_params: int
+    n_pairs: int
+    n_teacher_pairs: int
+    steps_per_s: float
+    tokens_per_s: float
+    runtime_s: float
+    resumed_from: int | None
+    checkpoints: dict[str, str]  # str(step) -> checkpoint folder name
+    # One row per logging step: step, loss, learning_rate, tokens_seen, tokens_per_s.
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "train log") -> TrainLog:
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in d and n != "history"]
+        if missing:
+            raise ValueError(f"{where}: not a training log (lacks {', '.join(missing)})")
+        return cls(**{n: d[n] for n in names if n in d})
+
+
+def _label_row(r: LabelRecord, split: str) -> dict:
+    return {
+        "id": r.id,
+        "split": split,
+        "query": r.query,
+        "answer": r.answer,
+        "backend": r.backend,
+        "model": r.model,
+        "usage": {
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cached_tokens": r.cached_tokens,
+        },
+        "cached": r.cached_tokens > 0,
+        "latency_s": r.latency_s,
+    }
+
+
+def _label_from_row(row: dict, where: str) -> LabelRecord:
+    missing = [k for k in ("id", "query", "answer") if k not in row]
+    if missing:
+        raise ValueError(f"{where}: teacher label lacks {', '.join(missing)}")
+    usage = row.get("usage") or {}
+    return LabelRecord(
+        query=row["query"],
+        answer=row["answer"] or "",
+        backend=row.get("backend", ""),
+        model=row.get("model", ""),
+        input_tokens=int(usage.get("input_tokens", 0)),
+        output_tokens=int(usage.get("output_tokens", 0)),
+        cached_tokens=int(usage.get("cached_tokens", 0)),
+        latency_s=float(row.get("latency_s", 0.0)),
+        id=str(row["id"]),
+        split=row.get("split"),
+    )
+
+
+def read_label_file(path: str | os.PathLike) -> list[LabelRecord]:
+    """Every row of a ``labels.jsonl``; a row without id, query or answer is an error (file:line)."""
+    return [_label_from_row(row, f"{path}:{i}") for i, row in enumerate(iter_jsonl(path), 1)]
+
+
+def display_path(path: str | os.PathLike, project: str | os.PathLike | None = None) -> str:
+    """`path` as a reader of the book should see it: never the builder's absolute folder.
+
+    Inside the data folder of ``ECC_DATA_DIR``: ``$ECC_DATA_DIR/...``; inside the project:
+    relative to it; anything else: its last two parts.
+    """
+    p = Path(path).expanduser().resolve()
+    env = os.environ.get("ECC_DATA_DIR")
+    if env and p.is_relative_to(Path(env).expanduser().resolve()):
+        rel = p.relative_to(Path(env).expanduser().resolve()).as_posix()
+        return "$ECC_DATA_DIR" + ("/" + rel if rel != "." else "")
+    root = Path(project).resolve() if project else Path(__file__).resolve().parents[1]
+    if p.is_relative_to(root):
+        return p.relative_to(root).as_posix() or "."
+    return "/".join(p.parts[-2:])
+
+
+# --- the folder ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """The artifact folder of one profile, ``artifacts/<profile>/``, and its files."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    # data (01) ----------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.path(DATA)
+
+    def split(self, name: str) -> Path:
+        return self.path(split_file(name))
+
+    def read_split(self, name: str) -> list[Example]:
+        path = self.split(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run notebook 01_data for this profile")
+        return read_examples(path)
+
+    def write_split(self, name: str, rows: Sequence[Example]) -> int:
+        return write_jsonl(self.split(name), rows)
+
+    @property
+    def candidates(self) -> Path:
+        return self.path(CANDIDATES)
+
+    @property
+    def stats(self) -> Path:
+        return self.path(STATS)
+
+    @property
+    def cleaning_examples(self) -> Path:
+        return self.path(CLEANING_EXAMPLES)
+
+    @property
+    def masking_examples(self) -> Path:
+        return self.path(MASKING_EXAMPLES)
+
+    @property
+    def stats_vs_published(self) -> Path:
+        return self.path(STATS_VS_PUBLISHED)
+
+    def read_stats(self) -> dict:
+        return json.loads(self.stats.read_text(encoding="utf-8"))
+
+    def source_line(self) -> str:
+        """One sentence naming the data source this run used (from ``data/stats.json``), for
+        every page that shows results computed from the data."""
+        src = self.read_stats().get("source") or {}
+        kind, desc = src.get("kind", "unknown"), src.get("description", "?")
+        return f"Data source of this run ({kind}): {desc}"
+
+    # teacher (02) -------------------------------------------------------------------------
+    @property
+    def teacher_dir(self) -> Path:
+        return self.path(TEACHER)
+
+    @property
+    def labels(self) -> Path:
+        return self.path(LABELS)
+
+    @property
+    def teacher_summary(self) -> Path:
+        return self.path(TEACHER_SUMMARY)
+
+    @property
+    def prompt_example(self) -> Path:
+        return self.path(PROMPT_EXAMPLE)
+
+    @property
+    def table3(self) -> Path:
+        return self.path(TABLE3)
+
+    @property
+    def teacher_cache(self) -> Path:
+        """The default cache of teacher answers (``teacher.cache_file`` overrides it)."""
+        return self.path(TEACHER_CACHE)
+
+    def write_labels(self, splits: Mapping[str, Sequence[LabelRecord]]) -> int:
+        """Write ``teacher/labels.jsonl``: one line per labelled query with its split name.
+
+        Each line: id, split, query (masked), answer, backend, model, usage (input / output /
+        cached tokens), cached (whether the provider served part of the prompt from its
+        cache), latency_s: all of it from the call that produced the answer, so a re-run served
+        from our cache writes the same file (and re-runs nothing downstream); this run's calls
+        and cache hits are in ``teacher/summary.json``. Returns the count.
+        """
+        rows = [_label_row(r, split) for split, recs in splits.items() for r in recs]
+        return write_jsonl(self.labels, rows)
+
+    def read_labels(self) -> list[LabelRecord]:
+        if not self.labels.is_file():
+            raise FileNotFoundError(
+                f"{self.labels} is missing: run notebook 02_cloud_labels for this profile"
+            )
+        return read_label_file(self.labels)
+
+    def labels_by_id(self) -> dict[str, LabelRecord]:
+        """The teacher's label of every labelled query, by example id."""
+        return {r.id: r for r in self.read_labels() if r.id is not None}
+
+    def teacher_answers(self, examples: Sequence[Example]) -> list[LabelRecord]:
+        """The label of each example, in order; an example without one is an error."""
+        by_id = self.labels_by_id()
+        missing = [e.id for e in examples if e.id not in by_id]
+        if missing:
+            raise KeyError(
+                f"{self.labels}: no teacher label for {missing[:5]} ({len(missing)} missing); "
+                "re-run notebook 02_cloud_labels"
+            )
+        return [by_id[e.id] for e in examples]
+
+    # training (03) ------------------------------------------------------------------------
+    def run_dir(self, method: str) -> Path:
+        return self.path(run_dir(method))
+
+    def checkpoint(self, method: str, step: int) -> Path:
+        return self.run_dir(method) / f"checkpoint-{int(step)}"
+
+    def train_log(self, method: str) -> Path:
+        return self.path(train_log_file(method))
+
+    def read_train_log(self, method: str) -> TrainLog:
+        return read_train_log(self.run_dir(method))
+
+    def loss_figure(self, method: str) -> Path:
+        """``runs/<method>/loss.png``: the training loss curve (notebook 03)."""
+        return self.run_dir(method) / "loss.png"
+
+    def samples(self, method: str) -> Path:
+        """``runs/<method>/samples.csv``: sample answers at each milestone (notebook 03)."""
+        return self.run_dir(method) / "samples.csv"
+
+    # scoring (04, 05) ---------------------------------------------------------------------
+    @property
+    def scores(self) -> Path:
+        return self.path(SCORES)
+
+    def write_scores(self, df: pd.DataFrame) -> None:
+        _write_csv(df, self.scores, index=False)
+
+    def read_scores(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_csv(self.scores)
+
+    @property
+    def table6(self) -> Path:
+        return self.path(TABLE6)
+
+    def write_table6(self, df: pd.DataFrame) -> None:
+        _write_csv(df, self.table6, index=True)
+
+    def read_table6(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_csv(self.table6, index_col=0)
+
+    @property
+    def calibration(self) -> Path:
+        return self.path(CALIBRATION)
+
+    @property
+    def score_summary(self) -> Path:
+        return self.path(SCORE_SUMMARY)
+
+    @property
+    def validity_r10(self) -> Path:
+        return self.path(VALIDITY_R10)
+
+    @property
+    def text_metrics(self) -> Path:
+        return self.path(TEXT_METRICS)
+
+    @property
+    def fig3_means(self) -> Path:
+        return self.path(FIG3_MEANS)
+
+    # online loop (06) ---------------------------------------------------------------------
+    def evolve_dir(self, gate: str) -> Path:
+        return self.path(EVOLVE) / gate
+
+    @property
+    def evolution(self) -> Path:
+        return self.path(EVOLUTION)
+
+    def write_evolution(self, df: pd.DataFrame) -> None:
+        _write_csv(df, self.evolution, index=False)
+
+    def read_evolution(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_csv(self.evolution)
+
+    @property
+    def evolution_summary(self) -> Path:
+        return self.path(EVOLUTION_SUMMARY)
+
+    # anything else ------------------------------------------------------------------------
+    @property
+    def figures(self) -> Path:
+        """``figures/``: every page figure but Fig. 3, as PNG and SVG."""
+        return self.path(FIGURES)
+
+    @property
+    def environment(self) -> Path:
+        return self.path(ENVIRONMENT)
+
+    @property
+    def manifest(self) -> Path:
+        return self.path(MANIFEST)
+
+    def write_json(self, path: Path, obj: Any) -> None:
+        """Write `obj` as indented UTF-8 JSON, atomically (summaries, environment)."""
+        atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def read_train_log(out_dir: str | os.PathLike) -> TrainLog:
+    """The `TrainLog` of a run folder (``<out_dir>/train_log.json``)."""
+    path = Path(out_dir) / TRAIN_LOG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: train this method first (notebook 03)")
+    return TrainLog.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
+def write_train_log(out_dir: str | os.PathLike, log: TrainLog) -> Path:
+    path = Path(out_dir) / TRAIN_LOG
+    atomic_write_text(path, json.dumps(log.to_dict(), indent=1) + "\n")
+    return path
+
+
+def _write_csv(df: pd.DataFrame, path: Path, index: bool) -> None:
+    atomic_write_text(path, df.to_csv(index=index))
