@@ -1,4 +1,5 @@
-"""Every figure of the book, in one style: Fig. 3 (scores per input, per model) and friends.
+"""Every figure of the book, in one style: Fig. 3 (scores per input, per model) and friends
+(corpus histograms of the data page, the online loop's curves).
 
 Figures take tables (pandas DataFrames in Table VI's layout: rows = inputs, columns = model
 labels, an optional "Mean" row) and return matplotlib Figures; `save_figure` writes them.
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .paper import MEAN_LABEL
+from .paper import MEAN_LABEL, PUBLISHED_STATS
 
 OURS_COLOR = "#1f77b4"
 PAPER_COLOR = "#b0b0b0"
@@ -247,5 +248,47 @@ def evolution(table: pd.DataFrame) -> Figure:
         ax.set_xlabel("round")
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(title="gate")
+    fig.tight_layout()
+    return fig
+
+
+def plot_histograms(
+    stats: dict, key: str, *, cumulative: bool = False, logx: bool = False, ax=None
+) -> Figure:
+    """Plot the ``key`` histograms ("turns_per_session" or "tokens_per_utterance") of each
+    corpus in ``stats`` (from `data.write_splits`), with the published mean where there is
+    one. ``cumulative`` draws the fraction at or below each value (readable for long-tailed
+    lengths), ``logx`` a log x axis."""
+    use_style()
+    if ax is None:
+        fig = _new_figure((7, 3.5))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    published = {
+        ("ecd_train", "turns_per_session"): PUBLISHED_STATS["ecd_turns_per_session"],
+        ("synthetic_train", "turns_per_session"): PUBLISHED_STATS["ecd_turns_per_session"],
+        ("jddc", "turns_per_session"): PUBLISHED_STATS["jddc_utterances_per_session"],
+    }
+    for name, hists in stats.get("histograms", {}).items():
+        h = hists.get(key)
+        if not h:
+            continue
+        xs = [int(k) for k in h]
+        total = sum(h.values())
+        ys = [v / total for v in h.values()]
+        if cumulative:
+            ys = [sum(ys[: i + 1]) for i in range(len(ys))]
+            (line,) = ax.step(xs, ys, where="post", label=name)
+        else:
+            (line,) = ax.plot(xs, ys, marker=".", label=name)
+        ref = published.get((name, key))
+        if ref is not None:
+            ax.axvline(ref, color=line.get_color(), ls="--", lw=1, label=f"{name}, published mean")
+    ax.set_xlabel(key.replace("_", " "))
+    ax.set_ylabel("fraction at or below" if cumulative else "fraction")
+    if logx:
+        ax.set_xscale("log")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

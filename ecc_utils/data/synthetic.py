@@ -9,7 +9,7 @@ evaluation works on this corpus exactly as on the real one.
 
 Generation is seeded and deterministic; the output for the default seed and size is
 committed under ``data/synthetic/`` and a test regenerates it byte for byte. Regenerate with
-``python -m ecc_utils.synthetic data/synthetic``. Numbers that look like phone or order
+``python -m ecc_utils.data.synthetic data/synthetic``. Numbers that look like phone or order
 numbers are random and belong to no one.
 """
 
@@ -20,6 +20,8 @@ import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from ecc_utils.paper import TABLE6_INPUTS
 
 __all__ = [
     "DEFAULT_SEED",
@@ -32,16 +34,9 @@ __all__ = [
 DEFAULT_SEED = 0
 DEFAULT_CONTEXTS = 200
 
-# The six Table VI inputs as this corpus spells them (segmented, like the ECD test file);
-# the bare number is the paper's own.
-TABLE_VI_TEXTS: tuple[str, ...] = (
-    "你好",
-    "我 不想 发 邮政 能换 别的 么",
-    "520401029636",
-    "可以 优惠价 么",
-    "真是 要命 了 这个 快递 从 昨天 一直 等到 现在 门 都 不敢 出",
-    "今天 拍 发货 么",
-)
+# The six Table VI inputs as this corpus spells them (segmented, like the ECD test file): the
+# first utterance that the data stage looks for; the bare number is the paper's own.
+TABLE_VI_TEXTS: tuple[str, ...] = tuple(inp.texts[0] for inp in TABLE6_INPUTS)
 
 PRODUCTS = ("核桃", "芒果 干", "湿巾", "抽纸", "白茶", "袜子", "榴莲 干", "牛肉 干", "坚果 礼盒")
 COURIERS = ("韵达", "圆通", "中通", "申通", "邮政", "顺丰", "百世 汇通", "天天", "EMS")

@@ -1,0 +1,263 @@
+"""The Jing Dong Dialogue Corpus (JDDC) readers: the chat log and the challenge's dev set."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ecc_utils.data.lines import Problems, iter_lines, require_file
+from ecc_utils.records import Example, Turn
+
+
+@dataclass(frozen=True)
+class JddcSession:
+    """One JDDC session; consecutive messages of one speaker are merged into one turn."""
+
+    session_id: str
+    turns: tuple[Turn, ...]
+    n_messages: int
+
+
+@dataclass
+class JddcChat:
+    """What `read_jddc` returns: sessions, (context, query, response) pairs, skipped lines."""
+
+    path: Path
+    sessions: list[JddcSession]
+    pairs: list[Example]
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def read_jddc(path: str | os.PathLike, strict: bool = True) -> JddcChat:
+    """Read a JDDC chat log (7 tab-separated columns, see JDDC_readme.txt).
+
+    Columns: session_id, user_id, waiter_send (0 customer / 1 agent), is_transfer, is_repeat,
+    sku, content. Messages of one session must be consecutive. Every agent turn that follows a
+    customer turn becomes a pair: ``query`` = that customer turn, ``context`` = the turns before
+    it, ``response`` = the agent turn. Raises `DataFormatError` on a wrong column count, a
+    waiter_send that is not 0/1 or invalid UTF-8 (``strict=False``: skipped and counted).
+    """
+    path = Path(path)
+    require_file(path, "JDDC chat log")
+    problems = Problems(path, strict)
+    sessions: list[JddcSession] = []
+    cur_id: str | None = None
+    cur_raw: str | None = None
+    cur: list[tuple[str, list[str]]] = []
+    seen_ids: Counter = Counter()
+    n_msgs = 0
+
+    def close() -> None:
+        if cur_id is not None and cur:
+            turns = tuple(Turn(s, " ".join(m)) for s, m in cur)  # type: ignore[arg-type]
+            sessions.append(JddcSession(cur_id, turns, n_msgs))
+
+    for i, text, err in iter_lines(path):
+        if text is None:
+            problems.report(i, err)
+            continue
+        if not text.strip():
+            continue
+        cols = text.split("\t")
+        if len(cols) != 7:
+            problems.report(
+                i,
+                f"wrong column count {len(cols)}: expected 7 tab-separated columns (session_id, "
+                "user_id, waiter_send, is_transfer, is_repeat, sku, content)",
+            )
+            continue
+        sid, _, waiter, _, _, _, content = cols
+        if waiter.strip() not in ("0", "1"):
+            problems.report(i, f"waiter_send {waiter!r} is not 0 (customer) or 1 (agent)")
+            continue
+        if sid != cur_raw:
+            close()
+            # A session id met again after other sessions becomes "<id>#2", "<id>#3", ...
+            # so that example ids stay unique.
+            seen_ids[sid] += 1
+            cur_raw, cur_id = sid, sid if seen_ids[sid] == 1 else f"{sid}#{seen_ids[sid]}"
+            cur, n_msgs = [], 0
+        speaker = "agent" if waiter.strip() == "1" else "customer"
+        n_msgs += 1
+        content = content.strip()
+        if not content:
+            continue
+        if cur and cur[-1][0] == speaker:
+            cur[-1][1].append(content)
+        else:
+            cur.append((speaker, [content]))
+    close()
+
+    pairs: list[Example] = []
+    for s in sessions:
+        for k in range(1, len(s.turns)):
+            if s.turns[k].speaker == "agent" and s.turns[k - 1].speaker == "customer":
+                pairs.append(
+                    Example(
+                        id=f"jddc-{s.session_id}-{k}",
+                        source="jddc",
+                        context=list(s.turns[: k - 1]),
+                        query=s.turns[k - 1].text,
+                        response=s.turns[k].text,
+                    )
+                )
+    return JddcChat(path, sessions, pairs, len(problems.messages), problems.messages)
+
+
+_SESSION_OPEN = re.compile(r"^<session ([^>]+)>$")
+_SESSION_CLOSE = re.compile(r"^</session ([^>]+)>$")
+_QUESTION = re.compile(r"^<Q(\d+)>(.*)</Q\1>$")
+_JDDC_MSG_SEP = "!@@@!"
+
+
+@dataclass
+class JddcDev:
+    """What `read_jddc_dev` returns: one Example per question with its human references."""
+
+    question_path: Path
+    answer_path: Path
+    examples: list[Example]
+    skipped: int = 0
+    no_reference: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _dev_refs(field_text: str) -> list[str]:
+    refs = []
+    for r in field_text.split("<sep>"):
+        r = " ".join(m.strip() for m in r.split(_JDDC_MSG_SEP) if m.strip())
+        if r and r != "NULL":
+            refs.append(r)
+    return refs
+
+
+def read_jddc_dev(
+    question_path: str | os.PathLike,
+    answer_path: str | os.PathLike | None = None,
+    strict: bool = True,
+) -> JddcDev:
+    """Read the JDDC challenge dev set (``dev_question.txt`` + ``dev_answer.txt``).
+
+    Each ``<Qk>`` question becomes an Example whose context is the session's ``<context>``
+    (``Q:`` customer / ``A:`` agent lines; an ``A:`` line's first non-NULL reference is used)
+    followed by the earlier questions and their first references; ``references`` holds the
+    (up to three) non-NULL human answers, ``response`` the first of them. Messages joined with
+    ``!@@@!`` become one turn. A question whose three answers are all ``NULL`` is counted in
+    ``no_reference`` and left out. Bad structure raises `DataFormatError` (file:line).
+    """
+    qpath = Path(question_path)
+    apath = Path(answer_path) if answer_path is not None else qpath.with_name("dev_answer.txt")
+    require_file(qpath, "JDDC dev questions")
+    require_file(apath, "JDDC dev answers (pass answer_path)")
+    qprob = Problems(qpath, strict)
+    aprob = Problems(apath, strict)
+
+    # Answers: session id -> list of (line, references).
+    answers: dict[str, list[tuple[int, list[str]]]] = {}
+    sid: str | None = None
+    for i, text, err in iter_lines(apath):
+        if text is None:
+            aprob.report(i, err)
+            continue
+        if not text.strip():
+            continue
+        if m := _SESSION_OPEN.match(text.strip()):
+            sid = m.group(1)
+            answers[sid] = []
+        elif m := _SESSION_CLOSE.match(text.strip()):
+            if m.group(1) != sid:
+                aprob.report(i, f"</session {m.group(1)}> closes session {sid!r}")
+            sid = None
+        elif sid is None:
+            aprob.report(i, "answer line outside <session ...> ... </session ...>")
+        else:
+            answers[sid].append((i, _dev_refs(text)))
+
+    examples: list[Example] = []
+    no_ref = 0
+    sid = None
+    in_context = False
+    ctx: list[Turn] = []
+    questions: list[tuple[int, int, str]] = []
+
+    def close_session(line: int) -> None:
+        nonlocal no_ref
+        if sid is None:
+            return
+        ans = answers.get(sid)
+        if ans is None:
+            qprob.report(line, f"session {sid!r} has no answers in {apath}")
+            return
+        if len(ans) != len(questions):
+            qprob.report(
+                line,
+                f"session {sid!r} has {len(questions)} questions but {apath} has "
+                f"{len(ans)} answer lines for it",
+            )
+            return
+        turns = list(ctx)
+        for (_, k, q), (_, refs) in zip(questions, ans, strict=True):
+            query = " ".join(m.strip() for m in q.split(_JDDC_MSG_SEP) if m.strip())
+            if refs and query:
+                examples.append(
+                    Example(
+                        id=f"jddc-dev-{sid}-Q{k}",
+                        source="jddc_dev",
+                        context=list(turns),
+                        query=query,
+                        response=refs[0],
+                        references=refs,
+                    )
+                )
+            else:
+                no_ref += 1
+            if query:
+                turns.append(Turn("customer", query))
+            if refs:
+                turns.append(Turn("agent", refs[0]))
+
+    for i, text, err in iter_lines(qpath):
+        if text is None:
+            qprob.report(i, err)
+            continue
+        line = text.strip()
+        if not line:
+            continue
+        if m := _SESSION_OPEN.match(line):
+            sid, ctx, questions, in_context = m.group(1), [], [], False
+        elif m := _SESSION_CLOSE.match(line):
+            if m.group(1) != sid:
+                qprob.report(i, f"</session {m.group(1)}> closes session {sid!r}")
+            else:
+                close_session(i)
+            sid = None
+        elif sid is None:
+            qprob.report(i, "line outside <session ...> ... </session ...>")
+        elif line == "<context>":
+            in_context = True
+        elif line == "</context>":
+            in_context = False
+        elif in_context and text.startswith(("Q:", "A:")):
+            body = text[2:].strip()
+            if text.startswith("Q:"):
+                q = " ".join(m.strip() for m in body.split(_JDDC_MSG_SEP) if m.strip())
+                if q and q != "NULL":
+                    ctx.append(Turn("customer", q))
+            else:
+                refs = _dev_refs(body)
+                if refs:
+                    ctx.append(Turn("agent", refs[0]))
+        elif m := _QUESTION.match(line):
+            questions.append((i, int(m.group(1)), m.group(2)))
+        else:
+            qprob.report(
+                i,
+                "expected <session ID>, <context>, 'Q:\\t...'/'A:\\t...' lines, </context>, "
+                f"<Qk>...</Qk> or </session ID>; got {line[:40]!r}",
+            )
+    problems = qprob.messages + aprob.messages
+    return JddcDev(qpath, apath, examples, len(problems), no_ref, problems)
