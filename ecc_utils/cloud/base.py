@@ -1,0 +1,48 @@
+"""What every backend is: a model that completes the Table II prompt, one `Completion` each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from ecc_utils.cloud.prompt import ANSWER_CUE, FewShotPrompt
+
+
+@dataclass
+class Completion:
+    """What a backend returns for one prompt."""
+
+    answer: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    latency_s: float = 0.0
+
+
+class Backend:
+    """A model that completes the Table II prompt. Subclasses implement `complete`."""
+
+    name: str = ""
+    model: str = ""
+    # Remote backends are I/O bound: the Teacher runs up to `batch_size` calls at once.
+    concurrent: bool = False
+
+    def complete(self, prompt: FewShotPrompt, query: str) -> Completion:
+        raise NotImplementedError
+
+    def complete_many(self, prompt: FewShotPrompt, queries: Sequence[str]) -> Iterator[Completion]:
+        """Answers in order; yields each as soon as it exists so it can be cached at once."""
+        for q in queries:
+            yield self.complete(prompt, q)
+
+    def close(self) -> None:
+        """Release remote resources (e.g. an explicit context cache)."""
+
+
+def clean_answer(text: str, language: str) -> str:
+    """Strip whitespace and a repeated "Customer Service:" cue that chat models sometimes echo."""
+    text = text.strip()
+    for cue in (ANSWER_CUE[language], ANSWER_CUE["en"], "客服:"):
+        if text.startswith(cue):
+            text = text[len(cue) :].strip()
+    return text
