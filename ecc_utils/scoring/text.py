@@ -1,10 +1,7 @@
-"""Reference metrics beside Eq. (1): R10@k for response selection, BLEU-4 and ROUGE-L.
+"""Reference metrics beside Eq. (1): BLEU-4 and ROUGE-L against human replies.
 
 Implemented directly (a few dozen lines each) so that every rule is visible and tested:
 
-* R10@k (ECD's metric): per group of candidates, is the true response among the top k?
-  Ties are broken pessimistically: a candidate scoring *equal* to the true one counts as
-  ranked above it, so a constant scorer gets R10@1 = 0, not 1.
 * BLEU-4 (Papineni et al. 2002): clipped n-gram precisions against several references,
   geometric mean with uniform weights, brevity penalty against the closest reference
   length (the shorter on a tie). Sentence BLEU smooths zero counts (see `bleu`).
@@ -20,8 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,70 +68,6 @@ def _as_refs(refs: str | Sequence[str] | Sequence[Sequence[str]], tok: Tokenizer
     if not out:
         raise ValueError("references: empty; give at least one reference")
     return out
-
-
-# --- R10@k -----------------------------------------------------------------------------------
-
-
-def rank_of_true(scores: Sequence[float] | np.ndarray, true_index: int) -> int:
-    """1-based rank of candidate `true_index` under `scores` (higher = better).
-
-    Pessimistic ties: every other candidate with a score >= the true one's ranks above it.
-    """
-    s = np.asarray(scores, dtype=float)
-    if s.ndim != 1 or not 0 <= true_index < len(s):
-        raise ValueError(
-            f"true_index={true_index}: outside the {len(s)} candidate scores of this group"
-        )
-    if np.isnan(s).any():
-        raise ValueError("scores: contains NaN; a scorer must return a number per candidate")
-    others = np.delete(s, true_index)
-    return 1 + int(np.sum(others >= s[true_index]))
-
-
-def recall_at_k(
-    groups: Iterable[tuple[Sequence[float] | np.ndarray, int]],
-    ks: Sequence[int] = (1, 2, 5),
-) -> dict[int, float]:
-    """R_n@k over groups of (candidate scores, index of the true candidate).
-
-    Returns {k: fraction of groups whose true candidate ranks <= k} (pessimistic ties).
-    ECD's test set has n = 10 candidates per group, hence R10@k.
-    """
-    ranks = np.array([rank_of_true(s, t) for s, t in groups])
-    if len(ranks) == 0:
-        raise ValueError("groups: empty; need at least one candidate group")
-    return {int(k): float(np.mean(ranks <= k)) for k in ks}
-
-
-@dataclass(frozen=True)
-class SelectionGroup:
-    """A response-selection group: the query (or context), the candidates, the true index."""
-
-    query: str
-    candidates: list[str]
-    true_index: int
-
-
-def evaluate_selection(
-    groups: Sequence[SelectionGroup],
-    score: Callable[[str, list[str]], np.ndarray],
-    ks: Sequence[int] = (1, 2, 5),
-    progress: bool = True,
-) -> dict[int, float]:
-    """R_n@k of any scorer `score(query, candidates) -> one score per candidate`."""
-    from tqdm.auto import tqdm
-
-    scored = []
-    for g in tqdm(groups, desc="R@k", disable=not progress):
-        s = np.asarray(score(g.query, list(g.candidates)), dtype=float)
-        if s.shape != (len(g.candidates),):
-            raise ValueError(
-                f"score: returned shape {s.shape} for {len(g.candidates)} candidates; "
-                "it must return one score per candidate"
-            )
-        scored.append((s, g.true_index))
-    return recall_at_k(scored, ks)
 
 
 # --- BLEU --------------------------------------------------------------------------------------
