@@ -26,14 +26,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from ecc_utils.config import GATES
+from ecc_utils.paper import THETA
 from ecc_utils.records import Example, atomic_write_text
 
-GATES = ("cloud", "match-only")
+if TYPE_CHECKING:
+    from ecc_utils.config import Profile, TrainConfig
+    from ecc_utils.scoring import Scorer
 
 
 class EvolveError(RuntimeError):
@@ -44,42 +48,13 @@ class Teacher(Protocol):
     def label(self, queries: Sequence[str], ids: Sequence[str] | None = None) -> list: ...
 
 
-@dataclass
-class Scorer:
-    """Eq. (1) with the Theta rule, from an embedder (SimBERT role) and a matcher (RocketQA role)."""
-
-    embedder: Any
-    matcher: Any
-    calibrator: Any = None
-    alpha: float = 0.8
-    theta: float = 0.2
-
-    def score(self, queries, end_answers, cloud_answers) -> pd.DataFrame:
-        from ecc_utils.scoring import score_answers
-
-        return score_answers(
-            queries,
-            end_answers,
-            cloud_answers,
-            self.embedder,
-            self.matcher,
-            self.calibrator,
-            self.alpha,
-            self.theta,
-        )
-
-    def match(self, queries, answers) -> np.ndarray:
-        raw = self.matcher.match(list(queries), list(answers))
-        return self.calibrator.match(raw) if self.calibrator is not None else np.asarray(raw)
-
-
 def escalate(
     gate: str,
     *,
     final: np.ndarray | None = None,
     match: np.ndarray | None = None,
     threshold: float = 0.5,
-    theta: float = 0.2,
+    theta: float = THETA,
     dissatisfied: np.ndarray | None = None,
 ) -> np.ndarray:
     """Boolean mask of the queries a gate sends to the cloud for a pseudo-label."""
@@ -178,19 +153,17 @@ def local_update(
     model: Any,
     tokenizer: Any,
     examples: Sequence[Example],
+    cfg: TrainConfig,
     *,
     steps: int,
-    learning_rate: float,
-    batch_size: int = 1,
-    max_input_length: int = 256,
-    max_output_length: int = 512,
     seed: int = 0,
     work_dir: str | Path,
 ) -> float:
-    """Fine-tune the (trainable PEFT) `model` in place for `steps` steps; returns seconds."""
+    """Fine-tune the (trainable PEFT) `model` in place for `steps` steps at a constant rate;
+    learning rate, batch size and lengths from profile section `train` (`cfg`). Returns seconds."""
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from ecc_utils.train import PadCollator, PairDataset
+    from ecc_utils.train.pairs import PadCollator, PairDataset
 
     if not examples:
         return 0.0
@@ -200,8 +173,8 @@ def local_update(
     args = TrainingArguments(
         output_dir=str(work_dir),
         max_steps=steps,
-        learning_rate=learning_rate,
-        per_device_train_batch_size=batch_size,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
         lr_scheduler_type="constant",
         save_strategy="no",
         report_to="none",
@@ -213,10 +186,11 @@ def local_update(
         use_cpu=next(model.parameters()).device.type == "cpu",
         disable_tqdm=True,
     )
+    dataset = PairDataset(tokenizer, examples, cfg.max_input_length, cfg.max_output_length)
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=PairDataset(tokenizer, examples, max_input_length, max_output_length),
+        train_dataset=dataset,
         data_collator=PadCollator(tokenizer.pad_token_id),
     )
     t0 = time.perf_counter()
@@ -229,43 +203,50 @@ def _tokens(records, attr: str) -> int:
     return int(sum(getattr(r, attr, 0) or 0 for r in records))
 
 
+@dataclass(frozen=True)
+class LoopInputs:
+    """What the loop reads: the query stream, the probe set with its references (the cloud's
+    answers), the replay pool of original training pairs, and optionally the simulated
+    dissatisfaction signal (`Dissatisfaction`)."""
+
+    stream: Sequence[Example]
+    probe: Sequence[Example]
+    probe_references: Sequence[str]
+    replay: Sequence[Example]
+    dissatisfied: Any = None
+
+
 def run_gate(
     gate: str,
-    *,
     model: Any,
     tokenizer: Any,
     teacher: Teacher,
     scorer: Scorer,
-    stream: Sequence[Example],
-    probe: Sequence[Example],
-    probe_references: Sequence[str],
-    replay: Sequence[Example],
-    rounds: int,
-    queries_per_round: int,
-    threshold: float,
-    steps_per_round: int,
-    learning_rate: float,
+    inputs: LoopInputs,
+    cfg: Profile,
     state_dir: str | Path,
-    generate_kwargs: dict | None = None,
-    train_kwargs: dict | None = None,
-    dissatisfied: Any = None,
-    seed: int = 0,
+    *,
     run_key: str = "",
     progress: bool = True,
 ) -> tuple[list[RoundRecord], LoopState]:
     """Run (or continue) the loop for one gate on a trainable PEFT `model`.
 
-    Round 0 is the starting point (probe score before any update). The adapter and the
-    state are saved under `state_dir` after each round; a re-run with the same `state_dir`
-    and `run_key` (say, a hash of the settings and the starting adapter) loads them and
-    continues after the last finished round; a different `run_key` starts afresh.
+    Rounds, queries per round, the threshold and the local steps come from the profile's
+    section `evolve`; sampling from `generation`; the local update's learning rate and lengths
+    from `train`. Round 0 is the starting point (probe score before any update). The adapter
+    and the state are saved under `state_dir` after each round; a re-run with the same
+    `state_dir` and `run_key` (say, a hash of the settings and the starting adapter) loads
+    them and continues after the last finished round; a different `run_key` starts afresh.
     """
     from tqdm.auto import tqdm
 
-    from ecc_utils.generate import generate
+    from ecc_utils.generate import Sampling, generate
 
     if gate not in GATES:
         raise ValueError(f"gate={gate!r}: one of {', '.join(GATES)}")
+    ev, seed = cfg.evolve, cfg.seed
+    rounds, queries_per_round = ev.rounds, ev.queries_per_round
+    stream, probe, replay = inputs.stream, inputs.probe, inputs.replay
     need = rounds * queries_per_round
     if len(stream) < need:
         raise ValueError(
@@ -276,14 +257,14 @@ def run_gate(
     state_dir.mkdir(parents=True, exist_ok=True)
     state_file = state_dir / "state.json"
     state = LoopState.load(state_file, gate, run_key)
-    gen = {"seed": seed, **(generate_kwargs or {})}
+    gen = Sampling.from_profile(cfg)
     if state.rounds_done:
         _load_adapter_weights(model, state_dir / "adapter")
 
     def probe_scores() -> pd.DataFrame:
-        answers = generate(model, tokenizer, list(probe), **gen)
+        answers = generate(model, tokenizer, list(probe), gen)
         state.probe_answers.append(answers)
-        return scorer.score([e.query for e in probe], answers, list(probe_references))
+        return scorer.score([e.query for e in probe], answers, list(inputs.probe_references))
 
     if not state.records:  # round 0: before any local update
         p = probe_scores()
@@ -295,14 +276,16 @@ def run_gate(
         batch = list(stream[r * queries_per_round : (r + 1) * queries_per_round])
         queries = [e.query for e in batch]
         ids = [e.id for e in batch]
-        answers = generate(model, tokenizer, batch, **gen)
-        unhappy = dissatisfied(batch, answers) if dissatisfied is not None else None
+        answers = generate(model, tokenizer, batch, gen)
+        unhappy = inputs.dissatisfied(batch, answers) if inputs.dissatisfied is not None else None
         try:
             if gate == "cloud":  # the paper: the cloud answers every query, to score the end model
                 labels = teacher.label(queries, ids)
                 cloud = [x.answer for x in labels]
                 gate_score = scorer.score(queries, answers, cloud)["final_score"].to_numpy()
-                mask = escalate(gate, final=gate_score, threshold=threshold, dissatisfied=unhappy)
+                mask = escalate(
+                    gate, final=gate_score, threshold=ev.threshold, dissatisfied=unhappy
+                )
                 called = labels
             else:  # match-only: the device decides; only escalated queries reach the cloud
                 gate_score = scorer.match(queries, answers)
@@ -338,11 +321,10 @@ def run_gate(
             model,
             tokenizer,
             train_set,
-            steps=steps_per_round,
-            learning_rate=learning_rate,
+            cfg.train,
+            steps=ev.steps_per_round,
             seed=seed + r,
             work_dir=state_dir / "trainer",
-            **(train_kwargs or {}),
         )
         p = probe_scores()
         rec = RoundRecord(
@@ -432,13 +414,6 @@ def run_key(*parts: Any, files: Sequence[Path] = ()) -> str:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
-
-
-def start_method(methods: Sequence[str]) -> str:
-    """The method whose last milestone the loop starts from: LoRA (the paper's best) if trained."""
-    if not methods:
-        raise ValueError("train.methods is empty: the loop needs a trained adapter to start from")
-    return "lora" if "lora" in methods else methods[-1]
 
 
 def replay_sample(train: Sequence[Example], n: int, seed: int = 0) -> list[Example]:

@@ -1,8 +1,9 @@
 """Batched sampling from the end model with the paper's settings (top_p 0.8, temperature 0.6).
 
-The prompt is built exactly as in training (`train.encode_prompt`). `generate` works with a
-base model alone (the paper's "Original" row) or with a milestone adapter loaded by
-`load_adapter` / `adapter_applied`.
+The prompt is built exactly as in training (`train.format.encode_prompt`). `generate` works
+with a base model alone (the paper's "Original" row) or with a milestone adapter loaded by
+`load_adapter` / `adapter_applied`. Its settings are one `Sampling` (from the profile's
+section `generation`, with `Sampling.from_profile`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ import contextlib
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from ecc_utils.paper import TABLE4
+from ecc_utils.peft_methods import DEPRECATION_NOISE
 from ecc_utils.records import Example, Turn
-from ecc_utils.train import _DEPRECATION_NOISE, PLAIN_ROLES, encode_prompt
+from ecc_utils.train.format import PLAIN_ROLES, encode_prompt
+
+if TYPE_CHECKING:
+    from ecc_utils.artifacts import Artifacts
+    from ecc_utils.config import Profile, TrainConfig
 
 # End-of-turn markers of common chat templates; generation stops at any that the vocab has.
 _END_OF_TURN_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|user|>", "<|observation|>")
@@ -74,18 +82,42 @@ def _as_pair(item: Example | tuple | str) -> tuple[list[Turn], str]:
     return list(context), query
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How `generate` samples: the paper's top-p 0.8 and temperature 0.6 by default.
+
+    Sampling is seeded per batch (``seed + batch index``); `max_input_length` is the prompt
+    budget of training (answers see prompts built as in training).
+    """
+
+    max_new_tokens: int = 512
+    top_p: float = TABLE4.top_p
+    temperature: float = TABLE4.temperature
+    do_sample: bool = True
+    seed: int = 0
+    batch_size: int = 8
+    max_input_length: int = TABLE4.max_input_length
+
+    @classmethod
+    def from_profile(cls, cfg: Profile) -> Sampling:
+        """Section `generation`, the training input length and the seed of a profile."""
+        g = cfg.generation
+        return cls(
+            max_new_tokens=g.max_new_tokens,
+            top_p=g.top_p,
+            temperature=g.temperature,
+            batch_size=g.batch_size,
+            max_input_length=cfg.train.max_input_length,
+            seed=cfg.seed,
+        )
+
+
 def generate(
     model: Any,
     tokenizer: Any,
     inputs: Sequence[Example | tuple[Sequence[Turn], str] | str],
+    sampling: Sampling | None = None,
     *,
-    max_new_tokens: int = 512,
-    top_p: float = 0.8,
-    temperature: float = 0.6,
-    do_sample: bool = True,
-    seed: int = 0,
-    batch_size: int = 8,
-    max_input_length: int = 256,
     progress: bool = False,
 ) -> list[str]:
     """The decoded answers (prompt and special tokens removed) for `inputs`, in order.
@@ -96,8 +128,10 @@ def generate(
     """
     import torch
 
+    sp = sampling or Sampling()
+    batch_size, do_sample = sp.batch_size, sp.do_sample
     if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size}: must be >= 1")
+        raise ValueError(f"batch_size={batch_size}: must be >= 1 (generation.batch_size)")
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id
@@ -106,7 +140,7 @@ def generate(
     # Without a chat template the prompt is a plain transcript (train._render): stop at the
     # next "Customer:"/"Agent:" line as well as at EOS.
     markers = [] if getattr(tokenizer, "chat_template", None) else plain_turn_markers()
-    prompts = [encode_prompt(tokenizer, *_as_pair(x), max_input_length) for x in inputs]
+    prompts = [encode_prompt(tokenizer, *_as_pair(x), sp.max_input_length) for x in inputs]
     answers: list[str] = []
     was_training = model.training
     model.eval()
@@ -118,14 +152,14 @@ def generate(
         mask = torch.tensor([[0] * (n - len(p)) + [1] * len(p) for p in batch], device=device)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(seed + b)
+            torch.manual_seed(sp.seed + b)
             kwargs: dict[str, Any] = {"do_sample": do_sample}
             if do_sample:
-                kwargs.update(top_p=top_p, temperature=temperature, top_k=0)
+                kwargs.update(top_p=sp.top_p, temperature=sp.temperature, top_k=0)
             out = model.generate(
                 input_ids=ids,
                 attention_mask=mask,
-                max_new_tokens=max_new_tokens,
+                max_new_tokens=sp.max_new_tokens,
                 eos_token_id=stops,
                 pad_token_id=pad_id,
                 stopping_criteria=_turn_marker_stop(tokenizer, markers, n) if markers else None,
@@ -152,7 +186,7 @@ def load_adapter(base_model: Any, checkpoint_dir: str | os.PathLike) -> Any:
             "(notebook 03_train) or check the milestone step"
         )
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_DEPRECATION_NOISE)
+        warnings.filterwarnings("ignore", message=DEPRECATION_NOISE)
         model = PeftModel.from_pretrained(base_model, str(path), is_trainable=False)
     model.eval()
     return model
@@ -175,22 +209,20 @@ def adapter_applied(base_model: Any, checkpoint_dir: str | os.PathLike) -> Itera
         unload_adapter(model)
 
 
-def checkpoints_by_model(
-    runs_dir: str | os.PathLike, milestones: dict, methods: Sequence[str]
-) -> dict[str, Path | None]:
+def checkpoints_by_model(art: Artifacts, cfg: TrainConfig) -> dict[str, Path | None]:
     """Table VI's columns mapped to adapters: "Original Model" -> None, then each method's
-    milestone checkpoint ``<runs_dir>/<method>/checkpoint-<step>`` (which must exist)."""
+    milestone checkpoint ``runs/<method>/checkpoint-<step>`` of `art` (which must exist)."""
     from ecc_utils.paper import ORIGINAL_LABEL, model_label
-    from ecc_utils.train import milestone_checkpoints
+    from ecc_utils.train.trainer import milestone_checkpoints
 
     out: dict[str, Path | None] = {ORIGINAL_LABEL: None}
-    for m in methods:
-        steps = list(milestones[m])
-        found = milestone_checkpoints(Path(runs_dir) / m, steps)
+    for m in cfg.methods:
+        steps = list(cfg.milestones[m])
+        found = milestone_checkpoints(art.run_dir(m), steps)
         for s in steps:
             if s not in found:
                 raise FileNotFoundError(
-                    f"{Path(runs_dir) / m / f'checkpoint-{s}'}: no adapter for {m} at step {s}; "
+                    f"{art.checkpoint(m, s)}: no adapter for {m} at step {s}; "
                     "run notebook 03_train for this method first"
                 )
             out[model_label(m, s)] = found[s]
@@ -202,7 +234,7 @@ def answers_by_model(
     tokenizer: Any,
     inputs: Sequence[Example | tuple[Sequence[Turn], str] | str],
     checkpoints: dict[str, Path | None],
-    **generate_kwargs: Any,
+    sampling: Sampling | None = None,
 ) -> dict[str, list[str]]:
     """`generate` for the base model (checkpoint None) and each adapter, in `checkpoints` order.
 
@@ -211,22 +243,8 @@ def answers_by_model(
     answers: dict[str, list[str]] = {}
     for label, ckpt in tqdm(checkpoints.items(), desc="models"):
         if ckpt is None:
-            answers[label] = generate(base_model, tokenizer, inputs, **generate_kwargs)
+            answers[label] = generate(base_model, tokenizer, inputs, sampling)
         else:
             with adapter_applied(base_model, ckpt) as model:
-                answers[label] = generate(model, tokenizer, inputs, **generate_kwargs)
+                answers[label] = generate(model, tokenizer, inputs, sampling)
     return answers
-
-
-def sampling_from_profile(cfg: Any) -> dict[str, Any]:
-    """`generate` keyword arguments from a profile: section `generation`, the training input
-    length (answers see prompts built as in training) and the seed."""
-    g = cfg.generation
-    return {
-        "max_new_tokens": g.max_new_tokens,
-        "top_p": g.top_p,
-        "temperature": g.temperature,
-        "batch_size": g.batch_size,
-        "max_input_length": cfg.train.max_input_length,
-        "seed": cfg.seed,
-    }

@@ -24,7 +24,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ecc_utils.config import Profile
 
 PACKAGED_MODELS: tuple[str, ...] = ("gemma3-270m", "smollm2-135m")
 TINY_RANDOM = "tiny-random"
@@ -279,7 +282,7 @@ def count_parameters(model) -> tuple[int, int]:
     return trainable, total
 
 
-def load_end_model(cfg: Any, device: str | None = None):
+def load_end_model(cfg: Profile, device: str | None = None) -> tuple[Any, Any]:
     """The profile's end model and tokenizer (section `end_model`); `device` overrides its device."""
     e = cfg.end_model
     return load_model(

@@ -1,0 +1,359 @@
+"""Fine-tune the end model with one Table IV method (Section IV-B), using transformers' Trainer.
+
+- Loss on response tokens only (`format`), batches from `pairs`.
+- The LR schedule spans ``max_steps`` (30000 in the paper) while training stops at the last
+  milestone; adapter-only checkpoints ``<out_dir>/checkpoint-<step>/`` are written at the
+  milestones only, with optimizer, scheduler and RNG state so that a re-run resumes exactly.
+- ``<out_dir>/train_log.json`` (`artifacts.TrainLog`): loss, learning rate and tokens/s per
+  logging step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ecc_utils.artifacts import TRAIN_LOG, TrainLog, read_train_log, write_train_log
+from ecc_utils.peft_methods import (
+    DEPRECATION_NOISE,
+    PeftSpec,
+    apply_method,
+    check_gradient_checkpointing,
+)
+from ecc_utils.train.pairs import (
+    PadCollator,
+    PairDataset,
+    TrainingPairs,
+    accepts_logits_to_keep,
+    mix_training_pairs,
+)
+
+if TYPE_CHECKING:
+    from ecc_utils.config import TrainConfig
+
+
+def _milestone_callback(milestones: Sequence[int]):
+    from transformers import TrainerCallback
+
+    class MilestoneCallback(TrainerCallback):
+        """Save at milestone steps only; stop after the last one."""
+
+        def __init__(self) -> None:
+            self.milestones = set(milestones)
+            self.last = max(milestones)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step in self.milestones:
+                control.should_save = True
+                control.should_log = True
+            else:
+                control.should_save = False
+            if state.global_step >= self.last:
+                control.should_training_stop = True
+            return control
+
+    return MilestoneCallback()
+
+
+TRAINABLE_STATE = "trainable_state.safetensors"
+
+
+def _saves_inference_form(model) -> bool:
+    """Prefix-Tuning with projection saves the MLP's *output* as its adapter (the inference
+    form), from which training cannot resume; such checkpoints also keep the trainable weights."""
+    cfg = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", None))
+    return bool(getattr(cfg, "prefix_projection", False))
+
+
+def _resumable_trainer(base):
+    """`base` (transformers' Trainer) whose checkpoints resume exactly for every method."""
+
+    class ResumableTrainer(base):
+        def _save(self, output_dir=None, state_dict=None):
+            super()._save(output_dir, state_dict)
+            if output_dir and _saves_inference_form(self.model):
+                from safetensors.torch import save_file
+
+                weights = {
+                    n: p.detach().cpu().contiguous()
+                    for n, p in self.model.named_parameters()
+                    if p.requires_grad
+                }
+                save_file(weights, str(Path(output_dir) / TRAINABLE_STATE))
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            path = Path(resume_from_checkpoint) / TRAINABLE_STATE
+            if not path.is_file():
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            from safetensors.torch import load_file
+
+            target = self.model if model is None else model
+            result = target.load_state_dict(load_file(str(path)), strict=False)
+            if result.unexpected_keys:
+                raise RuntimeError(
+                    f"{path}: weights that this model does not have: {result.unexpected_keys[:3]}"
+                )
+
+    return ResumableTrainer
+
+
+def _text_progress(trainer) -> None:
+    """Use tqdm's text bar in notebooks too: transformers' HTML bar does not survive papermill
+    into the book, and it fails (division by None) when a resumed run has no step left."""
+    from transformers.trainer_callback import ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    if trainer.pop_callback(NotebookProgressCallback) is not None:
+        trainer.add_callback(ProgressCallback)
+
+
+@dataclass
+class TrainResult:
+    """What one `train_method` call produced (also written to ``<out_dir>/train_log.json``)."""
+
+    method: str
+    label: str
+    out_dir: Path
+    checkpoints: dict[int, Path]
+    # One row per logging step: step, loss, learning_rate, tokens_seen, tokens_per_s.
+    history: list[dict] = field(repr=False)
+    trainable_params: int
+    total_params: int
+    n_pairs: int
+    n_teacher_pairs: int
+    steps_per_s: float
+    tokens_per_s: float
+    runtime_s: float
+    resumed_from: int | None
+    skipped: bool
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / TRAIN_LOG
+
+
+def milestone_checkpoints(out_dir: str | os.PathLike, milestones: Sequence[int]) -> dict[int, Path]:
+    """``{step: checkpoint dir}`` for the milestones whose checkpoint exists under `out_dir`."""
+    out_dir = Path(out_dir)
+    found = {s: out_dir / f"checkpoint-{s}" for s in sorted(milestones)}
+    return {s: p for s, p in found.items() if (p / "adapter_config.json").exists()}
+
+
+def _check_milestones(method: str, cfg: TrainConfig) -> tuple[int, ...]:
+    if method not in cfg.milestones:
+        raise ValueError(
+            f"train.milestones: no milestones for method {method!r} "
+            f"(milestones given for {sorted(cfg.milestones)})"
+        )
+    milestones = cfg.milestones[method]
+    ms = tuple(sorted({int(m) for m in milestones}))
+    if not ms or ms[0] < 1 or ms[-1] > cfg.max_steps:
+        raise ValueError(
+            f"train.milestones.{method}={tuple(milestones)}: need at least one step in "
+            f"[1, max_steps={cfg.max_steps}]"
+        )
+    return ms
+
+
+def _training_arguments(out_dir: Path, cfg: TrainConfig, seed: int, dev: str, bf16: bool) -> dict:
+    args: dict[str, Any] = dict(
+        output_dir=str(out_dir),
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=0,
+        weight_decay=0.0,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",  # MilestoneCallback decides when to save
+        save_only_model=False,  # optimizer/scheduler/RNG state for an exact resume
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        remove_unused_columns=False,
+        label_names=["labels"],
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+        use_cpu=(dev == "cpu"),
+        bf16=bf16,
+        ddp_find_unused_parameters=False,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+    )
+    if cfg.gradient_checkpointing:  # only LoRA gets here (check_gradient_checkpointing)
+        args["gradient_checkpointing"] = True
+    return args
+
+
+def train_method(
+    model: Any,
+    tokenizer: Any,
+    spec: PeftSpec,
+    pairs: TrainingPairs,
+    out_dir: str | os.PathLike,
+    cfg: TrainConfig,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    training_args: dict[str, Any] | None = None,
+    response_logits_only: bool | None = None,
+) -> TrainResult:
+    """Fine-tune `model` with the method of `spec` (Table IV) and write milestone adapters.
+
+    `cfg` is profile section `train`: the schedule (``max_steps``, ``milestones[method]``,
+    learning rate, batch size), lengths, the teacher mix. The passed model is left as it was
+    (the adapter is removed after training; it lives in the checkpoints under `out_dir`).
+    Re-running with the same `out_dir` resumes from the last checkpoint; if the last milestone
+    is already there, nothing is trained. The same seed and inputs give the same adapter
+    weights. `training_args` overrides any `transformers.TrainingArguments` field (e.g.
+    ``{"torch_compile": True}`` on a GPU). `response_logits_only` (default: when the model
+    supports ``logits_to_keep``) computes vocabulary logits only where the loss needs them.
+    """
+    import torch
+    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from ecc_utils.models import count_parameters, resolve_device
+
+    method = spec.method
+    check_gradient_checkpointing(method, cfg.gradient_checkpointing)
+    ms = _check_milestones(method, cfg)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    done = milestone_checkpoints(out_dir, ms)
+    if ms[-1] in done and (out_dir / TRAIN_LOG).exists():
+        return _result_from_log(out_dir, done)
+    if tokenizer is None:
+        raise ValueError("tokenizer=None: pass the tokenizer that belongs to the model")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    mixed = mix_training_pairs(pairs.natural, pairs.teacher, cfg.teacher_mix, seed)
+    teacher_objs = {id(e) for e in pairs.teacher}
+    n_teacher = sum(1 for p in mixed if id(p) in teacher_objs)
+    dataset = PairDataset(tokenizer, mixed, cfg.max_input_length, cfg.max_output_length)
+
+    requires_grad = {n: p.requires_grad for n, p in model.named_parameters()}
+    was_training = model.training
+    dev = resolve_device(device) if device != "auto" else model.device.type
+    use_bf16 = next(model.parameters()).dtype == torch.bfloat16 and dev.startswith("cuda")
+    args_kw = _training_arguments(out_dir, cfg, seed, dev, use_bf16)
+    args_kw.update(training_args or {})
+    set_seed(seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=DEPRECATION_NOISE)
+        peft_model = apply_method(model, spec)
+        trainable, total = count_parameters(peft_model)
+        logits_only = (
+            accepts_logits_to_keep(model) if response_logits_only is None else response_logits_only
+        )
+        trainer = _resumable_trainer(Trainer)(
+            model=peft_model,
+            args=TrainingArguments(**args_kw),
+            train_dataset=dataset,
+            data_collator=PadCollator(tokenizer.pad_token_id, cfg.pad_to_multiple_of, logits_only),
+            callbacks=[_milestone_callback(ms)],
+        )
+        _text_progress(trainer)
+        last = get_last_checkpoint(str(out_dir)) if any(out_dir.glob("checkpoint-*")) else None
+        resumed_from = int(Path(last).name.split("-")[-1]) if last else None
+        t0 = time.perf_counter()
+        trainer.train(resume_from_checkpoint=last)
+        runtime = time.perf_counter() - t0
+
+    history = [
+        {
+            "step": h["step"],
+            "loss": h["loss"],
+            "learning_rate": h.get("learning_rate"),
+            "tokens_seen": h.get("num_input_tokens_seen"),
+            # The Trainer's running average since this execution started.
+            "tokens_per_s": h.get("train_tokens_per_second"),
+        }
+        for h in trainer.state.log_history
+        if "loss" in h
+    ]
+    steps_run = trainer.state.global_step - (resumed_from or 0)
+    tokens_run = trainer.state.num_input_tokens_seen - _tokens_at(history, resumed_from)
+    result = TrainResult(
+        method=method,
+        label=spec.label,
+        out_dir=out_dir,
+        checkpoints=milestone_checkpoints(out_dir, ms),
+        history=history,
+        trainable_params=trainable,
+        total_params=total,
+        n_pairs=len(mixed),
+        n_teacher_pairs=n_teacher,
+        steps_per_s=steps_run / runtime if runtime > 0 else 0.0,
+        tokens_per_s=tokens_run / runtime if runtime > 0 else 0.0,
+        runtime_s=runtime,
+        resumed_from=resumed_from,
+        skipped=False,
+    )
+    if trainer.is_world_process_zero():
+        write_train_log(out_dir, _log_of(result, ms, cfg, seed))
+
+    # Give the caller its model back unchanged; the trained adapter is in the checkpoints.
+    if method == "lora":
+        peft_model.unload()
+    for n, p in model.named_parameters():
+        p.requires_grad_(requires_grad.get(n, p.requires_grad))
+    model.train(was_training)
+    return result
+
+
+def _tokens_at(history: list[dict], step: int | None) -> int:
+    if not step:
+        return 0
+    seen = [h["tokens_seen"] or 0 for h in history if h["step"] <= step]
+    return max(seen, default=0)
+
+
+def _log_of(result: TrainResult, milestones, cfg: TrainConfig, seed: int) -> TrainLog:
+    return TrainLog(
+        method=result.method,
+        label=result.label,
+        milestones=list(milestones),
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        batch_size=cfg.batch_size,
+        seed=seed,
+        trainable_params=result.trainable_params,
+        total_params=result.total_params,
+        n_pairs=result.n_pairs,
+        n_teacher_pairs=result.n_teacher_pairs,
+        steps_per_s=result.steps_per_s,
+        tokens_per_s=result.tokens_per_s,
+        runtime_s=result.runtime_s,
+        resumed_from=result.resumed_from,
+        checkpoints={str(s): p.name for s, p in result.checkpoints.items()},
+        history=result.history,
+    )
+
+
+def _result_from_log(out_dir: Path, checkpoints: dict[int, Path]) -> TrainResult:
+    log = read_train_log(out_dir)
+    return TrainResult(
+        method=log.method,
+        label=log.label,
+        out_dir=out_dir,
+        checkpoints=checkpoints,
+        history=log.history,
+        trainable_params=log.trainable_params,
+        total_params=log.total_params,
+        n_pairs=log.n_pairs,
+        n_teacher_pairs=log.n_teacher_pairs,
+        steps_per_s=log.steps_per_s,
+        tokens_per_s=log.tokens_per_s,
+        runtime_s=log.runtime_s,
+        resumed_from=log.resumed_from,
+        skipped=True,
+    )
