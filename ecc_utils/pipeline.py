@@ -3,30 +3,37 @@
     python -m ecc_utils.pipeline --profile quick [--force] [--only STAGE] [--no-book]
 
 Each step of the plan is one execution of a notebook with its parameters. A step re-executes
-only when its fingerprint changed: the notebook source, the profile and step parameters, the
-`ecc_utils` sources, or the content of its upstream artifacts (and, for the data stage, the
-data folder). Fingerprints, wall times and statuses are kept in `artifacts/<profile>/manifest.json`.
+only when its fingerprint changed (`ecc_utils.fingerprints`): the notebook source, the profile
+and step parameters, the `ecc_utils` modules the notebook imports, or the content of its
+upstream artifacts (and, for the data stage, the data folder). Fingerprints, wall times and
+statuses are kept in `artifacts/<profile>/manifest.json`. In the book, the parameters cells
+(the notebook's own and the one papermill injects) are hidden; they stay in the notebooks.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import ProfileError, load_profile, profile_path
-from .records import atomic_write_text
+from ecc_utils import artifacts as A
+from ecc_utils.config import ProfileError, load_profile, profile_path
+from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint
+from ecc_utils.paper import METHOD_NAMES
+from ecc_utils.records import atomic_write_text
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-MANIFEST = "manifest.json"
+if TYPE_CHECKING:
+    from ecc_utils.config import Profile
+
+# Tags of the cells the book hides: ours, and the one papermill injects.
+PARAMETER_TAGS = ("parameters", "injected-parameters")
 
 
 class PipelineError(RuntimeError):
@@ -43,109 +50,90 @@ class Step:
     inputs: tuple[str, ...] = ()  # artifact paths (relative to artifacts/<profile>/) it reads
     outputs: tuple[str, ...] = ()  # artifact paths it writes
     external: tuple[str, ...] = ()  # paths outside the artifacts it reads (data folders)
+    title: str | None = None  # the book page's title, when the notebook's own is too general
 
     @property
     def notebook(self) -> str:
         return f"{self.stage}.ipynb"
 
 
-def data_dirs(profile) -> tuple[str, ...]:
+def data_dirs(profile: Profile) -> tuple[str, ...]:
     """The folders the data stage reads, so that a change to the data re-runs it."""
     d = profile.data.data_dir or os.environ.get("ECC_DATA_DIR")
     return (d,) if d else ()
 
 
-def build_plan(profile) -> list[Step]:
+def build_plan(profile: Profile) -> list[Step]:
     """The ordered run plan for a profile; the training notebook runs once per PEFT method."""
-    from .evolve import start_method
-
+    splits = {name: A.split_file(name) for name in A.SPLITS}
+    t = profile.train
+    checkpoints = {
+        m: tuple(f"{A.run_dir(m)}/checkpoint-{s}" for s in t.milestones[m]) for m in t.methods
+    }
     plan = [
-        Step("00_environment", "00_environment", outputs=("environment.json",)),
-        Step("01_data", "01_data", outputs=("data",), external=data_dirs(profile)),
+        Step("00_environment", "00_environment", outputs=(A.ENVIRONMENT,)),
+        Step(
+            "01_data",
+            "01_data",
+            outputs=(*splits.values(), A.CANDIDATES, A.STATS),
+            external=data_dirs(profile),
+        ),
         Step(
             "02_cloud_labels",
             "02_cloud_labels",
-            inputs=("data",),
-            outputs=("teacher/labels.jsonl", "teacher/summary.json"),
+            inputs=(splits["fewshot"], splits["teacher_queries"], splits["eval"], A.STATS),
+            outputs=(A.LABELS, A.TEACHER_SUMMARY),
         ),
     ]
-    runs = tuple(f"runs/{m}" for m in profile.train.methods)
-    for m, run in zip(profile.train.methods, runs, strict=True):
+    for m in t.methods:
         plan.append(
             Step(
                 "03_train",
                 f"03_train-{m}",
                 {"method": m},
-                inputs=("data/train.jsonl", "teacher/labels.jsonl"),
-                outputs=(f"{run}/train_log.json",),
+                inputs=(splits["train"], splits["teacher_queries"], splits["eval"], A.STATS,
+                        A.LABELS),
+                outputs=(A.train_log_file(m), *checkpoints[m]),
+                title=f"Fine-tuning the end model: {METHOD_NAMES[m]}",
             )
-        )
+        )  # fmt: skip
+    start, step = profile.loop_start()
     plan += [
         Step(
             "04_score",
             "04_score",
-            inputs=("data", "teacher/labels.jsonl", *runs),
-            outputs=("scores.csv", "table6.csv", "calibration.json"),
+            inputs=(
+                splits["eval"],
+                splits["train"],
+                A.STATS,
+                A.LABELS,
+                *(c for m in t.methods for c in checkpoints[m]),
+            ),
+            outputs=(A.SCORES, A.TABLE6, A.CALIBRATION),
             external=data_dirs(profile),
-        ),
-        Step("05_figures", "05_figures", inputs=("table6.csv",), outputs=("fig3.png", "fig3.svg")),
+        ),  # fmt: skip
+        Step("05_figures", "05_figures", inputs=(A.TABLE6,), outputs=A.FIG3),
         Step(
             "06_online_evolution",
             "06_online_evolution",
             inputs=(
-                "data",
-                "teacher/labels.jsonl",
-                f"runs/{start_method(profile.train.methods)}",
-                "calibration.json",
+                splits["eval"],
+                splits["train"],
+                splits["fewshot"],
+                A.CANDIDATES,
+                A.STATS,
+                A.LABELS,
+                f"{A.run_dir(start)}/checkpoint-{step}",
+                A.CALIBRATION,
             ),
-            outputs=("evolution.csv",),
-        ),
+            outputs=(A.EVOLUTION,),
+        ),  # fmt: skip
     ]
     return plan
 
 
-# --- fingerprints ---------------------------------------------------------------------------
-
-
-def hash_paths(paths: Iterable[Path], base: Path | None = None) -> str:
-    """Content hash of files and folders (recursively, names included); a missing path counts."""
-    h = hashlib.sha256()
-    for p in paths:
-        p = Path(p)
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-        for f in files:
-            name = str(f.relative_to(base)) if base and f.is_relative_to(base) else str(f)
-            h.update(name.encode() + b"\0")
-            if f.is_file():
-                with f.open("rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
-            else:
-                h.update(b"<missing>")
-            h.update(b"\0")
-    return h.hexdigest()
-
-
-def package_hash() -> str:
-    return hash_paths(sorted(PACKAGE_DIR.rglob("*.py")), base=PACKAGE_DIR)
-
-
-def fingerprint(step: Step, profile, notebooks_dir: Path, art: Path, pkg_hash: str) -> dict:
-    """What a step's result depends on, as content hashes."""
-    params = {"profile": profile.to_dict() | {"file": ""}, "step": step.parameters}
-    return {
-        "notebook": hash_paths([notebooks_dir / step.notebook], base=notebooks_dir),
-        "parameters": hashlib.sha256(
-            json.dumps(params, sort_keys=True, default=str).encode()
-        ).hexdigest(),
-        "ecc_utils": pkg_hash,
-        "inputs": {i: hash_paths([art / i], base=art) for i in step.inputs},
-        "external": {e: hash_paths([Path(e)], base=Path(e)) for e in step.external},
-    }
-
-
 def load_manifest(art: Path) -> dict:
-    p = art / MANIFEST
+    p = art / A.MANIFEST
     if not p.is_file():
         return {"steps": {}}
     try:
@@ -188,6 +176,11 @@ class Layout:
     def generated(self) -> Path:
         return self.root / "book" / "generated" / self.profile
 
+    @property
+    def package(self) -> Path:
+        """The `ecc_utils` sources the notebooks import (this installation's)."""
+        return PACKAGE_DIR
+
 
 def _fmt(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
@@ -225,7 +218,26 @@ def execute_step(step: Step, layout: Layout, params_file: Path, timeout: int) ->
         ) from None
     except Exception as e:  # kernel death, timeout, missing kernel: still name the notebook
         raise PipelineError(f"{step.key}: {type(e).__name__}: {e} (output: {out})") from None
+    finish_notebook(out, step.title)
     return out
+
+
+def finish_notebook(path: Path, title: str | None = None) -> None:
+    """Prepare an executed notebook for the book: hide its parameters cells (they stay in the
+    file, tagged ``remove-cell``) and, when `title` is given, make it the page's heading."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if any(t in tags for t in PARAMETER_TAGS) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    if title:
+        first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+        if first is not None and first.source.startswith("# "):
+            rest = first.source.split("\n", 1)[1:]
+            first.source = "\n".join([f"# {title}", *rest])
+    nbformat.write(nb, path)
 
 
 def run(
@@ -256,12 +268,11 @@ def run(
     manifest = load_manifest(art)
     manifest.setdefault("steps", {})
     manifest["profile"] = layout.profile
-    pkg = package_hash()
     t_all = time.perf_counter()
     executed = 0
     for i, step in enumerate(selected, 1):
         head = f"[{i}/{len(selected)}] {step.key}"
-        fp = fingerprint(step, profile, layout.notebooks, art, pkg)
+        fp = fingerprint(step, profile, layout.notebooks, art, layout.package)
         out_nb = layout.generated / f"{step.key}.ipynb"
         if not force and is_up_to_date(step, fp, manifest, art, out_nb):
             echo(f"{head}: up to date")
@@ -283,7 +294,7 @@ def run(
             "error": error,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        atomic_write_text(art / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        atomic_write_text(art / A.MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         if error:
             echo(f"{head}: FAILED after {_fmt(wall)}")
             raise PipelineError(error)
@@ -291,7 +302,7 @@ def run(
         echo(f"{head}: done in {_fmt(wall)}")
     total = time.perf_counter() - t_all
     manifest["last_run"] = {"executed": executed, "wall_time_s": round(total, 2)}
-    atomic_write_text(art / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    atomic_write_text(art / A.MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     echo(f"notebooks: {executed} executed, {len(selected) - executed} up to date, {_fmt(total)}")
     if book:
         t0 = time.perf_counter()
