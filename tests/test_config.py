@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ecc_utils import paper
 from ecc_utils.config import METHODS, ProfileError, load_profile, profile_path
 
 
@@ -21,17 +22,37 @@ def test_shipped_profiles_load(root, name):
 
 
 def test_paper_profile_is_table_iv(root):
+    """params/paper.yaml spells out the paper's settings (ecc_utils.paper, itself checked
+    against the paper's text in test_paper.py)."""
     p = load_profile(root / "params" / "paper.yaml")
-    t = p.train
-    assert (t.max_input_length, t.max_output_length) == (256, 512)
-    assert (t.max_steps, t.learning_rate, t.batch_size) == (30000, 5e-5, 1)
-    assert t.num_virtual_tokens == 128
-    assert (t.lora_r, t.lora_alpha, t.lora_dropout) == (8, 32, 0.1)
-    assert t.milestones == {"prefix": (3000,), "ptuning_v2": (3000,), "lora": (3000, 5000, 15000)}
-    assert (p.generation.top_p, p.generation.temperature) == (0.8, 0.6)
-    assert (p.scoring.alpha, p.scoring.theta) == (0.8, 0.2)
-    assert p.teacher.n_shots == 500
+    t, t4 = p.train, paper.TABLE4
+    assert (t.max_input_length, t.max_output_length) == (t4.max_input_length, t4.max_output_length)
+    assert (t.max_steps, t.learning_rate, t.batch_size) == (
+        t4.max_steps,
+        t4.learning_rate,
+        t4.per_device_train_batch_size,
+    )
+    assert t.num_virtual_tokens == t4.num_virtual_tokens
+    assert (t.lora_r, t.lora_alpha, t.lora_dropout) == (t4.lora_r, t4.lora_alpha, t4.lora_dropout)
+    assert t.milestones == paper.PAPER_MILESTONES
+    assert (p.generation.top_p, p.generation.temperature) == (t4.top_p, t4.temperature)
+    assert (p.scoring.alpha, p.scoring.theta) == (paper.ALPHA, paper.THETA)
+    assert p.teacher.n_shots == paper.N_SHOTS
     assert p.end_model.spec == "THUDM/chatglm3-6b" and p.end_model.trust_remote_code
+
+
+def test_a_profile_that_omits_a_setting_gets_the_papers_value(tmp_path):
+    path = tmp_path / "bare.yaml"
+    path.write_text("name: bare\n", encoding="utf-8")
+    p = load_profile(path)
+    assert (p.scoring.alpha, p.scoring.theta, p.teacher.n_shots) == (
+        paper.ALPHA,
+        paper.THETA,
+        paper.N_SHOTS,
+    )
+    assert p.train.milestones == paper.PAPER_MILESTONES
+    assert p.train.learning_rate == paper.TABLE4.learning_rate
+    assert p.loop_start() == ("lora", paper.PAPER_MILESTONES["lora"][-1])
 
 
 def _write(tmp_path: Path, root: Path, old: str, new: str) -> Path:

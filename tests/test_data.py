@@ -14,8 +14,21 @@ from pathlib import Path
 import pytest
 
 from ecc_utils import data as D
+from ecc_utils.artifacts import Artifacts
+from ecc_utils.config import DataConfig
 from ecc_utils.data import DataDownloadError, DataFormatError, DataNotFoundError
-from ecc_utils.records import read_examples
+from ecc_utils.data.sources import SYNTHETIC_DIR
+from ecc_utils.records import Example, Turn, read_examples
+
+
+def source(kind: str = "auto", data_dir=None, **kw) -> DataConfig:
+    """Profile section `data` for resolve_source (data_dir as a string, as in a profile)."""
+    return DataConfig(source=kind, data_dir=None if data_dir is None else str(data_dir), **kw)
+
+
+def sizes(**kw) -> DataConfig:
+    """Profile section `data` with the pool sizes of a test."""
+    return DataConfig(**kw)
 
 
 def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
@@ -32,7 +45,7 @@ def test_read_ecd_real_test_file(data_dir: Path) -> None:
     assert len(ecd.records) == 1000 and len(ecd.groups) == 100 and ecd.skipped == 0
     assert all(len(g.candidates) == 10 and sum(g.labels) == 1 for g in ecd.groups)
     g = ecd.groups[1]
-    assert g.context[0] == D.Turn("customer", "可以 优惠价 么")
+    assert g.context[0] == Turn("customer", "可以 优惠价 么")
     assert [t.speaker for t in ecd.groups[5].context[:3]] == ["customer", "agent", "customer"]
     assert g.true_response == ecd.records[10].response and g.line == 11
 
@@ -48,7 +61,7 @@ def test_read_jddc_real_chat(data_dir: Path) -> None:
     assert len(chat.sessions) == 994 and chat.skipped == 0
     assert sum(s.n_messages for s in chat.sessions) == 12136
     s = chat.sessions[0]
-    assert s.turns[0] == D.Turn("customer", "人工客服 京东快递(移动端) 你好")
+    assert s.turns[0] == Turn("customer", "人工客服 京东快递(移动端) 你好")
     assert all(a.speaker != b.speaker for x in chat.sessions for a, b in pairwise(x.turns))
     first = chat.pairs[0]
     assert first.context == [] and first.query == s.turns[0].text
@@ -63,11 +76,11 @@ def test_read_jddc_dev_real(data_dir: Path) -> None:
     assert not any("!@@@!" in r or r == "NULL" for e in dev.examples for r in e.references)
     e = dev.examples[0]
     assert e.id == "jddc-dev-a_54-Q1" and e.query == "好的 我现在在学校里，地址有变"
-    assert e.context[0] == D.Turn("customer", "我收到商品不知道怎么使用")
+    assert e.context[0] == Turn("customer", "我收到商品不知道怎么使用")
     # Q2 sees Q1 and its first reference as context.
     assert dev.examples[1].context[-2:] == [
-        D.Turn("customer", e.query),
-        D.Turn("agent", e.response),
+        Turn("customer", e.query),
+        Turn("agent", e.response),
     ]
 
 
@@ -135,7 +148,7 @@ def test_read_jddc_merges_consecutive_messages(tmp_path: Path) -> None:
     )
     chat = D.read_jddc(path)
     assert [len(s.turns) for s in chat.sessions] == [4, 2]
-    assert chat.sessions[0].turns[2] == D.Turn("customer", "地址 能改吗")
+    assert chat.sessions[0].turns[2] == Turn("customer", "地址 能改吗")
     # s2 opens with the agent and has no agent turn after a customer: no pair.
     assert [(p.query, p.response, len(p.context)) for p in chat.pairs] == [
         ("你好", "您好", 0),
@@ -153,7 +166,7 @@ def test_read_jddc_dev_small(tmp_path: Path) -> None:
     assert dev.no_reference == 1 and len(dev.examples) == 1
     e = dev.examples[0]
     assert e.references == ["发了 明天到", "已发货"] and e.response == "发了 明天到"
-    assert e.context == [D.Turn("customer", "你好"), D.Turn("agent", "您好")]
+    assert e.context == [Turn("customer", "你好"), Turn("agent", "您好")]
 
 
 @pytest.mark.parametrize(
@@ -183,7 +196,7 @@ def test_missing_file_says_where_it_looked(tmp_path: Path, reader) -> None:
 
 def test_missing_data_folder_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match=str(tmp_path / "ecd_sample")):
-        D.resolve_source("dir", data_dir=tmp_path)
+        D.resolve_source(source("dir", tmp_path))
 
 
 # ------------------------------------------------------------------------------------- cleaning
@@ -220,8 +233,8 @@ def test_count_tokens(text: str, n: int) -> None:
 
 
 def test_clean_examples_filters_and_counts() -> None:
-    mk = D.Example
-    t = D.Turn
+    mk = Example
+    t = Turn
     long = "很" * 300
     examples = [
         mk("a", "ecd", [t("customer", "你 好"), t("agent", "NULL")], "在 吗", "在 的"),
@@ -293,34 +306,48 @@ def test_download_with_file_url(tmp_path: Path) -> None:
 def test_auto_falls_back_to_synthetic_when_offline(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("ECC_DATA_DIR", raising=False)
     calls: list[str] = []
-    src = D.resolve_source("auto", cache_dir=tmp_path, opener=_fake_opener({}, calls))
+    src = D.resolve_source(source(), cache_dir=tmp_path, opener=_fake_opener({}, calls))
     assert src.kind == "synthetic" and src.corpus == "synthetic"
     assert "could not download" in src.description and calls
-    assert src.ecd_dir == D.SYNTHETIC_DIR
+    assert src.ecd_dir == SYNTHETIC_DIR
+    # The book names folders relative to the project, never by the builder's absolute path.
+    assert "in data/synthetic;" in src.description and str(SYNTHETIC_DIR) not in src.description
     with pytest.raises(DataNotFoundError, match="could not download"):
-        D.resolve_source("ecd_sample", cache_dir=tmp_path, opener=_fake_opener({}, []))
+        D.resolve_source(source("ecd_sample"), cache_dir=tmp_path, opener=_fake_opener({}, []))
 
 
 def test_auto_uses_download_with_right_hashes(tmp_path: Path, data_dir: Path, monkeypatch) -> None:
     monkeypatch.delenv("ECC_DATA_DIR", raising=False)
     real = {n: (data_dir / "ecd_sample" / n).read_bytes() for n in D.ECD_FILES}
     calls: list[str] = []
-    src = D.resolve_source("auto", cache_dir=tmp_path, opener=_fake_opener(real, calls))
+    src = D.resolve_source(source(), cache_dir=tmp_path, opener=_fake_opener(real, calls))
     assert src.kind == "download" and "sha256 verified" in src.description
     assert calls == [D.ECD_BASE_URL + n for n in D.ECD_FILES]
-    again = D.resolve_source("auto", cache_dir=tmp_path, download=False)
+    again = D.resolve_source(source(download=False), cache_dir=tmp_path)
     assert again.kind == "download" and "cache" in again.description
 
 
-def test_dir_source_and_jddc(data_dir: Path) -> None:
-    src = D.resolve_source("auto", data_dir=data_dir, use_jddc=True)
+def test_dir_source_and_jddc(data_dir: Path, monkeypatch) -> None:
+    src = D.resolve_source(source("auto", data_dir))
     assert src.kind == "dir" and src.jddc_dir == data_dir / "jddc_sample"
-    assert D.resolve_source("auto", data_dir=data_dir).jddc_dir is None
+    assert D.resolve_source(source("auto", data_dir, use_jddc=False)).jddc_dir is None
+    # The folder of ECC_DATA_DIR is named by the variable, not by its absolute path.
+    monkeypatch.setenv("ECC_DATA_DIR", str(data_dir))
+    src = D.resolve_source(source("dir"))
+    assert src.description == (
+        "ECD sample from data folder $ECC_DATA_DIR; JDDC from $ECC_DATA_DIR/jddc_sample"
+    )
+
+
+def _bad_source() -> DataConfig:
+    cfg = DataConfig()
+    object.__setattr__(cfg, "source", "s3")  # past the profile's own check
+    return cfg
 
 
 def test_unknown_source_names_the_parameter() -> None:
     with pytest.raises(ValueError, match="data.source"):
-        D.resolve_source("s3")
+        D.resolve_source(_bad_source())
 
 
 # --------------------------------------------------------------------------------------- splits
@@ -345,12 +372,10 @@ def _assert_no_leak(splits: D.Splits) -> None:
 
 
 def test_splits_real_sample_no_leakage(data_dir: Path, tmp_path: Path) -> None:
-    src = D.resolve_source("dir", data_dir=data_dir, use_jddc=True)
+    src = D.resolve_source(source("dir", data_dir))
     corp = D.load_corpora(src, use_jddc=True)
-    splits = D.make_splits(
-        corp.ecd_train, corp.ecd_test, corp.jddc_chat.pairs, jddc_dev=corp.jddc_dev.examples,
-        n_eval=30, n_fewshot=100, n_teacher_queries=50, n_train=800, seed=0,
-    )  # fmt: skip
+    cfg = sizes(n_eval=30, n_fewshot=100, n_teacher_queries=50, n_train=800)
+    splits = D.make_splits(corp, cfg, seed=0)
     assert [e.label for e in splits.eval[:6]] == [
         "Hello",
         "Can I choose the delivery service?",
@@ -377,7 +402,7 @@ def test_splits_real_sample_no_leakage(data_dir: Path, tmp_path: Path) -> None:
     # The natural pool did hold examples with eval queries: the filter is what removed them.
     assert splits.report["cleaning"]["eval_leak_excluded"] > 0
 
-    stats = D.write_splits(splits, tmp_path / "data", source=src, corpora=corp)
+    stats = D.write_splits(splits, Artifacts(tmp_path), source=src, corpora=corp)
     for name in ("train", "teacher_queries", "fewshot", "eval"):
         back = read_examples(tmp_path / "data" / f"{name}.jsonl")
         assert back == getattr(splits, name)
@@ -395,20 +420,19 @@ def test_splits_real_sample_no_leakage(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_splits_are_deterministic(data_dir: Path) -> None:
-    corp = D.load_corpora(D.resolve_source("dir", data_dir=data_dir))
-    kw = dict(n_eval=20, n_fewshot=30, n_teacher_queries=20, n_train=None, seed=3)
-    a = D.make_splits(corp.ecd_train, corp.ecd_test, **kw)
-    b = D.make_splits(corp.ecd_train, corp.ecd_test, **kw)
+    corp = D.load_corpora(D.resolve_source(source("dir", data_dir)))
+    cfg = sizes(n_eval=20, n_fewshot=30, n_teacher_queries=20, n_train=None)
+    a = D.make_splits(corp, cfg, seed=3)
+    b = D.make_splits(corp, cfg, seed=3)
     assert [e.id for e in a.train] == [e.id for e in b.train]
     assert [e.id for e in a.eval] == [e.id for e in b.eval]
     _assert_no_leak(a)
 
 
 def test_splits_synthetic_corpus(tmp_path: Path) -> None:
-    src = D.resolve_source("synthetic", cache_dir=tmp_path)
+    src = D.resolve_source(source("synthetic"), cache_dir=tmp_path)
     corp = D.load_corpora(src)
-    splits = D.make_splits(corp.ecd_train, corp.ecd_test, n_eval=10, n_fewshot=40,
-                           n_teacher_queries=24, n_train=None, seed=0, source=src.corpus)  # fmt: skip
+    splits = D.make_splits(corp, sizes(n_eval=10, n_fewshot=40, n_teacher_queries=24), seed=0)
     assert [e.query for e in splits.eval[:6]] == [
         "你好", "我不想发邮政能换别的么", "520401029636", "可以优惠价么",
         "真是要命了这个快递从昨天一直等到现在门都不敢出", "今天拍发货么",
@@ -419,9 +443,11 @@ def test_splits_synthetic_corpus(tmp_path: Path) -> None:
 
 
 def test_n_eval_too_small_names_the_parameter(tmp_path: Path) -> None:
-    corp = D.load_corpora(D.resolve_source("synthetic", cache_dir=tmp_path))
+    corp = D.load_corpora(D.resolve_source(source("synthetic"), cache_dir=tmp_path))
+    cfg = sizes(n_eval=6, n_fewshot=1, n_teacher_queries=1)
+    object.__setattr__(cfg, "n_eval", 5)  # past the profile's own check (n_eval >= 6)
     with pytest.raises(ValueError, match="data.n_eval"):
-        D.make_splits(corp.ecd_train, corp.ecd_test, n_eval=5, n_fewshot=1, n_teacher_queries=1)
+        D.make_splits(corp, cfg)
 
 
 def test_published_comparison_and_plot(tmp_path: Path) -> None:
@@ -439,7 +465,10 @@ def test_published_comparison_and_plot(tmp_path: Path) -> None:
         ("ecd_train", "words per utterance"): 7.02,
         ("jddc", "utterances per session"): 20.0,
     }
-    fig = D.plot_histograms(stats, "turns_per_session", tmp_path / "t.png", cumulative=True)
+    from ecc_utils import plots
+
+    fig = plots.plot_histograms(stats, "turns_per_session", cumulative=True)
+    plots.save_figure(fig, tmp_path, "t", formats=("png",))
     assert (tmp_path / "t.png").stat().st_size > 1000
     (line,) = fig.axes[0].get_lines()[:1]
     assert list(line.get_ydata())[-1] == pytest.approx(1.0)
@@ -453,8 +482,9 @@ def test_read_jddc_session_met_again_gets_a_new_id(tmp_path: Path) -> None:
 
 
 def test_source_line_names_the_source(tmp_path):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "stats.json").write_text(
+    art = Artifacts(tmp_path)
+    art.data_dir.mkdir()
+    art.stats.write_text(
         '{"source": {"kind": "synthetic", "description": "generated, seed 0"}}', encoding="utf-8"
     )
-    assert D.source_line(tmp_path) == ("Data source of this run (synthetic): generated, seed 0")
+    assert art.source_line() == ("Data source of this run (synthetic): generated, seed 0")

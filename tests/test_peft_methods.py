@@ -6,9 +6,11 @@ import pytest
 from peft import LoraConfig, PrefixTuningConfig, TaskType
 
 from ecc_utils.models import count_parameters, tiny_random
+from ecc_utils.paper import TABLE4
 from ecc_utils.peft_methods import (
     DEVIATION_NOTE,
     METHODS,
+    PeftSpec,
     apply_method,
     attention_projection_modules,
     check_gradient_checkpointing,
@@ -18,31 +20,48 @@ from ecc_utils.peft_methods import (
 
 
 def test_prefix_tuning_is_table_iv():
-    c = peft_config("prefix")
+    c = peft_config(PeftSpec("prefix"))
     assert type(c) is PrefixTuningConfig and c.task_type == TaskType.CAUSAL_LM
-    assert c.num_virtual_tokens == 128 and c.prefix_projection is True
+    assert c.num_virtual_tokens == TABLE4.num_virtual_tokens and c.prefix_projection is True
 
 
 def test_ptuning_v2_is_deep_prefix_without_projection():
-    c = peft_config("ptuning_v2")
+    c = peft_config(PeftSpec("ptuning_v2"))
     assert type(c) is PrefixTuningConfig and c.task_type == TaskType.CAUSAL_LM
-    assert c.num_virtual_tokens == 128 and c.prefix_projection is False
+    assert c.num_virtual_tokens == TABLE4.num_virtual_tokens and c.prefix_projection is False
 
 
 def test_lora_is_table_iv():
-    c = peft_config("lora")
+    c = peft_config(PeftSpec("lora"))
     assert type(c) is LoraConfig and c.task_type == TaskType.CAUSAL_LM
-    assert (c.r, c.lora_alpha, c.lora_dropout) == (8, 32, 0.1)
+    assert (c.r, c.lora_alpha, c.lora_dropout) == (
+        TABLE4.lora_r,
+        TABLE4.lora_alpha,
+        TABLE4.lora_dropout,
+    )
     assert set(c.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
-    assert peft_config("lora", target_modules=["query_key_value"]).target_modules == {
-        "query_key_value"
-    }
+    spec = PeftSpec("lora", target_modules=("query_key_value",))
+    assert peft_config(spec).target_modules == {"query_key_value"}
+
+
+def test_spec_from_the_profile_section(root):
+    from ecc_utils.config import load_profile
+
+    t = load_profile(root / "params" / "smoke.yaml").train
+    spec = PeftSpec.from_train("ptuning_v2", t)
+    assert (spec.num_virtual_tokens, spec.lora_r, spec.label) == (
+        t.num_virtual_tokens,
+        t.lora_r,
+        "P-Tuning v2",
+    )
 
 
 def test_labels_and_unknown_methods():
     assert [method_label(m) for m in METHODS] == ["Prefix-Tuning", "P-Tuning v2", "LoRA"]
     with pytest.raises(ValueError, match="'prefix', 'ptuning_v2', 'lora'"):
-        peft_config("p-tuning")
+        PeftSpec("p-tuning")
+    with pytest.raises(ValueError, match="num_virtual_tokens=0"):
+        PeftSpec("prefix", num_virtual_tokens=0)
     assert "PromptEncoderConfig" in DEVIATION_NOTE
 
 
@@ -71,7 +90,7 @@ def test_trainable_parameter_counts_match_the_methods():
     for m in METHODS:
         model, _ = tiny_random()
         base = count_parameters(model)[1]
-        peft_model = apply_method(model, m, num_virtual_tokens=8)
+        peft_model = apply_method(model, PeftSpec(m, num_virtual_tokens=8))
         counts[m] = count_parameters(peft_model)[0]
         assert count_parameters(peft_model)[1] == base + counts[m]
     layers, kv_dim, r = 2, 32, 8

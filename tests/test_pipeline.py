@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from ecc_utils import pipeline
+from ecc_utils import fingerprints, pipeline
 from ecc_utils.config import load_profile
-from ecc_utils.pipeline import Layout, PipelineError, Step, fingerprint, is_up_to_date
+from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint
+from ecc_utils.pipeline import Layout, PipelineError, Step, is_up_to_date
 
 
 @pytest.fixture
@@ -55,12 +57,19 @@ def _mini_project(tmp_path: Path, cells: list[str]) -> tuple[Layout, Step]:
     return Layout(tmp_path, "t"), Step("01_x", "01_x", inputs=("in.txt",), outputs=("out.txt",))
 
 
+def _package_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "pkg" / "ecc_utils"
+    shutil.copytree(PACKAGE_DIR, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 def test_up_to_date_rule(tmp_path, smoke):
-    layout, step = _mini_project(tmp_path, ["print(1)"])
+    layout, step = _mini_project(tmp_path, ["from ecc_utils import plots"])
+    pkg = _package_copy(tmp_path)
     art = layout.artifacts
     art.mkdir(parents=True)
     (art / "in.txt").write_text("a")
-    fp = fingerprint(step, smoke, layout.notebooks, art, "pkg")
+    fp = fingerprint(step, smoke, layout.notebooks, art, pkg)
     out_nb = layout.generated / "01_x.ipynb"
     manifest = {"steps": {"01_x": {"status": "ok", "fingerprint": fp}}}
     # outputs missing: not up to date
@@ -73,32 +82,82 @@ def test_up_to_date_rule(tmp_path, smoke):
     failed = {"steps": {"01_x": {"status": "failed", "fingerprint": fp}}}
     assert not is_up_to_date(step, fp, failed, art, out_nb)
 
-    def changed(fp2):
+    def changed(step=step):
+        fp2 = fingerprint(step, smoke, layout.notebooks, art, pkg)
         return not is_up_to_date(step, fp2, manifest, art, out_nb)
 
-    assert not changed(fingerprint(step, smoke, layout.notebooks, art, "pkg"))
-    assert changed(fingerprint(step, smoke, layout.notebooks, art, "pkg2"))  # ecc_utils
+    assert not changed()
+    (pkg / "plots.py").write_text((pkg / "plots.py").read_text() + "\n# edited\n")
+    assert changed()  # a module the notebook imports
+    manifest["steps"]["01_x"]["fingerprint"] = fingerprint(step, smoke, layout.notebooks, art, pkg)
+    (pkg / "evolve.py").write_text((pkg / "evolve.py").read_text() + "\n# edited\n")
+    assert not changed()  # a module it does not import
     (art / "in.txt").write_text("a2")  # upstream artifact
-    assert changed(fingerprint(step, smoke, layout.notebooks, art, "pkg"))
+    assert changed()
     (art / "in.txt").write_text("a")
     other = Step("01_x", "01_x", parameters={"method": "lora"}, inputs=step.inputs)
-    assert changed(fingerprint(other, smoke, layout.notebooks, art, "pkg"))  # parameters
+    assert changed(other)  # parameters
     nb = layout.notebooks / "01_x.ipynb"
-    nb.write_text(nb.read_text().replace("print(1)", "print(2)"))  # notebook source
-    assert changed(fingerprint(step, smoke, layout.notebooks, art, "pkg"))
+    nb.write_text(nb.read_text().replace("plots", "paper"))  # notebook source
+    assert changed()
+
+
+def _touched(tmp_path: Path, smoke, module: str) -> set[str]:
+    """The steps of the smoke plan whose fingerprint changes when `module` is edited."""
+    pkg = _package_copy(tmp_path / module.replace("/", "_"))
+    notebooks = PACKAGE_DIR.parent / "notebooks"
+    art = tmp_path / "art"
+    plan = pipeline.build_plan(smoke)
+    before = {s.key: fingerprint(s, smoke, notebooks, art, pkg) for s in plan}
+    path = pkg / module
+    path.write_text(path.read_text() + "\n# edited\n")
+    after = {s.key: fingerprint(s, smoke, notebooks, art, pkg) for s in plan}
+    return {k for k in before if before[k] != after[k]}
+
+
+def test_editing_the_plots_module_reruns_only_the_figure_pages(tmp_path, smoke):
+    touched = _touched(tmp_path, smoke, "plots.py")
+    assert touched == {"01_data", "05_figures", "06_online_evolution"}
+
+
+def test_editing_the_training_code_reruns_training_and_what_follows(tmp_path, smoke):
+    touched = _touched(tmp_path, smoke, "train/trainer.py")
+    train_steps = {s.key for s in pipeline.build_plan(smoke) if s.stage == "03_train"}
+    assert touched == train_steps | {"04_score", "06_online_evolution"}
+    # 05 reads only table6.csv, which 04 writes: it re-runs when that file changes.
+    plan = {s.key: s for s in pipeline.build_plan(smoke)}
+    assert "table6.csv" in plan["05_figures"].inputs and "table6.csv" in plan["04_score"].outputs
+
+
+def test_module_closure_follows_imports_but_not_type_checking_blocks(tmp_path):
+    pkg = tmp_path / "ecc_utils"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom .sub import b\n"
+        "if TYPE_CHECKING:\n    from ecc_utils import never\n"
+        "def f():\n    from ecc_utils.c import g\n"
+    )
+    (pkg / "sub" / "__init__.py").write_text("from ecc_utils.sub.b import X\n")
+    (pkg / "sub" / "b.py").write_text("X = 1\n")
+    (pkg / "c.py").write_text("def g(): ...\n")
+    (pkg / "never.py").write_text("")
+    got = fingerprints.module_closure(["ecc_utils.a"], pkg)
+    assert set(got) == {"ecc_utils", "ecc_utils.a", "ecc_utils.sub", "ecc_utils.sub.b",
+                        "ecc_utils.c"}  # fmt: skip
 
 
 def test_hash_paths_sees_folder_content_and_names(tmp_path):
     d = tmp_path / "d"
     d.mkdir()
     (d / "a").write_text("1")
-    h1 = pipeline.hash_paths([d], base=tmp_path)
+    h1 = fingerprints.hash_paths([d], base=tmp_path)
     (d / "a").write_text("2")
-    h2 = pipeline.hash_paths([d], base=tmp_path)
+    h2 = fingerprints.hash_paths([d], base=tmp_path)
     (d / "a").rename(d / "b")
-    h3 = pipeline.hash_paths([d], base=tmp_path)
+    h3 = fingerprints.hash_paths([d], base=tmp_path)
     assert len({h1, h2, h3}) == 3
-    assert pipeline.hash_paths([tmp_path / "missing"]) != pipeline.hash_paths([d])
+    assert fingerprints.hash_paths([tmp_path / "missing"]) != fingerprints.hash_paths([d])
 
 
 def _run_mini(tmp_path, monkeypatch, cells):
@@ -155,3 +214,38 @@ def test_toc_drops_steps_outside_the_plan(tmp_path, root):
     text = toc.read_text()
     assert "generated/p/03_train-lora" in text and "03_train-prefix" not in text
     assert "deviations" in text
+
+
+def test_executed_notebook_hides_parameters_and_takes_the_step_title(tmp_path, monkeypatch):
+    layout, _ = _mini_project(tmp_path, ["print(profile)"])
+    nb = nbformat.read(layout.notebooks / "01_x.ipynb", as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("# Fine-tuning the end model\n\nText."))
+    nbformat.write(nb, layout.notebooks / "01_x.ipynb")
+    step = Step("01_x", "01_x", title="Fine-tuning the end model: LoRA")
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "t.yaml").write_text("name: t\n")
+    monkeypatch.setattr(pipeline, "build_plan", lambda profile: [step])
+    pipeline.run(layout, book=False, echo=lambda _: None)
+    out = nbformat.read(layout.generated / "01_x.ipynb", as_version=4)
+    assert out.cells[0].source == "# Fine-tuning the end model: LoRA\n\nText."
+    hidden = [c for c in out.cells if "remove-cell" in c.metadata.get("tags", [])]
+    assert {t for c in hidden for t in c.metadata["tags"]} == {
+        "remove-cell",
+        "parameters",
+        "injected-parameters",
+    }
+    assert len(hidden) == 2
+    # The committed notebook keeps its parameters cell as it was.
+    src = nbformat.read(layout.notebooks / "01_x.ipynb", as_version=4)
+    assert all("remove-cell" not in c.metadata.get("tags", []) for c in src.cells)
+
+
+def test_plan_steps_have_titles_and_precise_inputs(smoke):
+    plan = {s.key: s for s in pipeline.build_plan(smoke)}
+    assert plan["03_train-lora"].title == "Fine-tuning the end model: LoRA"
+    assert plan["03_train-ptuning_v2"].title == "Fine-tuning the end model: P-Tuning v2"
+    # 04 reads the milestone checkpoints, not the whole run folder (loss plots, samples).
+    ckpts = [i for i in plan["04_score"].inputs if i.startswith("runs/")]
+    want = [f"runs/{m}/checkpoint-{s}" for m in smoke.train.methods
+            for s in smoke.train.milestones[m]]  # fmt: skip
+    assert ckpts == want

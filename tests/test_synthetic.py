@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ecc_utils import data as D
-from ecc_utils import synthetic as S
+from ecc_utils.data import synthetic as S
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "synthetic"
 

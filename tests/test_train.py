@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from ecc_utils.artifacts import Artifacts
+from ecc_utils.config import EndModelConfig, TrainConfig, load_profile
 from ecc_utils.models import tiny_random
+from ecc_utils.peft_methods import PeftSpec
 from ecc_utils.records import Example, Turn, write_jsonl
 from ecc_utils.train import (
     IGNORE_INDEX,
     PadCollator,
+    TrainingPairs,
     conversation_messages,
     encode_example,
     encode_prompt,
@@ -23,6 +27,13 @@ from ecc_utils.train import (
     run_from_profile,
     train_method,
 )
+
+SMOKE = Path(__file__).resolve().parents[1] / "params" / "smoke.yaml"
+
+
+def tcfg(method: str, milestones: tuple[int, ...], **kw) -> TrainConfig:
+    """Profile section `train` with `milestones` for `method` (Table IV's values otherwise)."""
+    return TrainConfig(methods=(method,), milestones={method: milestones}, **kw)
 
 
 def ecd_examples(data_dir: Path, n: int) -> list[Example]:
@@ -178,16 +189,10 @@ def test_each_method_lowers_the_loss_on_a_fixed_batch(method, tiny, tmp_path):
     res = train_method(
         model,
         tok,
-        method,
-        data,
-        toy(4, "teacher"),
+        PeftSpec(method, num_virtual_tokens=8),
+        TrainingPairs(data, toy(4, "teacher")),
         tmp_path,
-        max_steps=20,
-        milestones=(1, 20),
-        learning_rate=lr,
-        batch_size=4,
-        num_virtual_tokens=8,
-        logging_steps=10,
+        tcfg(method, (1, 20), max_steps=20, learning_rate=lr, batch_size=4, logging_steps=10),
         seed=0,
     )
     assert sorted(res.checkpoints) == [1, 20]
@@ -201,18 +206,9 @@ def test_each_method_lowers_the_loss_on_a_fixed_batch(method, tiny, tmp_path):
 def test_checkpoints_at_milestones_only_adapter_only_and_log(tiny, tmp_path):
     model, tok = tiny
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    res = train_method(
-        model,
-        tok,
-        "lora",
-        toy(6),
-        toy(6, "teacher"),
-        tmp_path / "runs" / "lora",
-        max_steps=30,
-        milestones=(2, 3, 5),
-        learning_rate=1e-3,
-        logging_steps=1,
-    )
+    cfg = tcfg("lora", (2, 3, 5), max_steps=30, learning_rate=1e-3, logging_steps=1)
+    pairs = TrainingPairs(toy(6), toy(6, "teacher"))
+    res = train_method(model, tok, PeftSpec("lora"), pairs, tmp_path / "runs" / "lora", cfg)
     run = tmp_path / "runs" / "lora"
     assert sorted(p.name for p in run.glob("checkpoint-*")) == [
         f"checkpoint-{s}" for s in (2, 3, 5)
@@ -223,27 +219,18 @@ def test_checkpoints_at_milestones_only_adapter_only_and_log(tiny, tmp_path):
     assert not names & {"model.safetensors", "pytorch_model.bin", "tokenizer.json"}
     assert sum(p.stat().st_size for p in ck.iterdir()) < 1_000_000
     log = read_train_log(run)
-    assert log["checkpoints"] == {"2": "checkpoint-2", "3": "checkpoint-3", "5": "checkpoint-5"}
-    assert [h["step"] for h in log["history"]] == [1, 2, 3, 4, 5]
-    assert log["tokens_per_s"] > 0 and res.tokens_per_s == log["tokens_per_s"]
-    assert log["trainable_params"] == res.trainable_params < log["total_params"]
+    assert log.checkpoints == {"2": "checkpoint-2", "3": "checkpoint-3", "5": "checkpoint-5"}
+    assert [h["step"] for h in log.history] == [1, 2, 3, 4, 5]
+    assert log.tokens_per_s > 0 and res.tokens_per_s == log.tokens_per_s
+    assert log.trainable_params == res.trainable_params < log.total_params
+    assert (log.method, log.label, log.milestones, log.max_steps) == ("lora", "LoRA", [2, 3, 5], 30)
     # The LR schedule spans max_steps (linear to 0 at 30), not the last milestone.
-    assert log["history"][-1]["learning_rate"] == pytest.approx(1e-3 * (30 - 4) / 30, rel=1e-3)
+    assert log.history[-1]["learning_rate"] == pytest.approx(1e-3 * (30 - 4) / 30, rel=1e-3)
     # The caller's model is returned unchanged, without LoRA layers.
     assert not any("lora" in n for n, _ in model.named_modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     # A re-run finds the last milestone and trains nothing.
-    again = train_method(
-        model,
-        tok,
-        "lora",
-        toy(6),
-        toy(6, "teacher"),
-        run,
-        max_steps=30,
-        milestones=(2, 3, 5),
-        learning_rate=1e-3,
-    )
+    again = train_method(model, tok, PeftSpec("lora"), pairs, run, cfg)
     assert again.skipped and sorted(again.checkpoints) == [2, 3, 5]
     assert again.history == res.history and again.tokens_per_s == res.tokens_per_s
 
@@ -252,17 +239,15 @@ def test_checkpoints_at_milestones_only_adapter_only_and_log(tiny, tmp_path):
 def test_resume_after_interruption_ends_at_the_same_weights(method, tmp_path):
     from safetensors.torch import load_file
 
-    kw = dict(
-        max_steps=8, learning_rate=1e-2, batch_size=2, seed=3, logging_steps=1, num_virtual_tokens=4
-    )
-    data, teach = toy(6), toy(6, "teacher")
+    kw = dict(max_steps=8, learning_rate=1e-2, batch_size=2, logging_steps=1)
+    spec, pairs = PeftSpec(method, num_virtual_tokens=4), TrainingPairs(toy(6), toy(6, "teacher"))
     m, tok = tiny_random()
-    train_method(m, tok, method, data, teach, tmp_path / "a", milestones=(3, 6), **kw)
+    train_method(m, tok, spec, pairs, tmp_path / "a", tcfg(method, (3, 6), **kw), seed=3)
     # "Interrupted" run: stops at step 3 (same schedule over 8 steps), then is re-executed.
     m, tok = tiny_random()
-    train_method(m, tok, method, data, teach, tmp_path / "b", milestones=(3,), **kw)
+    train_method(m, tok, spec, pairs, tmp_path / "b", tcfg(method, (3,), **kw), seed=3)
     m, tok = tiny_random()
-    res = train_method(m, tok, method, data, teach, tmp_path / "b", milestones=(3, 6), **kw)
+    res = train_method(m, tok, spec, pairs, tmp_path / "b", tcfg(method, (3, 6), **kw), seed=3)
     assert res.resumed_from == 3 and not res.skipped
     a = load_file(tmp_path / "a" / "checkpoint-6" / "adapter_model.safetensors")
     b = load_file(tmp_path / "b" / "checkpoint-6" / "adapter_model.safetensors")
@@ -272,7 +257,7 @@ def test_resume_after_interruption_ends_at_the_same_weights(method, tmp_path):
         a[next(iter(a))],
         load_file(tmp_path / "b" / "checkpoint-3" / "adapter_model.safetensors")[next(iter(a))],
     )
-    hist = read_train_log(tmp_path / "b")["history"]
+    hist = read_train_log(tmp_path / "b").history
     assert [h["step"] for h in hist] == [1, 2, 3, 4, 5, 6]
 
 
@@ -280,84 +265,66 @@ def test_batch_size_two_on_real_ecd_pairs(data_dir, tmp_path):
     model, tok = tiny_random()
     pairs = ecd_examples(data_dir, 8)
     assert len(pairs) == 8
-    res = train_method(
-        model,
-        tok,
+    cfg = tcfg(
         "ptuning_v2",
-        pairs[:6],
-        pairs[6:],
-        tmp_path,
+        (2,),
         max_steps=4,
-        milestones=(2,),
         batch_size=2,
-        num_virtual_tokens=4,
         max_input_length=64,
         max_output_length=32,
         pad_to_multiple_of=16,
         group_by_length=True,
         teacher_mix=0.25,
     )
+    spec = PeftSpec("ptuning_v2", num_virtual_tokens=4)
+    res = train_method(model, tok, spec, TrainingPairs(pairs[:6], pairs[6:]), tmp_path, cfg)
     assert sorted(res.checkpoints) == [2] and res.n_pairs == 8 and res.n_teacher_pairs == 2
 
 
 def test_bad_arguments_name_the_parameter(tiny, tmp_path):
     model, tok = tiny
+    pairs = TrainingPairs(toy(2), [])
     with pytest.raises(ValueError, match="gradient_checkpointing"):
-        train_method(
-            model,
-            tok,
-            "prefix",
-            toy(2),
-            [],
-            tmp_path,
-            max_steps=2,
-            milestones=(1,),
-            gradient_checkpointing=True,
-        )
-    with pytest.raises(ValueError, match="milestones"):
-        train_method(model, tok, "lora", toy(2), [], tmp_path, max_steps=2, milestones=(5,))
+        cfg = tcfg("prefix", (1,), max_steps=2, gradient_checkpointing=True)
+        train_method(model, tok, PeftSpec("prefix"), pairs, tmp_path, cfg)
+    with pytest.raises(ValueError, match=r"train.milestones.lora=\(5,\).*max_steps=2"):
+        train_method(model, tok, PeftSpec("lora"), pairs, tmp_path, tcfg("lora", (5,), max_steps=2))
+    with pytest.raises(ValueError, match="train.milestones: no milestones for method 'prefix'"):
+        train_method(model, tok, PeftSpec("prefix"), pairs, tmp_path, tcfg("lora", (1,)))
     with pytest.raises(ValueError, match="method="):
-        train_method(model, tok, "ptuning", toy(2), [], tmp_path, max_steps=2, milestones=(1,))
+        PeftSpec("ptuning")
 
 
 def test_run_from_profile_reads_the_artifact_contract(tmp_path):
-    art = tmp_path / "art"
-    write_jsonl(art / "data" / "train.jsonl", toy(4))
+    art = Artifacts(tmp_path / "art")
+    write_jsonl(art.split("train"), toy(4))
     write_jsonl(
-        art / "teacher" / "labels.jsonl",
+        art.labels,
         [
             {"id": f"t{i}", "query": "发货 么", "answer": "今天 发", "split": "teacher_queries"}
             for i in range(4)
         ],
     )
-    cfg = SimpleNamespace(
-        seed=0,
-        data=SimpleNamespace(n_train=3),
-        end_model=SimpleNamespace(
-            spec="tiny-random", trust_remote_code=False, dtype="auto", device="cpu"
-        ),
-        train=SimpleNamespace(
+    smoke = load_profile(SMOKE)
+    cfg = dataclasses.replace(
+        smoke,
+        data=dataclasses.replace(smoke.data, n_train=3),
+        end_model=EndModelConfig(spec="tiny-random", device="cpu"),
+        train=tcfg(
+            "lora",
+            (2,),
             max_steps=10,
-            milestones={"lora": (2,)},
             learning_rate=1e-3,
-            batch_size=1,
-            gradient_accumulation_steps=1,
             max_input_length=64,
             max_output_length=32,
-            num_virtual_tokens=4,
-            lora_r=8,
-            lora_alpha=32,
-            lora_dropout=0.1,
-            teacher_mix=0.5,
-            lr_scheduler_type="linear",
             logging_steps=1,
         ),
     )
     res = run_from_profile(cfg, "lora", art)
-    assert res.n_pairs == 6 and (art / "runs" / "lora" / "checkpoint-2").is_dir()
-    assert json.loads((art / "runs" / "lora" / "train_log.json").read_text())["method"] == "lora"
+    assert res.n_pairs == 6 and art.checkpoint("lora", 2).is_dir()
+    assert json.loads(art.train_log("lora").read_text())["method"] == "lora"
     with pytest.raises(FileNotFoundError, match="01_data"):
-        run_from_profile(cfg, "lora", tmp_path / "empty")
+        run_from_profile(cfg, "lora", Artifacts(tmp_path / "empty"))
 
 
 @pytest.mark.parametrize("method", [None, "prefix"])
@@ -367,7 +334,7 @@ def test_response_logits_only_gives_the_same_loss(method, tiny):
 
     model, tok = tiny
     if method:
-        model = apply_method(model, method, num_virtual_tokens=4)
+        model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
     assert accepts_logits_to_keep(model)
     items = [
         encode_example(tok, e, 256, 512) for e in toy(2) + [Example("b", "t", [], "发货", "明天")]

@@ -1,4 +1,4 @@
-"""ecc_utils.metrics: R10@k, BLEU-4 and ROUGE-L on hand-computed cases."""
+"""ecc_utils.scoring.selection and .text: R10@k, BLEU-4 and ROUGE-L on hand-computed cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ecc_utils import metrics as M
+from ecc_utils import scoring as M
 
 
 def test_rank_and_recall_constructed_case():
