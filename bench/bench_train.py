@@ -17,11 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from ecc_utils.generate import generate
+from ecc_utils.config import TrainConfig
+from ecc_utils.generate import Sampling, generate
 from ecc_utils.models import load_model
-from ecc_utils.peft_methods import METHODS
+from ecc_utils.paper import METHODS
+from ecc_utils.peft_methods import PeftSpec
 from ecc_utils.records import Example, Turn
-from ecc_utils.train import train_method
+from ecc_utils.train import TrainingPairs, train_method
 
 
 def ecd_pairs(data_dir: Path, n: int) -> list[Example]:
@@ -59,24 +61,27 @@ def main() -> None:
     results: dict = {"model": a.model, "load_s": time.perf_counter() - t, "args": vars(a)}
     for method in a.methods:
         runs = []
+        cfg = TrainConfig(
+            methods=(method,),
+            max_steps=300,
+            milestones={method: (a.steps,)},
+            teacher_mix=0.0,
+            batch_size=a.batch_size,
+            max_input_length=a.max_input_length,
+            max_output_length=a.max_output_length,
+            logging_steps=a.steps,
+        )
+        spec = PeftSpec(method, num_virtual_tokens=a.num_virtual_tokens)
         for r in range(a.repeats):
             with tempfile.TemporaryDirectory() as d:
                 res = train_method(
                     model,
                     tok,
-                    method,
-                    pairs,
-                    [],
+                    spec,
+                    TrainingPairs(pairs, []),
                     d,
-                    max_steps=300,
-                    milestones=(a.steps,),
-                    teacher_mix=0.0,
-                    batch_size=a.batch_size,
+                    cfg,
                     seed=r,
-                    max_input_length=a.max_input_length,
-                    max_output_length=a.max_output_length,
-                    num_virtual_tokens=a.num_virtual_tokens,
-                    logging_steps=a.steps,
                     response_logits_only=False if a.full_logits else None,
                 )
             runs.append((res.steps_per_s, res.tokens_per_s))
@@ -91,15 +96,13 @@ def main() -> None:
     gen = []
     for r in range(a.repeats):
         t = time.perf_counter()
-        generate(
-            model,
-            tok,
-            queries,
+        sampling = Sampling(
             max_new_tokens=a.max_new_tokens,
             batch_size=8,
             seed=r,
             max_input_length=a.max_input_length,
         )
+        generate(model, tok, queries, sampling)
         gen.append(time.perf_counter() - t)
     results["generate_s_per_query"] = statistics.median(gen) / len(queries)
     print(json.dumps(results, indent=1))
