@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecc_utils.data.lines import Problems, iter_lines, require_file
+from ecc_utils.data.lines import Problems, require_file
 from ecc_utils.records import Turn
 
 
@@ -73,12 +73,7 @@ def read_ecd(path: str | os.PathLike, strict: bool = True) -> EcdFile:
     require_file(path, "ECD file")
     problems = Problems(path, strict)
     records: list[EcdRecord] = []
-    for i, text, err in iter_lines(path):
-        if text is None:
-            problems.report(i, err)
-            continue
-        if not text.strip():
-            continue
+    for i, text in problems.lines():
         cols = text.split("\t")
         n_utt = len(cols) - 2
         if n_utt < 1 or n_utt % 2 == 0:

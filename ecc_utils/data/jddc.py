@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecc_utils.data.lines import Problems, iter_lines, require_file
+from ecc_utils.data.lines import Problems, require_file
 from ecc_utils.records import Example, Turn
 
 
@@ -56,12 +56,7 @@ def read_jddc(path: str | os.PathLike, strict: bool = True) -> JddcChat:
             turns = tuple(Turn(s, " ".join(m)) for s, m in cur)  # type: ignore[arg-type]
             sessions.append(JddcSession(cur_id, turns, n_msgs))
 
-    for i, text, err in iter_lines(path):
-        if text is None:
-            problems.report(i, err)
-            continue
-        if not text.strip():
-            continue
+    for i, text in problems.lines():
         cols = text.split("\t")
         if len(cols) != 7:
             problems.report(
@@ -159,12 +154,7 @@ def read_jddc_dev(
     # Answers: session id -> list of (line, references).
     answers: dict[str, list[tuple[int, list[str]]]] = {}
     sid: str | None = None
-    for i, text, err in iter_lines(apath):
-        if text is None:
-            aprob.report(i, err)
-            continue
-        if not text.strip():
-            continue
+    for i, text in aprob.lines():
         if m := _SESSION_OPEN.match(text.strip()):
             sid = m.group(1)
             answers[sid] = []
@@ -220,13 +210,8 @@ def read_jddc_dev(
             if refs:
                 turns.append(Turn("agent", refs[0]))
 
-    for i, text, err in iter_lines(qpath):
-        if text is None:
-            qprob.report(i, err)
-            continue
+    for i, text in qprob.lines():
         line = text.strip()
-        if not line:
-            continue
         if m := _SESSION_OPEN.match(line):
             sid, ctx, questions, in_context = m.group(1), [], [], False
         elif m := _SESSION_CLOSE.match(line):

@@ -25,20 +25,6 @@ def require_file(path: Path, what: str) -> None:
         raise DataNotFoundError(f"{what} not found: looked for {path.resolve()} ({where})")
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
-    """Yield (1-based line number, text or None when undecodable, error message)."""
-    data = path.read_bytes()
-    raw_lines = data.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
-    for i, raw in enumerate(raw_lines, 1):
-        raw = raw.removesuffix(b"\r")
-        try:
-            yield i, raw.decode("utf-8"), ""
-        except UnicodeDecodeError as e:
-            yield i, None, f"invalid UTF-8 at byte {e.start} of the line; re-save it as UTF-8"
-
-
 @dataclass
 class Problems:
     """Collects skipped lines (strict=False) or raises at the first one (strict=True)."""
@@ -52,3 +38,18 @@ class Problems:
         if self.strict:
             raise DataFormatError(msg + " (pass strict=False to skip and count such lines)")
         self.messages.append(msg)
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """The file's non-blank lines as (1-based line number, text); a line that is not valid
+        UTF-8 is reported (raised, or skipped and counted) instead of yielded."""
+        raw_lines = self.path.read_bytes().split(b"\n")
+        if raw_lines and raw_lines[-1] == b"":
+            raw_lines.pop()
+        for i, raw in enumerate(raw_lines, 1):
+            try:
+                text = raw.removesuffix(b"\r").decode("utf-8")
+            except UnicodeDecodeError as e:
+                self.report(i, f"invalid UTF-8 at byte {e.start} of the line; re-save it as UTF-8")
+                continue
+            if text.strip():
+                yield i, text
