@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,23 +114,20 @@ def _text_progress(trainer) -> None:
 
 @dataclass
 class TrainResult:
-    """What one `train_method` call produced (also written to ``<out_dir>/train_log.json``)."""
+    """What one `train_method` call produced: its `TrainLog` (also written to
+    ``<out_dir>/train_log.json``), the milestone checkpoints, and whether training was skipped
+    because the last milestone already existed. The log's fields read as attributes
+    (``result.tokens_per_s``, ``result.history``, ...)."""
 
-    method: str
-    label: str
+    log: TrainLog
     out_dir: Path
     checkpoints: dict[int, Path]
-    # One row per logging step: step, loss, learning_rate, tokens_seen, tokens_per_s.
-    history: list[dict] = field(repr=False)
-    trainable_params: int
-    total_params: int
-    n_pairs: int
-    n_teacher_pairs: int
-    steps_per_s: float
-    tokens_per_s: float
-    runtime_s: float
-    resumed_from: int | None
     skipped: bool
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "log":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.log, name)
 
     @property
     def log_path(self) -> Path:
@@ -229,7 +226,7 @@ def train_method(
 
     done = milestone_checkpoints(out_dir, ms)
     if ms[-1] in done and (out_dir / TRAIN_LOG).exists():
-        return _result_from_log(out_dir, done)
+        return TrainResult(read_train_log(out_dir), out_dir, done, skipped=True)
     if tokenizer is None:
         raise ValueError("tokenizer=None: pass the tokenizer that belongs to the model")
     if tokenizer.pad_token_id is None:
@@ -282,12 +279,15 @@ def train_method(
     ]
     steps_run = trainer.state.global_step - (resumed_from or 0)
     tokens_run = trainer.state.num_input_tokens_seen - _tokens_at(history, resumed_from)
-    result = TrainResult(
+    checkpoints = milestone_checkpoints(out_dir, ms)
+    log = TrainLog(
         method=method,
         label=spec.label,
-        out_dir=out_dir,
-        checkpoints=milestone_checkpoints(out_dir, ms),
-        history=history,
+        milestones=list(ms),
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        batch_size=cfg.batch_size,
+        seed=seed,
         trainable_params=trainable,
         total_params=total,
         n_pairs=len(mixed),
@@ -296,10 +296,11 @@ def train_method(
         tokens_per_s=tokens_run / runtime if runtime > 0 else 0.0,
         runtime_s=runtime,
         resumed_from=resumed_from,
-        skipped=False,
+        checkpoints={str(s): p.name for s, p in checkpoints.items()},
+        history=history,
     )
     if trainer.is_world_process_zero():
-        write_train_log(out_dir, _log_of(result, ms, cfg, seed))
+        write_train_log(out_dir, log)
 
     # Give the caller its model back unchanged; the trained adapter is in the checkpoints.
     if method == "lora":
@@ -307,7 +308,7 @@ def train_method(
     for n, p in model.named_parameters():
         p.requires_grad_(requires_grad.get(n, p.requires_grad))
     model.train(was_training)
-    return result
+    return TrainResult(log, out_dir, checkpoints, skipped=False)
 
 
 def _tokens_at(history: list[dict], step: int | None) -> int:
@@ -315,45 +316,3 @@ def _tokens_at(history: list[dict], step: int | None) -> int:
         return 0
     seen = [h["tokens_seen"] or 0 for h in history if h["step"] <= step]
     return max(seen, default=0)
-
-
-def _log_of(result: TrainResult, milestones, cfg: TrainConfig, seed: int) -> TrainLog:
-    return TrainLog(
-        method=result.method,
-        label=result.label,
-        milestones=list(milestones),
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        batch_size=cfg.batch_size,
-        seed=seed,
-        trainable_params=result.trainable_params,
-        total_params=result.total_params,
-        n_pairs=result.n_pairs,
-        n_teacher_pairs=result.n_teacher_pairs,
-        steps_per_s=result.steps_per_s,
-        tokens_per_s=result.tokens_per_s,
-        runtime_s=result.runtime_s,
-        resumed_from=result.resumed_from,
-        checkpoints={str(s): p.name for s, p in result.checkpoints.items()},
-        history=result.history,
-    )
-
-
-def _result_from_log(out_dir: Path, checkpoints: dict[int, Path]) -> TrainResult:
-    log = read_train_log(out_dir)
-    return TrainResult(
-        method=log.method,
-        label=log.label,
-        out_dir=out_dir,
-        checkpoints=checkpoints,
-        history=log.history,
-        trainable_params=log.trainable_params,
-        total_params=log.total_params,
-        n_pairs=log.n_pairs,
-        n_teacher_pairs=log.n_teacher_pairs,
-        steps_per_s=log.steps_per_s,
-        tokens_per_s=log.tokens_per_s,
-        runtime_s=log.runtime_s,
-        resumed_from=log.resumed_from,
-        skipped=True,
-    )
