@@ -94,6 +94,9 @@ class EndModelConfig:
     trust_remote_code: bool = False
     dtype: str = _f("auto", *_one_of("auto", "float32", "bfloat16", "float16"))
     device: str = _f("auto", *_one_of("auto", "cpu", "cuda"))
+    # Answering and likelihoods (no training): "auto" is bfloat16 where the processor computes
+    # it natively (GPUs with bf16, CPUs with AVX512-BF16 or AMX), else the training dtype.
+    inference_dtype: str = _f("auto", *_one_of("auto", "float32", "bfloat16", "float16"))
 
 
 @dataclass(frozen=True)

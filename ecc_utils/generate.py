@@ -4,6 +4,10 @@ The prompt is built exactly as in training (`train.format.encode_prompt`). `gene
 with a base model alone (the paper's "Original" row) or with a milestone adapter loaded by
 `load_adapter` / `adapter_applied`. Its settings are one `Sampling` (from the profile's
 section `generation`, with `Sampling.from_profile`).
+
+Inputs are batched by prompt length (little padding) and answered in their original order.
+Top-p sampling is transformers' own definition computed without sorting the vocabulary at
+every step (`ecc_utils.nucleus`): the same distribution, drawn faster.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from ecc_utils.models import ready_for_inference
 from ecc_utils.paper import TABLE4
 from ecc_utils.peft_methods import DEPRECATION_NOISE
 from ecc_utils.records import Example, Turn
@@ -84,10 +89,12 @@ def _as_pair(item: Example | tuple | str) -> tuple[list[Turn], str]:
 
 @dataclass(frozen=True)
 class Sampling:
-    """How `generate` samples: the paper's top-p 0.8 and temperature 0.6 by default.
+    """How `generate` samples: the paper's top-p 0.8 and temperature 0.6 by default
+    (``do_sample=False`` or temperature 0: greedy).
 
-    Sampling is seeded per batch (``seed + batch index``); `max_input_length` is the prompt
-    budget of training (answers see prompts built as in training).
+    Sampling is seeded per batch (``seed + batch index``, batches formed after sorting the
+    inputs by prompt length); `max_input_length` is the prompt budget of training (answers see
+    prompts built as in training).
     """
 
     max_new_tokens: int = 512
@@ -122,14 +129,19 @@ def generate(
 ) -> list[str]:
     """The decoded answers (prompt and special tokens removed) for `inputs`, in order.
 
-    Each input is an Example, a (context, query) pair or a bare query. Batches are
-    left-padded. Sampling is seeded per batch (``seed + batch index``), so the same inputs,
-    seed and batch_size give the same text; the caller's global RNG state is left untouched.
+    Each input is an Example, a (context, query) pair or a bare query. Inputs are sorted by
+    prompt length into left-padded batches. Sampling is seeded per batch (``seed + batch
+    index``), so the same inputs, seed and batch_size give the same text; the caller's global
+    RNG state is left untouched.
     """
     import torch
+    from transformers import LogitsProcessorList
+
+    from ecc_utils.nucleus import NucleusSampler
 
     sp = sampling or Sampling()
-    batch_size, do_sample = sp.batch_size, sp.do_sample
+    batch_size = sp.batch_size
+    do_sample = sp.do_sample and sp.temperature > 0
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be >= 1 (generation.batch_size)")
     pad_id = tokenizer.pad_token_id
@@ -141,21 +153,24 @@ def generate(
     # next "Customer:"/"Agent:" line as well as at EOS.
     markers = [] if getattr(tokenizer, "chat_template", None) else plain_turn_markers()
     prompts = [encode_prompt(tokenizer, *_as_pair(x), sp.max_input_length) for x in inputs]
-    answers: list[str] = []
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
     starts = range(0, len(prompts), batch_size)
     for b, start in enumerate(tqdm(starts, desc="generate", disable=not progress)):
-        batch = prompts[start : start + batch_size]
+        rows = order[start : start + batch_size]
+        batch = [prompts[i] for i in rows]
         n = max(len(p) for p in batch)
         ids = torch.tensor([[pad_id] * (n - len(p)) + p for p in batch], device=device)
         mask = torch.tensor([[0] * (n - len(p)) + [1] * len(p) for p in batch], device=device)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(sp.seed + b)
-            kwargs: dict[str, Any] = {"do_sample": do_sample}
+            kwargs: dict[str, Any] = {"do_sample": False}
             if do_sample:
-                kwargs.update(top_p=sp.top_p, temperature=sp.temperature, top_k=0)
+                sampler = NucleusSampler(sp.top_p, sp.temperature)
+                kwargs["logits_processor"] = LogitsProcessorList([sampler])
             out = model.generate(
                 input_ids=ids,
                 attention_mask=mask,
@@ -165,9 +180,9 @@ def generate(
                 stopping_criteria=_turn_marker_stop(tokenizer, markers, n) if markers else None,
                 **kwargs,
             )
-        for row in out[:, n:]:
+        for i, row in zip(rows, out[:, n:], strict=True):
             text = tokenizer.decode(row, skip_special_tokens=True)
-            answers.append(cut_at_next_turn(text, markers).strip())
+            answers[i] = cut_at_next_turn(text, markers).strip()
     model.train(was_training)
     return answers
 
@@ -187,9 +202,16 @@ def load_adapter(base_model: Any, checkpoint_dir: str | os.PathLike) -> Any:
         )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=DEPRECATION_NOISE)
-        model = PeftModel.from_pretrained(base_model, str(path), is_trainable=False)
-    model.eval()
-    return model
+        # In the base model's dtype (PEFT would keep the adapter in float32, so a bfloat16
+        # model would cast at every layer).
+        model = PeftModel.from_pretrained(
+            base_model, str(path), is_trainable=False, autocast_adapter_dtype=False
+        )
+    dtype = next(base_model.parameters()).dtype
+    for p in model.parameters():
+        if p.dtype != dtype and p.is_floating_point():
+            p.data = p.data.to(dtype)
+    return ready_for_inference(model)
 
 
 def unload_adapter(peft_model: Any) -> Any:
@@ -200,13 +222,33 @@ def unload_adapter(peft_model: Any) -> Any:
 
 
 @contextlib.contextmanager
-def adapter_applied(base_model: Any, checkpoint_dir: str | os.PathLike) -> Iterator[Any]:
-    """``with adapter_applied(base, ckpt) as model:`` generate with an adapter, then restore `base`."""
+def adapter_applied(
+    base_model: Any, checkpoint_dir: str | os.PathLike, merge: bool = False
+) -> Iterator[Any]:
+    """``with adapter_applied(base, ckpt) as model:`` generate with an adapter, then restore `base`.
+
+    ``merge=True`` (inference only): a LoRA adapter is merged into a copy of the base model's
+    weights, so answering costs what the base model costs (unmerged LoRA layers are slow in
+    bfloat16 on a CPU); `base` is never modified. Prefix adapters cannot be merged.
+    """
+    if merge and not _is_prompt_learning(checkpoint_dir):
+        import copy
+
+        merged = load_adapter(copy.deepcopy(base_model), checkpoint_dir).merge_and_unload()
+        yield ready_for_inference(merged)
+        return
     model = load_adapter(base_model, checkpoint_dir)
     try:
         yield model
     finally:
         unload_adapter(model)
+
+
+def _is_prompt_learning(checkpoint_dir: str | os.PathLike) -> bool:
+    import json
+
+    cfg = json.loads((Path(checkpoint_dir) / "adapter_config.json").read_text(encoding="utf-8"))
+    return cfg.get("peft_type") in ("PREFIX_TUNING", "P_TUNING", "PROMPT_TUNING")
 
 
 def checkpoints_by_model(art: Artifacts, cfg: TrainConfig) -> dict[str, Path | None]:
@@ -245,6 +287,6 @@ def answers_by_model(
         if ckpt is None:
             answers[label] = generate(base_model, tokenizer, inputs, sampling)
         else:
-            with adapter_applied(base_model, ckpt) as model:
+            with adapter_applied(base_model, ckpt, merge=True) as model:
                 answers[label] = generate(model, tokenizer, inputs, sampling)
     return answers
