@@ -64,6 +64,8 @@ FIG3 = ("fig3.png", "fig3.svg")
 EVOLVE = "evolve"
 EVOLUTION = "evolution.csv"
 EVOLUTION_SUMMARY = "evolution_summary.json"
+EVOLUTION_GAIN = "evolution_gain.csv"
+GLANCE = "glance.csv"
 MANIFEST = "manifest.json"
 # What the pages show besides the contract's files: small tables, examples, figures.
 CLEANING_EXAMPLES = "data/cleaning_examples.csv"
@@ -71,8 +73,13 @@ MASKING_EXAMPLES = "data/masking_examples.csv"
 STATS_VS_PUBLISHED = "data/stats_vs_published.csv"
 PROMPT_EXAMPLE = "teacher/prompt_example.txt"
 TABLE3 = "teacher/table3.csv"
-VALIDITY_R10 = "validity_r10.csv"
-TEXT_METRICS = "text_metrics.csv"
+VALIDITY = "validity.csv"
+PER_INPUT = "per_input.csv"
+PER_GROUP = "per_group.csv"
+METRICS = "metrics.csv"
+CLAIMS = "claims.csv"
+AGREEMENT = "agreement.csv"
+DIVERSITY = "diversity.csv"
 FIG3_MEANS = "fig3_means.csv"
 FIGURES = "figures"
 
@@ -367,12 +374,48 @@ class Artifacts:
         return self.path(SCORE_SUMMARY)
 
     @property
-    def validity_r10(self) -> Path:
-        return self.path(VALIDITY_R10)
+    def validity(self) -> Path:
+        """Every candidate scorer measured for the SimBERT and RocketQA roles."""
+        return self.path(VALIDITY)
 
     @property
-    def text_metrics(self) -> Path:
-        return self.path(TEXT_METRICS)
+    def per_input(self) -> Path:
+        """One row per (model, evaluation input): final score, likelihoods, text metrics."""
+        return self.path(PER_INPUT)
+
+    @property
+    def per_group(self) -> Path:
+        """One row per (model, held-out ECD context): rank of the true reply per selector."""
+        return self.path(PER_GROUP)
+
+    @property
+    def metrics(self) -> Path:
+        """Every reported metric of every model with its 95 % interval."""
+        return self.path(METRICS)
+
+    @property
+    def claims(self) -> Path:
+        """The paper's claims, one paired test per (claim, metric)."""
+        return self.path(CLAIMS)
+
+    @property
+    def agreement(self) -> Path:
+        return self.path(AGREEMENT)
+
+    @property
+    def diversity(self) -> Path:
+        return self.path(DIVERSITY)
+
+    def read_csv(self, path: Path, **kw) -> pd.DataFrame:
+        """A CSV table of the contract (e.g. ``art.read_csv(art.metrics)``)."""
+        import pandas as pd
+
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run the notebook that writes it first")
+        return pd.read_csv(path, **kw)
+
+    def write_csv(self, df: pd.DataFrame, path: Path, index: bool = False) -> None:
+        _write_csv(df, path, index=index)
 
     @property
     def fig3_means(self) -> Path:
@@ -397,6 +440,16 @@ class Artifacts:
     @property
     def evolution_summary(self) -> Path:
         return self.path(EVOLUTION_SUMMARY)
+
+    @property
+    def evolution_gain(self) -> Path:
+        """Per gate: the probe score's change over the loop, paired over the probe queries."""
+        return self.path(EVOLUTION_GAIN)
+
+    @property
+    def glance(self) -> Path:
+        """The landing page's table: each claim of the paper and this run's value and status."""
+        return self.path(GLANCE)
 
     # anything else ------------------------------------------------------------------------
     @property

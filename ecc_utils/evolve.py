@@ -101,6 +101,7 @@ class LoopState:
     escalated_ids: list[list[str]] = field(default_factory=list)
     decisions: list[dict] = field(default_factory=list)  # per query: round, id, gate score
     probe_answers: list[list[str]] = field(default_factory=list)  # per round, incl. round 0
+    probe_scores: list[list[float]] = field(default_factory=list)  # final score per probe query
     run_key: str = ""  # what the state was computed from; another key starts afresh
 
     @property
@@ -264,7 +265,9 @@ def run_gate(
     def probe_scores() -> pd.DataFrame:
         answers = generate(model, tokenizer, list(probe), gen)
         state.probe_answers.append(answers)
-        return scorer.score([e.query for e in probe], answers, list(inputs.probe_references))
+        scores = scorer.score([e.query for e in probe], answers, list(inputs.probe_references))
+        state.probe_scores.append([float(x) for x in scores["final_score"]])
+        return scores
 
     if not state.records:  # round 0: before any local update
         p = probe_scores()
@@ -419,3 +422,18 @@ def run_key(*parts: Any, files: Sequence[Path] = ()) -> str:
 def replay_sample(train: Sequence[Example], n: int, seed: int = 0) -> list[Example]:
     """A seeded sample of `n` original training pairs, replayed beside the pseudo-labels."""
     return random.Random(seed).sample(list(train), min(n, len(train)))
+
+
+def probe_gain(states: dict[str, LoopState], seed: int = 0) -> pd.DataFrame:
+    """Per gate: the probe set's mean final score before the first and after the last local
+    update, and their paired difference over the probe queries with a 95 % interval."""
+    from ecc_utils.scoring.uncertainty import mean_interval, verdict
+
+    rows = []
+    for gate, state in states.items():
+        first, last = np.array(state.probe_scores[0]), np.array(state.probe_scores[-1])
+        diff = mean_interval(last - first, seed=seed)
+        rows.append({"gate": gate, "rounds": state.rounds_done, "start": float(first.mean()),
+                     "end": float(last.mean()), "difference": diff.estimate, "low": diff.low,
+                     "high": diff.high, "n": diff.n, "verdict": verdict(diff)})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -10,7 +10,8 @@ computed. Every other module imports them from here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -263,3 +264,28 @@ PUBLISHED_STATS: dict[str, float] = {
     "ecd_words_per_utterance": ECD_WORDS_PER_UTTERANCE,
     "jddc_utterances_per_session": JDDC_UTTERANCES_PER_SESSION,
 }
+
+
+_STEPS = re.compile(r"^(.*?)\s+\d+\s+steps$")
+
+
+def _method_of(label: str) -> str:
+    m = _STEPS.match(label)
+    return m.group(1) if m else label
+
+
+def paired_columns(ours: Sequence[str], paper: Sequence[str]) -> dict[str, str]:
+    """Our column -> the paper's column of the same method at the same milestone rank.
+
+    A profile scales the step counts (e.g. "LoRA 300 steps" for the paper's 3000), so
+    columns pair up by method and order, not by name.
+    """
+    out = {}
+    for label in ours:
+        method = _method_of(label)
+        mine = [c for c in ours if _method_of(c) == method]
+        theirs = [c for c in paper if _method_of(c) == method]
+        k = mine.index(label)
+        if k < len(theirs):
+            out[label] = theirs[k]
+    return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,10 +19,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .paper import MEAN_LABEL, PUBLISHED_STATS
+from .paper import MEAN_LABEL, PUBLISHED_STATS, paired_columns
 
 OURS_COLOR = "#1f77b4"
 PAPER_COLOR = "#b0b0b0"
+MEAN_COLOR = "#0b3d66"
 _CJK_FONTS = (
     "Noto Sans CJK SC",
     "Noto Sans SC",
@@ -84,42 +84,20 @@ def _body(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(index=[MEAN_LABEL], errors="ignore").astype(float)
 
 
-_STEPS = re.compile(r"^(.*?)\s+\d+\s+steps$")
-
-
-def _method_of(label: str) -> str:
-    m = _STEPS.match(label)
-    return m.group(1) if m else label
-
-
-def paired_columns(ours: Sequence[str], paper: Sequence[str]) -> dict[str, str]:
-    """Our column -> the paper's column of the same method at the same milestone rank.
-
-    A profile scales the step counts (e.g. "LoRA 300 steps" for the paper's 3000), so
-    columns pair up by method and order, not by name.
-    """
-    out = {}
-    for label in ours:
-        method = _method_of(label)
-        mine = [c for c in ours if _method_of(c) == method]
-        theirs = [c for c in paper if _method_of(c) == method]
-        k = mine.index(label)
-        if k < len(theirs):
-            out[label] = theirs[k]
-    return out
-
-
 def fig3(
     table: pd.DataFrame,
     paper_table: pd.DataFrame | None = None,
     title: str | None = None,
+    means: pd.DataFrame | None = None,
 ) -> Figure:
     """Fig. 3: one panel per model column, (a) original ... (f) LoRA at the last milestone.
 
     Each panel shows the final score (Eq. 1) per input (bars 1..n, in Table VI's row
     order) on a shared y-axis. With `paper_table` (e.g. `paper.table6()`) the paper's
     published values stand beside ours (grey bars), matched by method and milestone order.
-    The dashed line is our mean over the inputs.
+    The dashed line is our mean over the inputs. With `means` (index = model, columns
+    estimate, low, high, n) a last bar shows the mean over the whole evaluation set with its
+    95 % interval as an error bar.
     """
     use_style()
     body = _body(table)
@@ -151,11 +129,19 @@ def fig3(
                 label="paper (Table VI)",
             )
         ax.axhline(body[col].mean(), color=OURS_COLOR, ls="--", lw=0.8, label="our mean")
+        ticks, labels = list(x), [str(i) for i in x]
+        if means is not None and col in means.index:
+            m = means.loc[col]
+            err = [[m["estimate"] - m["low"]], [m["high"] - m["estimate"]]]
+            ax.bar([len(x) + 1.2], [m["estimate"]], width, color=MEAN_COLOR, yerr=err,
+                   capsize=3, label="mean of all inputs, 95% interval")  # fmt: skip
+            ticks.append(len(x) + 1.2)
+            labels.append(f"all\n{int(m['n'])}")
         head = f"({chr(ord('a') + k)}) {col}"
         if col in pairs and pairs[col] != col:
             head += f"\nvs paper: {pairs[col]}"
         ax.set_title(head)
-        ax.set_xticks(x)
+        ax.set_xticks(ticks, labels)
         ax.set_ylim(0, 1)
         if k % ncols == 0:
             ax.set_ylabel("final score")
@@ -290,5 +276,40 @@ def plot_histograms(
     if logx:
         ax.set_xscale("log")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def intervals(
+    table: pd.DataFrame, metrics: Sequence[str], ncols: int = 3, refs: dict | None = None
+) -> Figure:
+    """One panel per metric: each model's estimate with its 95 % interval.
+
+    `table` is long (columns model, metric, estimate, low, high), as from
+    `scoring.metric_intervals`; `refs` maps a metric to {label: value} drawn as vertical
+    lines (e.g. chance, the length-only baseline).
+    """
+    use_style()
+    nrows = math.ceil(len(metrics) / ncols)
+    models = list(dict.fromkeys(table["model"]))
+    fig = _new_figure((4.0 * ncols, 0.32 * len(models) * nrows + 1.2 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    y = np.arange(len(models))[::-1]
+    for k, ax in enumerate(axes.flat):
+        if k >= len(metrics):
+            ax.set_visible(False)
+            continue
+        rows = table[table["metric"] == metrics[k]].set_index("model").reindex(models)
+        est = rows["estimate"].to_numpy(float)
+        err = np.vstack([est - rows["low"].to_numpy(float), rows["high"].to_numpy(float) - est])
+        ax.errorbar(est, y, xerr=err, fmt="o", color=OURS_COLOR, capsize=3, ms=4)
+        for i, (label, value) in enumerate((refs or {}).get(metrics[k], {}).items()):
+            ax.axvline(value, color=PAPER_COLOR, ls=("--", ":", "-.")[i % 3], lw=1, label=label)
+        if (refs or {}).get(metrics[k]):
+            ax.legend(fontsize=7, loc="best")
+        ax.set_title(metrics[k])
+        ax.set_yticks(y, models)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.grid(False, axis="y")
     fig.tight_layout()
     return fig

@@ -244,23 +244,6 @@ def test_selection_recall_on_real_ecd(e5, data_dir):
     assert (df["R10@1"] <= df["R10@2"]).all() and (df["R10@2"] <= df["R10@5"]).all()
 
 
-def test_paper_ordering_on_the_papers_own_table_and_a_reversed_one():
-    from ecc_utils import paper
-
-    table = paper.table6(with_mean=True)
-    o = S.paper_ordering(table, paper.PAPER_MILESTONES, ("prefix", "ptuning_v2", "lora"))
-    assert o.lora_above_prefix is True and o.lora_improves is True
-    assert o.sentence.startswith("This run shows the paper's ordering")
-    worse = table.copy()
-    worse["LoRA 15000 steps"] = 0.0
-    worse["Prefix-Tuning 3000 steps"] = 1.0
-    o = S.paper_ordering(worse, paper.PAPER_MILESTONES, ("prefix", "ptuning_v2", "lora"))
-    assert o.lora_above_prefix is False and o.lora_improves is False
-    assert "does not show" in o.sentence and "does not score above" in o.sentence
-    o = S.paper_ordering(table, paper.PAPER_MILESTONES, ("prefix",))
-    assert o.lora_above_prefix is None and "cannot test" in o.sentence
-
-
 class _LenEmbedder:
     spec = "len"
 

@@ -4,15 +4,41 @@
   any sentence-transformers model;
 * `calibration`: raw scores mapped to [0, 1] against seeded reference pairs (`Calibrator`);
 * `eq1`: Eq. (1) with the Theta rule (`final_score`) and the `Scorer` that applies it;
-* `tables`: Table VI's layout and the paper's ordering claim;
-* `selection`: response selection on ECD (R10@k), the scorers' validity check;
-* `text`: BLEU-4 and ROUGE-L against the human replies.
+* `tables`: Table VI's layout;
+* `selection`: response selection on ECD (R10@k);
+* `text`: BLEU-4 and ROUGE-L against the human replies, degenerate answers, distinct-n;
+* `likelihood`: the end model's own likelihood of a reply (perplexity, response selection);
+* `validity`: every candidate scorer measured for the SimBERT and RocketQA roles;
+* `uncertainty`: seeded bootstrap intervals and paired tests;
+* `evaluation`: every model on the same inputs, per-input tables and the reported metrics;
+* `claims`: the paper's claims decided by paired tests, and the agreement with human metrics.
 
 ``from ecc_utils import scoring`` gives every public name below.
 """
 
 from ecc_utils.scoring.calibration import Calibrator, ScoreMap, fit_calibrator
+from ecc_utils.scoring.claims import (
+    CLAIM_METRICS,
+    Claim,
+    agreement,
+    claim_status,
+    decide_claims,
+    paper_claims,
+    summary_sentence,
+)
 from ecc_utils.scoring.eq1 import Scorer, final_score, score_table
+from ecc_utils.scoring.evaluation import (
+    METRICS,
+    CandidateGroup,
+    diversity,
+    evaluate_models,
+    groups_from_candidates,
+    interval_text,
+    metric_intervals,
+    per_group_table,
+    per_input_table,
+)
+from ecc_utils.scoring.likelihood import LikelihoodMatcher, reply_logprobs, selection_scores
 from ecc_utils.scoring.scorers import (
     OFFLINE_EMBEDDER,
     OFFLINE_MATCHER,
@@ -29,23 +55,73 @@ from ecc_utils.scoring.selection import (
     selection_groups,
     selection_recall,
 )
-from ecc_utils.scoring.tables import Ordering, paper_ordering, table6
+from ecc_utils.scoring.tables import table6
 from ecc_utils.scoring.text import (
     bleu,
     corpus_bleu,
+    distinct_n,
     get_tokenizer,
+    is_degenerate,
     lcs_length,
     rouge_l,
     text_metrics,
 )
+from ecc_utils.scoring.uncertainty import (
+    Interval,
+    bootstrap,
+    mean_interval,
+    paired_test,
+    perplexity_interval,
+    spearman,
+    verdict,
+)
+from ecc_utils.scoring.validity import (
+    Candidate,
+    best,
+    measure,
+    separation_sets,
+    validity_table,
+)
 
 __all__ = [
+    "CLAIM_METRICS",
+    "METRICS",
+    "Candidate",
+    "CandidateGroup",
+    "Claim",
+    "Interval",
+    "LikelihoodMatcher",
+    "agreement",
+    "best",
+    "bootstrap",
+    "claim_status",
+    "decide_claims",
+    "distinct_n",
+    "diversity",
+    "evaluate_models",
+    "groups_from_candidates",
+    "validity_table",
+    "interval_text",
+    "is_degenerate",
+    "mean_interval",
+    "measure",
+    "metric_intervals",
+    "paired_test",
+    "paper_claims",
+    "per_group_table",
+    "per_input_table",
+    "perplexity_interval",
+    "reply_logprobs",
+    "selection_scores",
+    "separation_sets",
+    "spearman",
+    "summary_sentence",
+    "verdict",
     "OFFLINE_EMBEDDER",
     "OFFLINE_MATCHER",
     "Calibrator",
     "Embedder",
     "Matcher",
-    "Ordering",
     "ScoreMap",
     "Scorer",
     "SelectionGroup",
@@ -58,7 +134,6 @@ __all__ = [
     "get_tokenizer",
     "lcs_length",
     "make_scorers",
-    "paper_ordering",
     "rank_of_true",
     "recall_at_k",
     "rouge_l",

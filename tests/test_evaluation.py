@@ -1,0 +1,151 @@
+"""Degenerate answers, the reported metrics, the paper's claims and the scorer choice, on
+constructed tables whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecc_utils import paper
+from ecc_utils import scoring as S
+from ecc_utils.scoring.selection import SelectionGroup
+from ecc_utils.scoring.validity import Separation
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["", "   ", "亲爱的亲爱的亲爱的亲爱的亲爱的亲", "好好好好好好", "。。。。", "在的在的在的",
+     "您好您好您好您好您好您好您好"],
+)  # fmt: skip
+def test_loops_and_empty_answers_are_degenerate(answer):
+    assert S.is_degenerate(answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["好的", "好的好的", "哈哈哈，好的亲，今天就给您发货哦", "您好，请问有什么可以帮您？",
+     "525873142019", "亲 在的 呢", "2021-10-24 发货"],
+)  # fmt: skip
+def test_ordinary_replies_are_not(answer):
+    assert not S.is_degenerate(answer)
+
+
+def test_distinct_n():
+    assert S.distinct_n(["a b c", "a b d"], 1, tokenizer="space") == pytest.approx(4 / 6)
+    assert S.distinct_n(["a b c", "a b d"], 2, tokenizer="space") == pytest.approx(3 / 4)
+    assert S.distinct_n([""], 1) == 0.0
+
+
+def _tables(n=40, seed=0):
+    """Per-input and per-group tables of three models: 'good' beats 'base' on every metric by
+    a wide margin, 'twin' equals 'base'."""
+    rng = np.random.default_rng(seed)
+    rows, groups = [], []
+    base_final = rng.uniform(0.2, 0.4, n)
+    for model, shift in (("base", 0.0), ("good", 0.3), ("twin", 0.0)):
+        for i in range(n):
+            rows.append({"model": model, "id": f"e{i}", "final_score": base_final[i] + shift,
+                         "nll_human": 40.0 - 20 * shift, "tokens_human": 10,
+                         "nll_teacher": 30.0, "tokens_teacher": 10,
+                         "degenerate": (i % 4 == 0) and model != "good",
+                         "rouge_l": 0.1 + shift, "bleu4": 0.05 + shift / 3})  # fmt: skip
+        for j in range(n):
+            good = model == "good"
+            groups.append({"model": model, "group": f"g{j}", "rank_length": 1 + (j % 2),
+                           "rank_mean": 1 if good else 3, "rank_pmi": 2, "rank_sum": 1})  # fmt: skip
+    return {"input": pd.DataFrame(rows), "group": pd.DataFrame(groups)}
+
+
+def test_metric_intervals_of_known_tables():
+    m = S.metric_intervals(_tables(), ["base", "good"]).set_index(["model", "metric"])
+    assert m.loc[("good", "perplexity, human reply"), "estimate"] == pytest.approx(np.exp(3.4))
+    assert m.loc[("base", "perplexity, human reply"), "estimate"] == pytest.approx(np.exp(4.0))
+    assert m.loc[("base", "degenerate answers"), "estimate"] == pytest.approx(0.25)
+    assert m.loc[("good", "selector R10@1 (mean log-prob)"), "estimate"] == 1.0
+    assert m.loc[("good", "selector R10@1 margin over length"), "estimate"] == pytest.approx(0.5)
+    assert m.loc[("base", "selector R10@1 (summed log-prob)"), "estimate"] == 1.0
+    assert set(m.index.get_level_values("metric")) == set(S.METRICS)
+
+
+def test_claims_are_decided_by_paired_tests():
+    tables = _tables()
+    claims = [S.Claim("good above base", "good", "base"), S.Claim("twin above base", "twin", "base"),
+              S.Claim("base above good", "base", "good")]  # fmt: skip
+    res = S.decide_claims(claims, tables, seed=0)
+    v = res.set_index(["claim", "metric"])["verdict"]
+    for metric in S.CLAIM_METRICS:
+        assert v[("good above base", metric)] == "supported", metric
+        assert v[("twin above base", metric)] == "inconclusive", metric
+        assert v[("base above good", metric)] == "contradicted", metric
+    ppl = res[(res["claim"] == "good above base") & (res["metric"] == "perplexity, human reply")]
+    assert ppl["difference"].iloc[0] == pytest.approx(np.exp(3.4) - np.exp(4.0))  # lower: better
+    sentence = S.summary_sentence(res)
+    assert sentence.startswith("good above base: supported by final score (Eq. 1), perplexity")
+    assert "twin above base: inconclusive on 5 of 5 metrics." in sentence
+    assert S.claim_status(res, "good above base") == "reproduced"
+    assert S.claim_status(res, "base above good") == "not reproduced"
+    assert S.claim_status(res, "twin above base") == "inconclusive"
+
+
+def test_paper_claims_use_the_profiles_labels():
+    claims = S.paper_claims({"prefix": (30,), "ptuning_v2": (30,), "lora": (30, 50, 150)},
+                            ["prefix", "ptuning_v2", "lora"])  # fmt: skip
+    got = [(c.text, c.better, c.other) for c in claims]
+    assert got[:3] == [
+        ("LoRA above Prefix-Tuning at equal steps", "LoRA 30 steps", "Prefix-Tuning 30 steps"),
+        ("LoRA above P-Tuning v2 at equal steps", "LoRA 30 steps", "P-Tuning v2 30 steps"),
+        ("LoRA improves with more steps", "LoRA 150 steps", "LoRA 30 steps"),
+    ]
+    assert ("LoRA above the original model", "LoRA 30 steps", paper.ORIGINAL_LABEL) in got
+    assert [c.text for c in S.paper_claims({"prefix": (2,)}, ["prefix"])] == [
+        "Prefix-Tuning above the original model"
+    ]
+
+
+def test_agreement_of_aligned_and_reversed_models():
+    t = _tables()
+    agree = S.agreement(t, ["base", "good"]).set_index("comparison")
+    assert agree.loc["models ranked by Eq. (1) vs by ROUGE-L", "estimate"] == pytest.approx(1.0)
+    assert agree.loc["models ranked by Eq. (1) vs by perplexity (lower is better)", "estimate"] == (
+        pytest.approx(1.0)
+    )
+    per_answer = agree.loc["answers: final score vs ROUGE-L"]
+    assert 0 < per_answer["estimate"] <= 1 and per_answer["low"] <= per_answer["high"]
+
+
+def test_validity_of_a_perfect_a_blind_and_a_length_scorer():
+    groups = [SelectionGroup("q", ["right answer", "x", "yy", "zzz"], 0) for _ in range(5)]
+    sep = {"matcher": Separation(["q"] * 6, ["right answer"] * 6, ["nope"] * 6),
+           "embedder": Separation([], [], [])}  # fmt: skip
+
+    def perfect(a, b):
+        return np.array([1.0 if x == "right answer" else 0.0 for x in b])
+
+    def blind(a, b):
+        return np.zeros(len(b))
+
+    table = S.measure([S.Candidate("perfect", "matcher", perfect),
+                       S.Candidate("blind", "matcher", blind),
+                       S.Candidate("blind-e", "embedder", blind)], groups, sep)  # fmt: skip
+    assert table.loc["perfect", "R4@1"] == 1.0 and table.loc["perfect", "separation"] == 1.0
+    assert table.loc["perfect", "ECD win rate"] == 1.0
+    assert table.loc["blind", "R4@1"] == 0.0  # ties rank pessimistically
+    assert table.loc["blind", "separation"] == 0.5 and table.loc["blind", "ECD win rate"] == 0.5
+    assert np.isnan(table.loc["blind-e", "separation"])  # no second reference: not measured
+    assert table.loc["chance", "R4@1"] == 0.25
+    assert table.loc["length only (shortest reply)", "R4@1"] == 0.0  # the right one is longest
+    assert S.best(table, "matcher") == "perfect"
+
+
+def test_separation_sets_pair_references_and_random_replies():
+    from ecc_utils.records import Example
+
+    exs = [Example(f"e{i}", "jddc_dev", [], f"q{i}", f"a{i}", [f"a{i}", f"b{i}"]) for i in range(6)]
+    sets = S.separation_sets(exs, seed=3)
+    m, e = sets["matcher"], sets["embedder"]
+    assert len(m) == len(e) == 6
+    for q, h, r in zip(m.anchors, m.human, m.random, strict=True):
+        assert h == "a" + q[1:] and r != h
+    assert all(h == "b" + a[1:] for a, h in zip(e.anchors, e.human, strict=True))
+    assert S.separation_sets(exs, seed=3)["matcher"].random == m.random
