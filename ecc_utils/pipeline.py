@@ -105,14 +105,26 @@ def build_plan(profile: Profile) -> list[Step]:
             inputs=(
                 splits["eval"],
                 splits["train"],
+                A.CANDIDATES,
                 A.STATS,
                 A.LABELS,
                 *(c for m in t.methods for c in checkpoints[m]),
             ),
-            outputs=(A.SCORES, A.TABLE6, A.CALIBRATION),
+            outputs=(
+                A.SCORES,
+                A.TABLE6,
+                A.CALIBRATION,
+                A.METRICS,
+                A.CLAIMS,
+                A.AGREEMENT,
+                A.VALIDITY,
+                A.SCORE_SUMMARY,
+                A.PER_INPUT,
+                A.PER_GROUP,
+            ),
             external=data_dirs(profile),
         ),  # fmt: skip
-        Step("05_figures", "05_figures", inputs=(A.TABLE6,), outputs=A.FIG3),
+        Step("05_figures", "05_figures", inputs=(A.TABLE6, A.METRICS), outputs=A.FIG3),
         Step(
             "06_online_evolution",
             "06_online_evolution",
@@ -126,7 +138,14 @@ def build_plan(profile: Profile) -> list[Step]:
                 f"{A.run_dir(start)}/checkpoint-{step}",
                 A.CALIBRATION,
             ),
-            outputs=(A.EVOLUTION,),
+            outputs=(A.EVOLUTION, A.EVOLUTION_GAIN),
+        ),  # fmt: skip
+        Step(
+            "08_results",
+            "08_results",
+            inputs=(A.STATS, A.TEACHER_SUMMARY, A.TABLE6, A.METRICS, A.CLAIMS, A.AGREEMENT,
+                    A.VALIDITY, A.SCORE_SUMMARY, A.EVOLUTION_GAIN),
+            outputs=(A.GLANCE,),
         ),  # fmt: skip
     ]
     return plan

@@ -71,15 +71,20 @@ def test_book_pages_exist_and_link_every_executed_notebook(smoke_run):
     html = root / "_build" / "html"
     index = html / "index.html"
     assert index.is_file()
-    for page in ("intro", "method", "deviations", "paper_scale"):
+    for page in ("method", "deviations", "paper_scale"):
         assert (html / f"{page}.html").is_file(), page
     executed = sorted((root / "book" / "generated" / "smoke").glob("*.ipynb"))
     assert executed
-    intro = (html / "intro.html").read_text(encoding="utf-8")
+    # The landing page is the results notebook; its contents list links every page.
+    landing = (html / "generated" / "smoke" / "08_results.html").read_text(encoding="utf-8")
+    assert "Results at a glance" in landing and "url=generated/smoke/08_results.html" in (
+        index.read_text(encoding="utf-8")
+    )
     for nb in executed:
         page = html / "generated" / "smoke" / f"{nb.stem}.html"
         assert page.is_file(), page
-        assert f"generated/smoke/{nb.stem}.html" in intro, f"no link to {nb.stem}"
+        if nb.stem != "08_results":
+            assert f"{nb.stem}.html" in landing, f"no link to {nb.stem}"
 
 
 def test_environment_artifact(smoke_run):
@@ -173,10 +178,31 @@ def test_table6_has_the_papers_rows_and_columns(smoke_run):
     assert len(scores) == cfg.data.n_eval * len(table.columns)
     assert {"sim_raw", "match_raw", "sim", "match", "cloud_match", "final_score"} <= set(scores)
     summary = json.loads((art / "score_summary.json").read_text(encoding="utf-8"))
-    # The sentence is built from the table it sits beside.
-    ordering = scoring.paper_ordering(table, cfg.train.milestones, cfg.train.methods)
-    assert summary["ordering"] == ordering.sentence
-    for name in ("fig3.png", "fig3.svg", "validity_r10.csv", "text_metrics.csv"):
+    # The sentence is built from the verdicts of the paired tests it sits beside.
+    claims = pd.read_csv(art / "claims.csv")
+    assert summary["claims"] == scoring.summary_sentence(claims)
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive"}
+    assert len(claims) == len(scoring.CLAIM_METRICS) * len(
+        scoring.paper_claims(cfg.train.milestones, cfg.train.methods)
+    )
+    metrics = pd.read_csv(art / "metrics.csv")
+    assert set(metrics["metric"]) == set(scoring.METRICS)
+    assert set(metrics["model"]) == set(table.columns)
+    assert ((metrics["low"] <= metrics["estimate"] + 1e-9)
+            & (metrics["estimate"] <= metrics["high"] + 1e-9)).all()  # fmt: skip
+    per_input = pd.read_csv(art / "per_input.csv")
+    assert len(per_input) == cfg.data.n_eval * len(table.columns)
+    n_groups = len((art / "data" / "candidates.jsonl").read_text().splitlines())
+    assert len(pd.read_csv(art / "per_group.csv")) == n_groups * len(table.columns)
+    validity = pd.read_csv(art / "validity.csv", index_col=0)
+    assert {"embedder", "matcher", "baseline"} <= set(validity["role"])
+    assert "end-model (original)" in validity.index
+    agreement = pd.read_csv(art / "agreement.csv")
+    assert len(agreement) == 4 and agreement["estimate"].between(-1, 1).all()
+    glance = pd.read_csv(art / "glance.csv")
+    assert glance["status"].isin(["reproduced", "not reproduced", "inconclusive",
+                                  "not reproducible offline"]).all()  # fmt: skip
+    for name in ("fig3.png", "fig3.svg", "figures/intrinsic_metrics.png", "evolution_gain.csv"):
         assert (art / name).stat().st_size > 0, name
 
 
@@ -205,7 +231,7 @@ def _pinned(root: Path) -> dict:
 
 
 def test_recorded_numbers_are_the_pinned_ones(smoke_run):
-    """The smoke pipeline is seeded: its Table VI means, pool sizes, ordering sentence and
+    """The smoke pipeline is seeded: its Table VI means, pool sizes, claims sentence and
     online-loop rounds are the numbers recorded in tests/smoke_results.py."""
     import pandas as pd
 
@@ -218,7 +244,7 @@ def test_recorded_numbers_are_the_pinned_ones(smoke_run):
     assert {k: v["by_source"] for k, v in stats["counts"].items()} == want["counts"]
     assert stats["rejected"] == want["rejected"]
     summary = json.loads((art / "score_summary.json").read_text(encoding="utf-8"))
-    assert summary["ordering"] == want["ordering"]
+    assert summary["claims"] == want["claims"]
     rows = pd.read_csv(art / "evolution.csv").drop(columns=["train_time_s"]).to_dict("records")
     assert len(rows) == len(want["evolution"])
     for got, exp in zip(rows, want["evolution"], strict=True):
@@ -258,7 +284,7 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
 
     assert executed() == []  # the copy is the same code: nothing to do
     (pkg / "plots.py").write_text((pkg / "plots.py").read_text() + "\n# edited\n")
-    assert executed() == ["01_data", "05_figures", "06_online_evolution"]
+    assert executed() == ["01_data", "04_score", "05_figures", "06_online_evolution"]
     trainer = pkg / "train" / "trainer.py"
     trainer.write_text(trainer.read_text() + "\n# edited\n")
     ran = executed()

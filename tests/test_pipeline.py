@@ -117,13 +117,13 @@ def _touched(tmp_path: Path, smoke, module: str) -> set[str]:
 
 def test_editing_the_plots_module_reruns_only_the_figure_pages(tmp_path, smoke):
     touched = _touched(tmp_path, smoke, "plots.py")
-    assert touched == {"01_data", "05_figures", "06_online_evolution"}
+    assert touched == {"01_data", "04_score", "05_figures", "06_online_evolution"}
 
 
 def test_editing_the_training_code_reruns_training_and_what_follows(tmp_path, smoke):
     touched = _touched(tmp_path, smoke, "train/trainer.py")
     train_steps = {s.key for s in pipeline.build_plan(smoke) if s.stage == "03_train"}
-    assert touched == train_steps | {"04_score", "06_online_evolution"}
+    assert touched == train_steps | {"04_score", "06_online_evolution", "08_results"}
     # 05 reads only table6.csv, which 04 writes: it re-runs when that file changes.
     plan = {s.key: s for s in pipeline.build_plan(smoke)}
     assert "table6.csv" in plan["05_figures"].inputs and "table6.csv" in plan["04_score"].outputs

@@ -1,0 +1,173 @@
+"""The book's landing page: each claim of the paper beside this run's value, its interval and
+its status, read from the artifacts that the pages wrote (nothing here is typed in).
+
+Statuses: "reproduced" (the paired test supports the claim on the paper's own measure, Eq. (1)),
+"not reproduced" (it contradicts it), "inconclusive" (the interval straddles zero) and "not
+reproducible offline" (the claim needs a model this profile does not run).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ecc_utils import paper
+from ecc_utils.artifacts import Artifacts
+from ecc_utils.scoring.claims import CLAIM_METRICS, claim_status, paper_claims
+from ecc_utils.scoring.evaluation import interval_text
+
+if TYPE_CHECKING:
+    from ecc_utils.config import Profile
+
+STATUS = {"supported": "reproduced", "contradicted": "not reproduced"}
+SHORT = {
+    "perplexity, human reply": "perplexity",
+    "selector R10@1 (mean log-prob)": "selector",
+    "degenerate answers": "degenerate share",
+    "ROUGE-L vs human replies": "ROUGE-L",
+}
+
+
+def _paper_means() -> pd.Series:
+    return paper.table6(with_mean=True).loc[paper.MEAN_LABEL]
+
+
+def _paper_evidence(better: str, other: str, ours: list[str]) -> str:
+    """The paper's Table VI means of the two models this claim compares (by position)."""
+    pub = _paper_means()
+    pairs = paper.paired_columns(ours, list(pub.index))
+    if better in pairs and other in pairs:
+        return (
+            f"Table VI means: {pairs[better]} {pub[pairs[better]]:.3f}, "
+            f"{pairs[other]} {pub[pairs[other]]:.3f}"
+        )
+    return "Table VI"
+
+
+def _other_metrics(claims: pd.DataFrame, claim: str) -> str:
+    rows = claims[(claims["claim"] == claim) & (claims["metric"] != CLAIM_METRICS[0])]
+    return "; ".join(f"{SHORT.get(r.metric, r.metric)}: {r.verdict}" for r in rows.itertuples())
+
+
+def _difference(row: pd.Series, digits: int = 3) -> str:
+    """A paired difference (columns difference, low, high) as ``+0.012 [-0.010, 0.034]``."""
+    return f"{row['difference']:+.{digits}f} [{row['low']:.{digits}f}, {row['high']:.{digits}f}]"
+
+
+def _interval_status(low: float, high: float) -> str:
+    return "reproduced" if low > 0 else "not reproduced" if high < 0 else "inconclusive"
+
+
+def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
+    """One row per claim: the claim, the paper's evidence, this run's value with its 95 %
+    interval, the status, and (for the model comparisons) the verdicts of the other metrics."""
+    claims = art.read_csv(art.claims)
+    labels = paper.model_labels(cfg.train.milestones, cfg.train.methods)
+    rows = []
+    for c in paper_claims(cfg.train.milestones, cfg.train.methods):
+        if c.text.startswith(("Prefix-Tuning above", "P-Tuning v2 above")):
+            continue  # the paper's Table VI does not show these; they stay on the scoring page
+        r = claims[(claims["claim"] == c.text) & (claims["metric"] == CLAIM_METRICS[0])].iloc[0]
+        rows.append({
+            "claim": f"{c.text} ({c.better} vs {c.other})",
+            "paper": _paper_evidence(c.better, c.other, labels),
+            "this run": f"Eq. (1) difference {_difference(r)}",
+            "status": claim_status(claims, c.text),
+            "other metrics": _other_metrics(claims, c.text),
+        })  # fmt: skip
+    agree = art.read_csv(art.agreement).iloc[0]
+    rows.append({
+        "claim": "The automated evaluation agrees with the manual review",
+        "paper": "stated in Section IV-C (from Table V)",
+        "this run": f"Spearman, models by Eq. (1) vs by ROUGE-L: {interval_text(agree, 2)}",
+        "status": _interval_status(agree["low"], agree["high"]),
+        "other metrics": "",
+    })  # fmt: skip
+    if art.evolution_gain.is_file():
+        gain = art.read_csv(art.evolution_gain)
+        g = gain[gain["gate"] == "cloud"].iloc[0] if "cloud" in set(gain["gate"]) else gain.iloc[0]
+        rows.append({
+            "claim": "Online evolutive learning improves the end model",
+            "paper": "described in Section III, no experiment reported",
+            "this run": f"probe score change, {g['gate']} gate: {_difference(g)}",
+            "status": STATUS.get(g["verdict"], "inconclusive"),
+            "other metrics": "",
+        })  # fmt: skip
+    summary = _json(art.teacher_summary)
+    offline = summary.get("backend") == "knn"
+    rows.append({
+        "claim": "The cloud model labels queries in e-commerce style (Table III)",
+        "paper": "Gemini 1.5 Pro with a 500-shot prompt",
+        "this run": f"teacher: {summary.get('backend')} ({summary.get('model')})",
+        "status": "not reproducible offline" if offline else "see the cloud-labels page",
+        "other metrics": "",
+    })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _json(path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def table6_means(art: Artifacts) -> pd.DataFrame:
+    """Table VI's mean row, ours beside the paper's model at the same position."""
+    ours = art.read_table6().loc[paper.MEAN_LABEL]
+    pub = _paper_means()
+    pairs = paper.paired_columns(list(ours.index), list(pub.index))
+    return pd.DataFrame(
+        {
+            "ours (6 inputs)": ours,
+            "paper model": [pairs.get(c, "") for c in ours.index],
+            "paper": [pub.get(pairs.get(c), float("nan")) for c in ours.index],
+        }
+    )
+
+
+def scorer_summary(art: Artifacts, cfg: Profile) -> pd.DataFrame:
+    """The profile's two scorers beside chance and the length-only baseline."""
+    v = art.read_csv(art.validity, index_col=0)
+    chosen = {"embedder": cfg.scoring.embedder, "matcher": cfg.scoring.matcher}
+    keep = [
+        (v["role"] == "baseline") | ((v["role"] == role) & (v.index == name))
+        for role, name in chosen.items()
+    ]
+    rows = v[keep[0] | keep[1]]
+    cols = [c for c in v.columns if c.endswith("@1")] + [
+        "ECD win rate",
+        "separation",
+        "low",
+        "high",
+    ]
+    return rows[["role", *cols]]
+
+
+def key_numbers(art: Artifacts, cfg: Profile) -> dict[str, str]:
+    """The numbers the landing page's prose quotes, as text with their intervals."""
+    metrics = art.read_csv(art.metrics)
+    summary = _json(art.score_summary)
+    first = paper.ORIGINAL_LABEL
+    method, step = cfg.loop_start()
+    last = paper.model_label(method, step)
+
+    def value(model: str, metric: str, digits: int = 3) -> str:
+        row = metrics[(metrics["model"] == model) & (metrics["metric"] == metric)].iloc[0]
+        return interval_text(row, digits)
+
+    n = metrics[metrics["metric"] == "final score (Eq. 1)"]["n"].iloc[0]
+    groups = metrics[metrics["metric"].str.startswith("selector")]["n"].iloc[0]
+    return {
+        "n_eval": str(int(n)),
+        "n_groups": str(int(groups)),
+        "profile": cfg.name,
+        "last_model": last,
+        "claims": summary.get("claims", ""),
+        "ppl_original": value(first, "perplexity, human reply", 1),
+        "ppl_last": value(last, "perplexity, human reply", 1),
+        "degenerate_last": value(last, "degenerate answers", 2),
+        "final_original": value(first, "final score (Eq. 1)"),
+        "final_last": value(last, "final score (Eq. 1)"),
+        "margin_last": value(last, "selector R10@1 margin over length", 2),
+    }
