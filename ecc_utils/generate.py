@@ -60,22 +60,16 @@ def cut_at_next_turn(text: str, markers: Sequence[str]) -> str:
     return text[: min(ends)] if ends else text
 
 
-def _turn_marker_stop(tokenizer, markers: Sequence[str], prompt_len: int):
-    """Per-row stop once a marker appears in the last few generated tokens.
+def _turn_marker_stop(tokenizer, markers: Sequence[str]):
+    """Rows whose answer has reached the start of the next transcript line; decoding a short
+    tail is cheap (transformers' own ``stop_strings`` precomputes tables over the whole
+    vocabulary on every call, seconds with Gemma's 262k tokens)."""
 
-    transformers' own ``stop_strings`` precomputes tables over the whole vocabulary on every
-    call, which takes seconds with Gemma's 262k tokens; decoding a short tail is cheap.
-    """
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
+    def stop(new_tokens) -> list[bool]:
+        tails = tokenizer.batch_decode(new_tokens[:, -8:])
+        return [any(m in t for m in markers) for t in tails]
 
-    class StopAtTurnMarkers(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            tails = tokenizer.batch_decode(input_ids[:, prompt_len:][:, -8:])
-            done = [any(m in t for m in markers) for t in tails]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return StoppingCriteriaList([StopAtTurnMarkers()])
+    return stop
 
 
 def _as_pair(item: Example | tuple | str) -> tuple[list[Turn], str]:
@@ -135,8 +129,8 @@ def generate(
     RNG state is left untouched.
     """
     import torch
-    from transformers import LogitsProcessorList
 
+    from ecc_utils.decoding import decode
     from ecc_utils.nucleus import NucleusSampler
 
     sp = sampling or Sampling()
@@ -154,6 +148,10 @@ def generate(
     markers = [] if getattr(tokenizer, "chat_template", None) else plain_turn_markers()
     prompts = [encode_prompt(tokenizer, *_as_pair(x), sp.max_input_length) for x in inputs]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    if do_sample:
+        pick = NucleusSampler(sp.top_p, sp.temperature).sample
+    else:
+        pick = lambda logits: logits.argmax(-1)  # noqa: E731
     answers: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
@@ -165,22 +163,19 @@ def generate(
         ids = torch.tensor([[pad_id] * (n - len(p)) + p for p in batch], device=device)
         mask = torch.tensor([[0] * (n - len(p)) + [1] * len(p) for p in batch], device=device)
         devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
+        with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(sp.seed + b)
-            kwargs: dict[str, Any] = {"do_sample": False}
-            if do_sample:
-                sampler = NucleusSampler(sp.top_p, sp.temperature)
-                kwargs["logits_processor"] = LogitsProcessorList([sampler])
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
+            out = decode(
+                model,
+                ids,
+                mask,
                 max_new_tokens=sp.max_new_tokens,
-                eos_token_id=stops,
-                pad_token_id=pad_id,
-                stopping_criteria=_turn_marker_stop(tokenizer, markers, n) if markers else None,
-                **kwargs,
+                pick=pick,
+                stop_ids=set(stops),
+                pad_id=pad_id,
+                stop_rows=_turn_marker_stop(tokenizer, markers) if markers else None,
             )
-        for i, row in zip(rows, out[:, n:], strict=True):
+        for i, row in zip(rows, out, strict=True):
             text = tokenizer.decode(row, skip_special_tokens=True)
             answers[i] = cut_at_next_turn(text, markers).strip()
     model.train(was_training)

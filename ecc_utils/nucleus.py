@@ -12,8 +12,8 @@ back to the full sort, so the kept set and the probabilities are always the warp
 random stream differs from transformers' own sampler (it draws among the kept tokens, not among
 the whole vocabulary), so the same seed gives other (equally distributed) text.
 
-Used as the last logits processor of a greedy `generate` call: it draws the token and returns
-scores in which only that token is finite, so the greedy step picks it.
+`NucleusSampler.sample` draws the next tokens for `ecc_utils.decoding`; called as a logits
+processor it returns scores in which only the drawn token is finite (for a greedy `generate`).
 """
 
 from __future__ import annotations
@@ -59,12 +59,16 @@ class NucleusSampler:
             raise ValueError(f"temperature={temperature}: must be > 0 (use greedy decoding)")
         self.top_p, self.temperature, self.candidates = top_p, temperature, candidates
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    def sample(self, scores: torch.Tensor) -> torch.Tensor:
+        """One token id per row of `scores`, drawn from its nucleus (global torch RNG)."""
         scaled = scores.float() / self.temperature
         mask = nucleus_mask(scaled, self.top_p, self.candidates)
         k = int(mask.sum(dim=-1).max())
         top, idx = torch.topk(scaled.masked_fill(~mask, float("-inf")), k, dim=-1)
         choice = torch.multinomial(torch.softmax(top, dim=-1), 1)
-        token = idx.gather(1, choice)
+        return idx.gather(1, choice).squeeze(1)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """As a logits processor: scores with only the drawn token finite."""
         out = torch.full_like(scores, float("-inf"))
-        return out.scatter_(1, token, 0.0)
+        return out.scatter_(1, self.sample(scores)[:, None], 0.0)

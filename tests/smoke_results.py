@@ -44,7 +44,7 @@ if __name__ == "__main__":
 
 PINNED = {
     "dir": {
-        "table6_mean": [0.06814, 0.054596, 0.054596, 0.076592, 0.058587, 0.060015],
+        "table6_mean": [0.06814, 0.064806, 0.072692, 0.076592, 0.058587, 0.060015],
         "counts": {
             "train": {"ecd": 165, "jddc": 35},
             "teacher_queries": {"ecd": 24},
@@ -58,7 +58,7 @@ PINNED = {
             "eval_leak_excluded": 109,
             "too_long_output": 1,
         },
-        "claims": "LoRA above Prefix-Tuning at equal steps: contradicted by perplexity, human reply; inconclusive on 4 of 5 metrics. LoRA above P-Tuning v2 at equal steps: inconclusive on 5 of 5 metrics. LoRA improves with more steps: supported by perplexity, human reply; inconclusive on 4 of 5 metrics. Prefix-Tuning above the original model: supported by perplexity, human reply; contradicted by final score (Eq. 1); inconclusive on 3 of 5 metrics. P-Tuning v2 above the original model: contradicted by final score (Eq. 1); inconclusive on 4 of 5 metrics. LoRA above the original model: supported by perplexity, human reply; inconclusive on 4 of 5 metrics.",
+        "claims": "LoRA above Prefix-Tuning at equal steps: contradicted by perplexity, human reply; inconclusive on 4 of 5 metrics. LoRA above P-Tuning v2 at equal steps: inconclusive on 5 of 5 metrics. LoRA improves with more steps: supported by perplexity, human reply; inconclusive on 4 of 5 metrics. Prefix-Tuning above the original model: supported by perplexity, human reply; inconclusive on 4 of 5 metrics. P-Tuning v2 above the original model: inconclusive on 5 of 5 metrics. LoRA above the original model: supported by perplexity, human reply; inconclusive on 4 of 5 metrics.",
         "evolution": [
             {
                 "gate": "cloud",
@@ -141,7 +141,7 @@ PINNED = {
         ],
     },
     "synthetic": {
-        "table6_mean": [0.049011, 0.051758, 0.051758, 0.036116, 0.054513, 0.044048],
+        "table6_mean": [0.049011, 0.052056, 0.042969, 0.036116, 0.054513, 0.044048],
         "counts": {
             "train": {"synthetic": 193},
             "teacher_queries": {"synthetic": 24},
@@ -149,7 +149,7 @@ PINNED = {
             "eval": {"synthetic": 18},
         },
         "rejected": {"duplicate": 11, "eval_leak_excluded": 28},
-        "claims": "LoRA above Prefix-Tuning at equal steps: contradicted by final score (Eq. 1); inconclusive on 4 of 5 metrics. LoRA above P-Tuning v2 at equal steps: contradicted by final score (Eq. 1); inconclusive on 4 of 5 metrics. LoRA improves with more steps: supported by perplexity, human reply; inconclusive on 4 of 5 metrics. Prefix-Tuning above the original model: supported by perplexity, human reply; inconclusive on 4 of 5 metrics. P-Tuning v2 above the original model: inconclusive on 5 of 5 metrics. LoRA above the original model: supported by perplexity, human reply; contradicted by final score (Eq. 1); inconclusive on 3 of 5 metrics.",
+        "claims": "LoRA above Prefix-Tuning at equal steps: contradicted by final score (Eq. 1); inconclusive on 4 of 5 metrics. LoRA above P-Tuning v2 at equal steps: inconclusive on 5 of 5 metrics. LoRA improves with more steps: supported by perplexity, human reply; inconclusive on 4 of 5 metrics. Prefix-Tuning above the original model: supported by perplexity, human reply; inconclusive on 4 of 5 metrics. P-Tuning v2 above the original model: inconclusive on 5 of 5 metrics. LoRA above the original model: supported by perplexity, human reply; contradicted by final score (Eq. 1); inconclusive on 3 of 5 metrics.",
         "evolution": [
             {
                 "gate": "cloud",

@@ -103,3 +103,29 @@ def test_profile_helpers_carry_the_profile_settings(root):
     smoke = load_profile(root / "params" / "smoke.yaml")
     model, tok = load_end_model(smoke)
     assert model.device.type == "cpu" and tok.pad_token_id is not None
+
+
+@pytest.mark.parametrize("method", ["prefix", "ptuning_v2", "lora"])
+def test_greedy_answers_are_the_training_forwards_argmax(method):
+    """Decoding with the cache gives, token by token, the argmax of the training forward pass
+    (PEFT's own forward, no cache) on the prompt plus the answer so far: the adapter, its
+    prefix included, is in use at every step (transformers' generate drops PEFT's prefix
+    after the first token)."""
+    from ecc_utils.train import encode_prompt
+
+    model, tok = tiny_random()
+    peft_model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        for p in peft_model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    peft_model.eval()
+    [answer] = generate(peft_model, tok, [QUERIES[1]], Sampling(max_new_tokens=6, do_sample=False))
+    ids = encode_prompt(tok, [], QUERIES[1], 256)
+    want = []
+    with torch.no_grad():
+        for _ in range(6):
+            logits = peft_model(input_ids=torch.tensor([ids + want])).logits[0, -1]
+            want.append(int(logits.argmax()))
+    assert answer == tok.decode(want, skip_special_tokens=True).strip()

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ecc_utils.decoding import prefix_of
 from ecc_utils.records import Turn
 from ecc_utils.train.format import encode_prompt, encode_response
 
@@ -40,16 +41,6 @@ class ReplyScores:
     @property
     def mean(self) -> np.ndarray:
         return self.logprob / np.maximum(self.tokens, 1)
-
-
-def _prefix(model: Any):
-    """(the module to call, its prefix cache maker or None, the prefix length)."""
-    cfg = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", None))
-    if cfg is not None and getattr(cfg, "peft_type", None) is not None:
-        if cfg.peft_type.value == "PREFIX_TUNING":
-            n = cfg.num_virtual_tokens
-            return model.base_model, (lambda b, L: model.get_prompt(b, max_cache_len=L + n)), n
-    return model, None, 0
 
 
 def _head(core: Any):
@@ -78,7 +69,7 @@ def _score_group(model: Any, prompt: list[int], replies: list[list[int]], pad_id
     import torch
     from transformers import DynamicCache
 
-    core, make_prefix, n_prefix = _prefix(model)
+    core, make_prefix, n_prefix = prefix_of(model)
     decoder, head, cap = _head(core)
     device = next(model.parameters()).device
     longest = max(len(r) for r in replies)

@@ -1,0 +1,87 @@
+"""The decoding loop behind `generate`: a key/value cache, positions and masks exactly as in
+training, for the base model and every adapter.
+
+We do not call transformers' `generate` on PEFT models. With transformers 5, PEFT's
+prefix-tuning hook re-injects a fresh prefix cache at every step because `generate` keeps its
+own, empty cache object: from the second token on, a Prefix-Tuning or P-Tuning v2 model saw
+its prefix and the last token only, never the prompt (measured here: its answers did not
+depend on the adapter at all). This loop builds the cache itself: the adapter's key/value
+prefix (PEFT's `get_prompt`) when there is one, then the prompt, then one token per step,
+with positions counted after the prefix as in the training forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+PickNext = Callable[[Any], Any]  # (rows, vocab) logits -> (rows,) token ids
+
+
+def prefix_of(model: Any) -> tuple[Any, Callable[[int, int], Any] | None, int]:
+    """(the module to call, a maker of the adapter's prefix cache or None, its length).
+
+    For Prefix-Tuning and P-Tuning v2 the module is the base model and the prefix is PEFT's
+    key/value prompt (what PEFT prepends in training); for anything else, the model itself.
+    """
+    cfg = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", None))
+    peft_type = getattr(getattr(cfg, "peft_type", None), "value", None)
+    if peft_type == "PREFIX_TUNING":
+        n = cfg.num_virtual_tokens
+        return (
+            model.base_model,
+            (lambda rows, length: model.get_prompt(rows, max_cache_len=length + n)),
+            n,
+        )
+    return model, None, 0
+
+
+def decode(
+    model: Any,
+    ids: Any,
+    mask: Any,
+    *,
+    max_new_tokens: int,
+    pick: PickNext,
+    stop_ids: set[int],
+    pad_id: int,
+    stop_rows: Callable[[Any], list[bool]] | None = None,
+) -> Any:
+    """New tokens for a left-padded batch (`ids`, `mask`), one step at a time with a cache.
+
+    `pick` chooses each row's next token from its logits; a row ends at a token of
+    `stop_ids` (kept, like transformers does) or when `stop_rows(new_tokens)` says so, and is
+    padded with `pad_id` afterwards. Returns a (rows, steps) tensor of the new tokens.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    core, make_prefix, n_prefix = prefix_of(model)
+    rows, n = ids.shape
+    device = ids.device
+    cache = make_prefix(rows, n + max_new_tokens) if make_prefix else DynamicCache()
+    full_mask = torch.cat([torch.ones(rows, n_prefix, dtype=mask.dtype, device=device), mask], 1)
+    positions = n_prefix + (mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = core(input_ids=ids, attention_mask=full_mask, position_ids=positions,
+               past_key_values=cache, use_cache=True, logits_to_keep=1)  # fmt: skip
+    finished = torch.zeros(rows, dtype=torch.bool, device=device)
+    stops = torch.tensor(sorted(stop_ids), device=device) if stop_ids else None
+    new: list[Any] = []
+    position = positions[:, -1:]
+    for _ in range(max_new_tokens):
+        token = pick(out.logits[:, -1])
+        token = torch.where(finished, torch.full_like(token, pad_id), token)
+        new.append(token)
+        if stops is not None:
+            finished |= torch.isin(token, stops)
+        if stop_rows is not None:
+            finished |= torch.tensor(stop_rows(torch.stack(new, 1)), device=device)
+        if bool(finished.all()):
+            break
+        full_mask = torch.cat([full_mask, torch.ones(rows, 1, dtype=mask.dtype, device=device)], 1)
+        position = position + 1
+        out = core(input_ids=token[:, None], attention_mask=full_mask, position_ids=position,
+                   past_key_values=out.past_key_values, use_cache=True)  # fmt: skip
+    if not new:
+        return torch.zeros(rows, 0, dtype=ids.dtype, device=device)
+    return torch.stack(new, 1)
