@@ -143,8 +143,17 @@ def build_plan(profile: Profile) -> list[Step]:
         Step(
             "08_results",
             "08_results",
-            inputs=(A.STATS, A.TEACHER_SUMMARY, A.TABLE6, A.METRICS, A.CLAIMS, A.AGREEMENT,
-                    A.VALIDITY, A.SCORE_SUMMARY, A.EVOLUTION_GAIN),
+            inputs=(
+                A.STATS,
+                A.TEACHER_SUMMARY,
+                A.TABLE6,
+                A.METRICS,
+                A.CLAIMS,
+                A.AGREEMENT,
+                A.VALIDITY,
+                A.SCORE_SUMMARY,
+                A.EVOLUTION_GAIN,
+            ),
             outputs=(A.GLANCE,),
         ),  # fmt: skip
     ]

@@ -37,6 +37,8 @@ from ecc_utils.scoring.evaluation import (
     metric_intervals,
     per_group_table,
     per_input_table,
+    perplexity_by_source,
+    selector_table,
 )
 from ecc_utils.scoring.likelihood import LikelihoodMatcher, reply_logprobs, selection_scores
 from ecc_utils.scoring.scorers import (
@@ -110,6 +112,8 @@ __all__ = [
     "paper_claims",
     "per_group_table",
     "per_input_table",
+    "perplexity_by_source",
+    "selector_table",
     "perplexity_interval",
     "reply_logprobs",
     "selection_scores",

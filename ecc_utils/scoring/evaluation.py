@@ -239,6 +239,54 @@ def metric_intervals(
     return pd.DataFrame(rows)
 
 
+def selector_table(
+    groups_table: pd.DataFrame,
+    models: Sequence[str],
+    n_candidates: int,
+    anchors: Mapping[str, Mapping[int, float]] | None = None,
+    ks: Sequence[int] = (1, 2, 5),
+) -> pd.DataFrame:
+    """R@k of every model as a response selector, per score (mean log-probability, PMI,
+    summed), after the length-only baseline and chance, then published `anchors` (e.g.
+    DUA's R10@k); one row each, indexed by (model, score)."""
+    from ecc_utils.scoring.selection import chance_recall
+
+    def recall(ranks) -> dict[int, float]:
+        return {k: float((ranks <= k).mean()) for k in ks}
+
+    first = groups_table[groups_table["model"] == models[0]]
+    rows = {("length only (shortest reply)", "length"): recall(first["rank_length"]),
+            ("chance", ""): chance_recall(n_candidates, ks)}  # fmt: skip
+    for model in models:
+        g = groups_table[groups_table["model"] == model]
+        for sel in SELECTORS:
+            rows[(model, sel)] = recall(g[f"rank_{sel}"])
+    for name, values in (anchors or {}).items():
+        rows[(name, "")] = dict(values)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = [f"R{n_candidates}@{k}" for k in table.columns]
+    table.index.names = ["model", "score"]
+    return table
+
+
+def perplexity_by_source(input_table: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Perplexity of the human replies per model and per corpus of the evaluation inputs
+    (the Table VI inputs, held-out ECD test contexts, JDDC dev questions)."""
+    df = input_table[input_table["model"].isin(models)].copy()
+    df["source"] = df["id"].map(_source_of)
+    sums = df.groupby(["model", "source"], sort=False)[["nll_human", "tokens_human"]].sum()
+    ppl = np.exp(sums["nll_human"] / sums["tokens_human"]).unstack("source")
+    return ppl.loc[list(models)]
+
+
+def _source_of(example_id: str) -> str:
+    if example_id.startswith("table6-"):
+        return "Table VI inputs"
+    if example_id.startswith("jddc-dev"):
+        return "JDDC dev"
+    return "ECD test (held out)"
+
+
 def diversity(evaluations: Mapping[str, ModelEvaluation]) -> pd.DataFrame:
     """Distinct-1 and distinct-2 (jieba words) of each model's answers."""
     return pd.DataFrame(
