@@ -69,6 +69,7 @@ def test_a_model_trained_on_a_reply_selects_it(tmp_path):
     before = selection_scores(model, tok, prompts, [cands], max_input_length=64)
     with adapter_applied(model, res.checkpoints[60]) as tuned:
         after = selection_scores(tuned, tok, prompts, [cands], max_input_length=64)
+
     def margin(scores):  # the shipping reply's lead over the best other candidate
         return scores[1] - max(np.delete(scores, 1))
 
