@@ -177,6 +177,8 @@ def generate(
             )
         for i, row in zip(rows, out, strict=True):
             text = tokenizer.decode(row, skip_special_tokens=True)
+            # One kind of line break: a bare "\r" would split a row of every CSV it lands in.
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
             answers[i] = cut_at_next_turn(text, markers).strip()
     model.train(was_training)
     return answers

@@ -145,7 +145,6 @@ def build_plan(profile: Profile) -> list[Step]:
             "08_results",
             inputs=(
                 A.STATS,
-                A.TEACHER_SUMMARY,
                 A.TABLE6,
                 A.METRICS,
                 A.CLAIMS,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ecc_utils import paper
 from ecc_utils.artifacts import Artifacts
+from ecc_utils.cloud.teacher import DEFAULT_MODELS
 from ecc_utils.scoring.claims import CLAIM_METRICS, claim_status, paper_claims
 from ecc_utils.scoring.evaluation import interval_text
 
@@ -94,13 +95,12 @@ def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
             "status": STATUS.get(g["verdict"], "inconclusive"),
             "other metrics": "",
         })  # fmt: skip
-    summary = _json(art.teacher_summary)
-    offline = summary.get("backend") == "knn"
+    t = cfg.teacher
     rows.append({
         "claim": "The cloud model labels queries in e-commerce style (Table III)",
         "paper": "Gemini 1.5 Pro with a 500-shot prompt",
-        "this run": f"teacher: {summary.get('backend')} ({summary.get('model')})",
-        "status": "not reproducible offline" if offline else "see the cloud-labels page",
+        "this run": f"teacher: {t.backend} ({t.model or DEFAULT_MODELS.get(t.backend, '')})",
+        "status": "not reproducible offline" if t.backend == "knn" else "see the cloud-labels page",
         "other metrics": "",
     })  # fmt: skip
     return pd.DataFrame(rows)

@@ -524,3 +524,9 @@ def test_hf_backend_with_a_tiny_random_model(tmp_path, tiny_lm):
         )
     with pytest.raises(cloud.TeacherError, match="lower teacher.n_shots"):
         too_long.label(["在吗"])
+
+
+def test_answers_have_one_kind_of_line_break():
+    from ecc_utils.cloud.base import clean_answer
+
+    assert clean_answer("客服：好的\r\n亲\r在的", "zh") == "好的\n亲\n在的"

@@ -40,8 +40,9 @@ class Backend:
 
 
 def clean_answer(text: str, language: str) -> str:
-    """Strip whitespace and a repeated "Customer Service:" cue that chat models sometimes echo."""
-    text = text.strip()
+    """Strip whitespace and a repeated "Customer Service:" cue that chat models sometimes echo;
+    line breaks become "\n" (a bare "\r" would split a row of every CSV the answer lands in)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     for cue in (ANSWER_CUE[language], ANSWER_CUE["en"], "客服:"):
         if text.startswith(cue):
             text = text[len(cue) :].strip()
