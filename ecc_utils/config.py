@@ -18,11 +18,13 @@ from typing import Any
 import yaml
 
 from ecc_utils.paper import ALPHA, METHODS, N_SHOTS, PAPER_MILESTONES, TABLE4, THETA
+from ecc_utils.peft_methods import PREFIX_INITS
 
 # The choices a profile may name; the modules that implement them import these lists.
 BACKENDS: tuple[str, ...] = ("knn", "gemini", "openai", "hf")
 TEACHER_MODES: tuple[str, ...] = ("live", "replay")
 GATES: tuple[str, ...] = ("cloud", "match-only")
+CONTROLS: tuple[str, ...] = ("no-update", "random")  # the online loop's control arms
 DATA_SOURCES: tuple[str, ...] = ("auto", "ecd_sample", "dir", "synthetic")
 
 
@@ -45,6 +47,13 @@ _nonneg = (lambda v: v >= 0, ">= 0")
 
 def _one_of(*choices: str):
     return (lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
+
+
+def _per_method(ok):
+    return (
+        lambda v: set(v) <= set(METHODS) and all(ok(x) for x in v.values()),
+        "a mapping from " + ", ".join(repr(m) for m in METHODS) + " to values > 0",
+    )
 
 
 def _subset_of(*choices: str):
@@ -86,6 +95,12 @@ class TeacherConfig:
     timeout_s: float = _f(300.0, *_pos)
     # gemini: a prefix of at least this many (approximate) tokens goes to an explicit cache
     explicit_cache_min_tokens: int = _f(4096, *_pos)
+    # knn (the offline teacher) retrieval, chosen on held-out teacher queries (cloud-labels
+    # page): the last turns of dialogue weigh as much as the query, and of the 10 nearest
+    # examples the answer closest to the others is given. `model` names its encoder.
+    knn_context_turns: int = _f(2, *_nonneg)
+    knn_query_weight: float = _f(0.5, *_unit)
+    knn_neighbours: int = _f(10, *_pos)
 
 
 @dataclass(frozen=True)
@@ -116,10 +131,22 @@ class TrainConfig:
     teacher_mix: float = _f(0.5, *_unit)
     lr_scheduler_type: str = "linear"
     logging_steps: int = _f(10, *_pos)
+    # Per-method settings chosen by bench/sweep_train.py; a method not named takes the above.
+    learning_rates: dict[str, float] = _f({}, *_per_method(lambda v: v > 0))
+    batch_sizes: dict[str, int] = _f({}, *_per_method(lambda v: v > 0))
+    prefix_init: str = _f("text", *_one_of(*PREFIX_INITS))  # P-Tuning v2's starting prefix
     # Throughput settings (no effect on what is learned at batch 1):
     gradient_checkpointing: bool = False  # LoRA only (PEFT's prefix methods refuse it)
     pad_to_multiple_of: int | None = None
     group_by_length: bool = False
+
+    def for_method(self, method: str) -> TrainConfig:
+        """This config with `method`'s own learning rate and batch size in the common fields."""
+        return dataclasses.replace(
+            self,
+            learning_rate=self.learning_rates.get(method, self.learning_rate),
+            batch_size=self.batch_sizes.get(method, self.batch_size),
+        )
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,14 @@ class GenerationConfig:
     temperature: float = _f(TABLE4.temperature, *_nonneg)
     max_new_tokens: int = _f(64, *_pos)
     batch_size: int = _f(8, *_pos)
+    # The repetition guard, a deviation from the paper's plain sampling (Deviations page):
+    # a penalty on the answer's own tokens (> 1) and/or no n-gram twice in an answer (n > 0).
+    repetition_penalty: float = _f(1.0, lambda v: v >= 1.0, ">= 1 (1: no guard)")
+    no_repeat_ngram_size: int = _f(0, *_nonneg)
+
+    @property
+    def guarded(self) -> bool:
+        return self.repetition_penalty != 1.0 or self.no_repeat_ngram_size > 0
 
 
 @dataclass(frozen=True)
@@ -143,10 +178,18 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class EvolveConfig:
+    """The online loop (notebook 06). Escalation rule, exactly one of: `escalate_percentile`
+    (a gate escalates a query whose gate score falls below this percentile of the first
+    round's gate scores, fixed for later rounds) or a fixed `threshold` (the cloud gate's
+    Eq. (1) threshold; the match-only gate then uses scoring.theta). `controls` run beside
+    the gates at equal cloud labels (see `ecc_utils.evolve`)."""
+
     rounds: int = _f(3, *_pos)
     queries_per_round: int = _f(8, *_pos)
-    threshold: float = _f(0.5, *_unit)
+    threshold: float | None = _f(None, *_unit)
+    escalate_percentile: float | None = _f(25.0, lambda v: 0 < v < 100, "in (0, 100)")
     gates: tuple[str, ...] = _f(GATES, *_subset_of(*GATES))
+    controls: tuple[str, ...] = _f(CONTROLS, *_subset_of(*CONTROLS))
     replay_size: int = _f(8, *_nonneg)
     steps_per_round: int = _f(10, *_pos)
     n_probe: int = _f(8, *_pos)
@@ -289,6 +332,18 @@ def _build(cls, raw: Any, path: tuple[str, ...], where) -> Any:
 
 def _cross_checks(p: Profile, where) -> None:
     ev = p.evolve
+    if (ev.threshold is None) == (ev.escalate_percentile is None):
+        key = "threshold" if ev.threshold is not None else "escalate_percentile"
+        raise ProfileError(
+            f"{where(('evolve', key))}: evolve.{key}: give exactly one escalation rule, "
+            "evolve.escalate_percentile (a percentile of the first round's gate scores) or "
+            "evolve.threshold (a fixed score); set the other to null"
+        )
+    if "random" in ev.controls and not ev.gates:
+        raise ProfileError(
+            f"{where(('evolve', 'controls'))}: evolve.controls: 'random' escalates as many "
+            "queries as the first gate of evolve.gates, which is empty"
+        )
     need = 6 + ev.n_probe + ev.rounds * ev.queries_per_round
     if p.data.n_eval < need:
         raise ProfileError(

@@ -99,6 +99,24 @@ def _line_of(path: Path, needle: str) -> int:
             "evolve.gates: must be a list of",
         ),
         ("train:\n", "trian:\n", "trian:", "trian: unknown key (did you mean 'train'?)"),
+        (
+            "  batch_size: 1\n  max_input_length",
+            "  batch_size: 1\n  learning_rates: {lora: 1.0e-3, loar: 1.0e-3}\n  max_input_length",
+            "learning_rates",
+            "train.learning_rates: must be a mapping from",
+        ),
+        (
+            "  batch_size: 1\n  max_input_length",
+            "  batch_size: 1\n  batch_sizes: {prefix: 0}\n  max_input_length",
+            "batch_sizes",
+            "train.batch_sizes: must be a mapping from",
+        ),
+        (
+            "  max_new_tokens: 12",
+            "  max_new_tokens: 12\n  repetition_penalty: 0.5",
+            "repetition_penalty",
+            "generation.repetition_penalty: must be >= 1",
+        ),  # fmt: skip
     ],
 )
 def test_bad_profile_names_file_line_and_key(tmp_path, root, old, new, needle, message):
@@ -157,3 +175,13 @@ def test_evaluation_pool_must_hold_the_online_loop(tmp_path, root):
     p = _write(tmp_path, root, "  n_eval: 18", "  n_eval: 12")
     with pytest.raises(ProfileError, match=r"data\.n_eval: 12 is too small .* = 18"):
         load_profile(p)
+
+
+def test_per_method_settings_override_the_common_ones(tmp_path, root):
+    p = _write(tmp_path, root, "  batch_size: 1\n  max_input_length",
+               "  batch_size: 1\n  learning_rates: {prefix: 2.0e-2}\n  batch_sizes: {lora: 4}\n"
+               "  max_input_length")  # fmt: skip
+    t = load_profile(p).train
+    assert (t.for_method("prefix").learning_rate, t.for_method("prefix").batch_size) == (2e-2, 1)
+    assert (t.for_method("lora").learning_rate, t.for_method("lora").batch_size) == (1e-3, 4)
+    assert t.for_method("ptuning_v2").learning_rate == t.learning_rate == 1e-3

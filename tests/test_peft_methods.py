@@ -101,3 +101,60 @@ def test_trainable_parameter_counts_match_the_methods():
     assert counts["prefix"] == 8 * kv_dim + (kv_dim * kv_dim + kv_dim) + (
         kv_dim * layers * 2 * kv_dim + layers * 2 * kv_dim
     )
+
+
+@pytest.mark.slow
+def test_ptuning_v2_starts_near_the_untrained_model_not_far_above_it(data_dir):
+    """Regression: PEFT's N(0, 1) prefix made the untrained P-Tuning v2 Gemma several times
+    more perplexed than Gemma itself, and 30 training steps could not undo it; the prefix now
+    starts as Gemma's own keys/values over training conversations."""
+    import numpy as np
+
+    from ecc_utils.data.ecd import read_ecd
+    from ecc_utils.models import load_model
+    from ecc_utils.records import Example
+    from ecc_utils.scoring.likelihood import reply_logprobs
+    from ecc_utils.train.format import transcript_ids
+
+    groups = read_ecd(data_dir / "ecd_sample" / "test").groups
+    pairs = [Example(f"g{g.index}", "ecd", list(g.context[:-1]), g.context[-1].text,
+                     g.true_response) for g in groups[:40]]  # fmt: skip
+    model, tok = load_model("gemma3-270m", device="cpu", dtype="float32")
+    held_out = pairs[20:]
+
+    def perplexity(m) -> float:
+        s = reply_logprobs(m, tok, [(e.context, e.query) for e in held_out],
+                           [[e.response] for e in held_out], max_input_length=64)  # fmt: skip
+        return float(np.exp(-sum(x.logprob[0] for x in s) / sum(x.tokens[0] for x in s)))
+
+    base = perplexity(model)
+    init = transcript_ids(tok, pairs[:20], 128, 64, 64)
+    spec = PeftSpec("ptuning_v2", num_virtual_tokens=128)
+    text = perplexity(apply_method(model, spec, init_ids=init).eval())
+    model = load_model("gemma3-270m", device="cpu", dtype="float32")[0]
+    random_spec = PeftSpec("ptuning_v2", num_virtual_tokens=128, prefix_init="random")
+    random_start = perplexity(apply_method(model, random_spec, init_ids=init).eval())
+    assert random_start > 2.5 * base, (random_start, base)  # the cause, still PEFT's default
+    assert text < 1.25 * base, (text, base)
+
+
+def test_ptuning_v2_prefix_starts_as_the_models_own_keys_and_values():
+    import torch
+
+    model, _ = tiny_random()
+    ids = list(range(3, 15))
+    peft_model = apply_method(model, PeftSpec("ptuning_v2", num_virtual_tokens=8), init_ids=ids)
+    with torch.no_grad():
+        cache = model(input_ids=torch.tensor([ids[:8]]), use_cache=True).past_key_values
+        prefix = peft_model.get_prompt(1, max_cache_len=20)
+    assert torch.allclose(prefix.layers[0].keys, cache.layers[0].keys, atol=1e-6)
+    assert torch.allclose(prefix.layers[-1].values, cache.layers[-1].values, atol=1e-6)
+    random_start = apply_method(tiny_random()[0], PeftSpec("ptuning_v2", num_virtual_tokens=8,
+                                                           prefix_init="random"), init_ids=ids)  # fmt: skip
+    emb = random_start.prompt_encoder["default"].embedding.weight
+    assert 0.8 < float(emb.std()) < 1.2  # PEFT's N(0, 1)
+    with pytest.raises(ValueError, match="4 tokens of text, but num_virtual_tokens=8"):
+        apply_method(tiny_random()[0], PeftSpec("ptuning_v2", num_virtual_tokens=8),
+                     init_ids=ids[:4])  # fmt: skip
+    with pytest.raises(ValueError, match="prefix_init='zeros'"):
+        PeftSpec("ptuning_v2", prefix_init="zeros")

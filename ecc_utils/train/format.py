@@ -99,3 +99,23 @@ def encode_example(
     target = encode_response(tokenizer, example.context, example.query, example.response)
     target = target[:max_output_length]
     return {"input_ids": prompt + target, "labels": [IGNORE_INDEX] * len(prompt) + target}
+
+
+def transcript_ids(
+    tokenizer,
+    examples: Sequence[Example],
+    n_tokens: int,
+    max_input_length: int,
+    max_output_length: int,
+) -> list[int]:
+    """At least `n_tokens` token ids (if the examples have them) of whole training
+    conversations, one after another as in training, with one leading start token: the text
+    that P-Tuning v2's prefix is initialised from."""
+    ids: list[int] = []
+    bos = _plain_bos(tokenizer) or [tokenizer.bos_token_id]
+    for e in examples:
+        x = encode_example(tokenizer, e, max_input_length, max_output_length)["input_ids"]
+        ids += x[1:] if ids and x[:1] == bos else x
+        if len(ids) >= n_tokens:
+            break
+    return ids

@@ -56,7 +56,14 @@ def run_from_profile(
         model, tokenizer = load_end_model(cfg, device=device)
     spec = PeftSpec.from_train(method, cfg.train)
     return train_method(
-        model, tokenizer, spec, pairs, art.run_dir(method), cfg.train, seed=cfg.seed, device=device
+        model,
+        tokenizer,
+        spec,
+        pairs,
+        art.run_dir(method),
+        cfg.train.for_method(method),
+        seed=cfg.seed,
+        device=device,
     )
 
 

@@ -25,6 +25,7 @@ from ecc_utils.peft_methods import (
     apply_method,
     check_gradient_checkpointing,
 )
+from ecc_utils.train.format import transcript_ids
 from ecc_utils.train.pairs import (
     PadCollator,
     PairDataset,
@@ -246,7 +247,9 @@ def train_method(
     set_seed(seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=DEPRECATION_NOISE)
-        peft_model = apply_method(model, spec)
+        init = transcript_ids(tokenizer, mixed, spec.num_virtual_tokens,
+                              cfg.max_input_length, cfg.max_output_length)  # fmt: skip
+        peft_model = apply_method(model, spec, init_ids=init)
         trainable, total = count_parameters(peft_model)
         logits_only = (
             accepts_logits_to_keep(model) if response_logits_only is None else response_logits_only
