@@ -46,12 +46,20 @@ def decode(
     stop_ids: set[int],
     pad_id: int,
     stop_rows: Callable[[Any], list[bool]] | None = None,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
 ) -> Any:
     """New tokens for a left-padded batch (`ids`, `mask`), one step at a time with a cache.
 
     `pick` chooses each row's next token from its logits; a row ends at a token of
     `stop_ids` (kept, like transformers does) or when `stop_rows(new_tokens)` says so, and is
     padded with `pad_id` afterwards. Returns a (rows, steps) tensor of the new tokens.
+
+    `repetition_penalty` > 1 is the repetition guard (Keskar et al. 2019, as in transformers'
+    `RepetitionPenaltyLogitsProcessor`), applied to the tokens of the answer so far only, not
+    to the prompt: a positive logit is divided by it, a negative one multiplied.
+    `no_repeat_ngram_size` = n > 0 forbids any n-gram of tokens to occur twice in the answer
+    (as transformers' `NoRepeatNGramLogitsProcessor`, again on the answer only).
     """
     import torch
     from transformers import DynamicCache
@@ -69,7 +77,12 @@ def decode(
     new: list[Any] = []
     position = positions[:, -1:]
     for _ in range(max_new_tokens):
-        token = pick(out.logits[:, -1])
+        logits = out.logits[:, -1]
+        if repetition_penalty != 1.0 and new:
+            logits = penalise_repeats(logits, torch.stack(new, 1), repetition_penalty)
+        if no_repeat_ngram_size and len(new) >= no_repeat_ngram_size:
+            logits = ban_repeated_ngrams(logits, torch.stack(new, 1), no_repeat_ngram_size)
+        token = pick(logits)
         token = torch.where(finished, torch.full_like(token, pad_id), token)
         new.append(token)
         if stops is not None:
@@ -85,3 +98,23 @@ def decode(
     if not new:
         return torch.zeros(rows, 0, dtype=ids.dtype, device=device)
     return torch.stack(new, 1)
+
+
+def penalise_repeats(logits: Any, previous: Any, penalty: float) -> Any:
+    """`logits` (rows, vocab) with the tokens of `previous` (rows, steps) made less likely."""
+    seen = logits.gather(1, previous)
+    seen = seen.where(seen < 0, seen / penalty).where(seen >= 0, seen * penalty)
+    return logits.scatter(1, previous, seen)
+
+
+def ban_repeated_ngrams(logits: Any, previous: Any, n: int) -> Any:
+    """`logits` with -inf on every token that would repeat an n-gram of `previous` in its row."""
+    rows = previous.tolist()
+    logits = logits.clone()
+    for r, toks in enumerate(rows):
+        tail = tuple(toks[len(toks) - n + 1 :]) if n > 1 else ()
+        banned = {toks[i + n - 1] for i in range(len(toks) - n + 1)
+                  if tuple(toks[i : i + n - 1]) == tail}  # fmt: skip
+        if banned:
+            logits[r, list(banned)] = float("-inf")
+    return logits

@@ -98,6 +98,9 @@ class Sampling:
     seed: int = 0
     batch_size: int = 8
     max_input_length: int = TABLE4.max_input_length
+    # The repetition guard (a deviation from the paper, see `decoding.decode`): > 1 / > 0 on.
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
 
     @classmethod
     def from_profile(cls, cfg: Profile) -> Sampling:
@@ -110,6 +113,8 @@ class Sampling:
             batch_size=g.batch_size,
             max_input_length=cfg.train.max_input_length,
             seed=cfg.seed,
+            repetition_penalty=g.repetition_penalty,
+            no_repeat_ngram_size=g.no_repeat_ngram_size,
         )
 
 
@@ -174,6 +179,8 @@ def generate(
                 stop_ids=set(stops),
                 pad_id=pad_id,
                 stop_rows=_turn_marker_stop(tokenizer, markers) if markers else None,
+                repetition_penalty=sp.repetition_penalty,
+                no_repeat_ngram_size=sp.no_repeat_ngram_size,
             )
         for i, row in zip(rows, out, strict=True):
             text = tokenizer.decode(row, skip_special_tokens=True)

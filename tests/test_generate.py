@@ -129,3 +129,39 @@ def test_greedy_answers_are_the_training_forwards_argmax(method):
             logits = peft_model(input_ids=torch.tensor([ids + want])).logits[0, -1]
             want.append(int(logits.argmax()))
     assert answer == tok.decode(want, skip_special_tokens=True).strip()
+
+
+def test_repetition_penalty_lowers_only_the_answers_own_tokens():
+    from ecc_utils.decoding import penalise_repeats
+
+    logits = torch.tensor([[2.0, -1.0, 3.0, 0.5]])
+    out = penalise_repeats(logits, torch.tensor([[0, 1, 0]]), 2.0)
+    assert out.tolist() == [[1.0, -2.0, 3.0, 0.5]]  # 0 and 1 were said; 2 and 3 untouched
+
+
+def test_no_repeat_ngram_bans_the_token_that_would_repeat_an_ngram():
+    from ecc_utils.decoding import ban_repeated_ngrams
+
+    prev = torch.tensor([[5, 6, 7, 5, 6], [1, 2, 3, 4, 5]])
+    out = ban_repeated_ngrams(torch.zeros(2, 10), prev, 3)
+    assert out[0, 7] == float("-inf") and torch.isfinite(out[0]).sum() == 9  # "5 6 7" again
+    assert torch.isfinite(out[1]).all()  # nothing to repeat
+
+
+@pytest.mark.parametrize("guard", [{"no_repeat_ngram_size": 2}, {"repetition_penalty": 1e6}])
+def test_the_guard_leaves_no_repeat_in_greedy_answers(guard):
+    from ecc_utils.decoding import decode
+    from ecc_utils.train import encode_prompt
+
+    model, tok = tiny_random()
+    ids = torch.tensor([encode_prompt(tok, [], "你好 你好", 64)])
+    mask = torch.ones_like(ids)
+    kw = dict(max_new_tokens=24, pick=lambda x: x.argmax(-1), stop_ids=set(), pad_id=0)
+    plain = decode(model, ids, mask, **kw)[0].tolist()
+    t = decode(model, ids, mask, **kw, **guard)[0].tolist()
+    grams = list(zip(t, t[1:], strict=False))
+    assert len(set(zip(plain, plain[1:], strict=False))) < len(plain) - 1  # greedy alone loops here
+    if "no_repeat_ngram_size" in guard:
+        assert len(grams) == len(set(grams)), t
+    else:
+        assert len(t) == len(set(t)), t  # an enormous penalty: no token twice
