@@ -24,17 +24,26 @@ def record(root: str | Path) -> tuple[str, dict]:
     art = Path(root) / "artifacts" / "smoke"
     stats = json.loads((art / "data" / "stats.json").read_text(encoding="utf-8"))
     t6 = pd.read_csv(art / "table6.csv", index_col=0)
-    ev = pd.read_csv(art / "evolution.csv").drop(columns=["train_time_s"])
     summary = json.loads((art / "score_summary.json").read_text(encoding="utf-8"))
-    rows = [{k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()}
-            for r in ev.to_dict("records")]  # fmt: skip
     return stats["source"]["kind"], {
         "table6_mean": [round(float(x), 6) for x in t6.loc["Mean"]],
         "counts": {k: v["by_source"] for k, v in stats["counts"].items()},
         "rejected": stats["rejected"],
         "claims": summary["claims"],
-        "evolution": rows,
+        "evolution": evolution_rows(art),
     }
+
+
+def evolution_rows(art: Path) -> list[dict]:
+    """``evolution.csv`` without its wall-clock ``train_time_s``, floats rounded to 6 digits,
+    empty cells (the controls have no threshold) as None."""
+    import math
+
+    import pandas as pd
+
+    ev = pd.read_csv(art / "evolution.csv").drop(columns=["train_time_s"])
+    return [{k: (None if math.isnan(v) else round(v, 6)) if isinstance(v, float) else v
+             for k, v in r.items()} for r in ev.to_dict("records")]  # fmt: skip
 
 
 if __name__ == "__main__":

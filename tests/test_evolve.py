@@ -84,8 +84,11 @@ def tiny_lora():
     return apply_method(model, PeftSpec("lora")), tok
 
 
-def loop_profile(rounds: int, queries_per_round: int, steps_per_round: int = 2):
-    """The smoke profile with the loop's settings of these tests."""
+def loop_profile(
+    rounds: int, queries_per_round: int, steps_per_round: int = 2, percentile: float | None = None
+):
+    """The smoke profile with the loop's settings of these tests: a fixed threshold of 0.5,
+    or the percentile rule when `percentile` is given."""
     cfg = load_profile(SMOKE)
     return dataclasses.replace(
         cfg,
@@ -93,7 +96,8 @@ def loop_profile(rounds: int, queries_per_round: int, steps_per_round: int = 2):
             cfg.evolve,
             rounds=rounds,
             queries_per_round=queries_per_round,
-            threshold=0.5,
+            threshold=None if percentile else 0.5,
+            escalate_percentile=percentile,
             steps_per_round=steps_per_round,
         ),
         generation=dataclasses.replace(cfg.generation, max_new_tokens=6),
@@ -103,9 +107,20 @@ def loop_profile(rounds: int, queries_per_round: int, steps_per_round: int = 2):
     )
 
 
-def _run(tmp_path, model, tok, teacher, scorer, gate, stream, rounds=2, steps_per_round=2):
+def _run(
+    tmp_path,
+    model,
+    tok,
+    teacher,
+    scorer,
+    gate,
+    stream,
+    rounds=2,
+    steps_per_round=2,
+    percentile=None,
+):
     inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
-    cfg = loop_profile(rounds, len(stream) // rounds, steps_per_round)
+    cfg = loop_profile(rounds, len(stream) // rounds, steps_per_round, percentile)
     return run_gate(gate, model, tok, teacher, scorer, inputs, cfg, tmp_path / gate, progress=False)
 
 
@@ -254,3 +269,291 @@ def test_replay_sample_is_seeded_and_capped():
     assert [e.id for e in a] == [e.id for e in evolve.replay_sample(train, 3, seed=1)]
     assert len(a) == 3 and len({e.id for e in a}) == 3
     assert len(evolve.replay_sample(train, 10)) == 5
+
+
+# --- the threshold rule -----------------------------------------------------------------
+
+
+def test_percentile_rule_escalates_the_expected_minority_for_both_gates():
+    ev = loop_profile(3, 16, percentile=25).evolve
+    scores = np.random.default_rng(0).uniform(0.05, 0.3, size=16)
+    for gate in ("cloud", "match-only"):
+        t = evolve.gate_threshold(gate, ev, scores, theta=0.2)
+        assert t == pytest.approx(np.percentile(scores, 25))
+        mask = escalate(gate, final=scores, match=scores, threshold=t, theta=t)
+        assert mask.sum() == 4  # a quarter of 16 distinct scores: the lowest four
+        assert set(np.flatnonzero(mask)) == set(np.argsort(scores)[:4])
+    # match-only escalates even when every match is above Theta (the fixed rule's dead end)
+    high = np.linspace(0.5, 0.9, 8)
+    t = evolve.gate_threshold("match-only", ev, high, theta=0.2)
+    assert escalate("match-only", match=high, theta=t).sum() == 2
+    assert not escalate("match-only", match=high, theta=0.2).any()
+    tied = np.full(8, 0.3)  # ties at the percentile are not escalated
+    t = evolve.gate_threshold("cloud", ev, tied)
+    assert not escalate("cloud", final=tied, threshold=t).any()
+    assert "25th percentile" in evolve.threshold_rule(ev)
+
+
+def test_fixed_threshold_rule_is_the_papers():
+    ev = loop_profile(2, 4).evolve  # threshold 0.5, no percentile
+    assert evolve.gate_threshold("cloud", ev, [0.9, 0.9]) == 0.5
+    assert evolve.gate_threshold("match-only", ev, [0.9, 0.9], theta=0.2) == 0.2
+    assert "fixed" in evolve.threshold_rule(ev, theta=0.2)
+    with pytest.raises(ValueError, match="gate="):
+        evolve.gate_threshold("vote", ev, [0.1])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "message"),
+    [
+        (
+            "  threshold: null\n",
+            "  threshold: 0.5\n",
+            "threshold: 0.5",
+            "evolve.threshold: give exactly one escalation rule",
+        ),
+        (
+            "  escalate_percentile: 25\n",
+            "  escalate_percentile: 100\n",
+            "escalate_percentile: 100",
+            "evolve.escalate_percentile: must be in (0, 100), got 100",
+        ),
+        (
+            "  escalate_percentile: 25\n",
+            "  escalate_percentile: null\n",
+            "escalate_percentile: null",
+            "evolve.escalate_percentile: give exactly one escalation rule",
+        ),
+        (
+            "  controls: [no-update, random]\n",
+            "  controls: [no-update, shuffle]\n",
+            "controls:",
+            "evolve.controls: must be a list of",
+        ),
+        (
+            "  gates: [cloud, match-only]\n",
+            "  gates: []\n",
+            "controls:",
+            "evolve.controls: 'random' escalates as many",
+        ),
+    ],
+)
+def test_bad_escalation_settings_name_file_line_and_key(tmp_path, old, new, needle, message):
+    from ecc_utils.config import ProfileError
+
+    text = SMOKE.read_text(encoding="utf-8")
+    assert old in text, old
+    path = tmp_path / "smoke.yaml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    lines = enumerate(path.read_text().splitlines(), 1)
+    line = next(i for i, x in lines if x.lstrip().startswith(needle))
+    with pytest.raises(ProfileError) as e:
+        load_profile(path)
+    assert str(e.value).startswith(f"{path}:{line}: "), str(e.value)
+    assert message in str(e.value)
+
+
+def test_percentile_threshold_is_fixed_at_round_one_and_recorded(tmp_path, tiny_lora):
+    model, tok = tiny_lora
+    queries = ["你好", "可以便宜吗", "今天发货吗", "快递呢", "在吗", "包邮吗", "几天到", "退货"]
+    stream = [ex(i, q) for i, q in enumerate(queries)]
+    matcher = ConstMatcher({q: 0.3 + 0.05 * i for i, q in enumerate(queries)})
+    scorer = Scorer(CharEmbedder(), matcher, alpha=0.8, theta=0.2)  # all matches above Theta
+    backend = SpyBackend()
+    records, state = _run(tmp_path, model, tok, make_teacher(tmp_path, backend), scorer,
+                          "match-only", stream, percentile=25)  # fmt: skip
+    first = [d["gate_score"] for d in state.decisions if d["round"] == 1]
+    assert state.threshold == pytest.approx(np.percentile(first, 25))
+    assert [r.threshold for r in records] == [state.threshold] * 3
+    for d in state.decisions:  # round 2 escalates against round 1's threshold
+        assert d["escalated"] == (d["gate_score"] < state.threshold)
+    assert [r.n_escalated for r in records] == [0, 1, 0]  # the lowest of round 1 only
+    assert backend.seen == ["你好"]
+    table = evolve.evolution_table({"match-only": state})
+    assert set(table["threshold"]) == {state.threshold} and list(table["arm"]) == ["match-only"] * 3
+    esc = evolve.escalation_table({"match-only": state}).loc["match-only"]
+    assert esc["threshold"] == state.threshold and esc["round-1 score, min"] == pytest.approx(0.3)
+    assert (esc["escalated, round 1"], esc["escalated, round 2"]) == (0.25, 0.0)
+
+
+# --- the controls ------------------------------------------------------------------------
+
+
+def test_random_picks_have_the_count_and_are_seeded():
+    a = evolve.random_picks(16, 4, seed=0, k=1)
+    assert len(a) == 4 and len(set(a.tolist())) == 4 and all(0 <= i < 16 for i in a)
+    assert a.tolist() == evolve.random_picks(16, 4, seed=0, k=1).tolist()
+    others = [evolve.random_picks(16, 4, seed=s, k=k).tolist() for s, k in [(0, 2), (1, 1)]]
+    assert all(o != a.tolist() for o in others)
+    assert len(evolve.random_picks(3, 5, seed=0, k=1)) == 3
+    assert len(evolve.random_picks(3, 0, seed=0, k=1)) == 0
+
+
+def _lora_weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
+
+
+def test_no_update_control_leaves_the_adapter_unchanged_and_asks_nobody(tmp_path, tiny_lora):
+    from ecc_utils.generate import generate
+
+    model, tok = tiny_lora
+    stream = [ex(i, q) for i, q in enumerate(["你好", "在吗", "发货吗", "包邮吗"])]
+    probe = [ex(10 + i, q) for i, q in enumerate(["多久到", "有赠品吗", "能开发票吗"])]
+    cfg = loop_profile(2, 2)
+    inputs = LoopInputs(stream, probe, ["好的亲"] * 3, [ex(99, "在吗")])
+    scorer = Scorer(CharEmbedder(), ConstMatcher(default=0.9), alpha=0.8, theta=0.2)
+    before = _lora_weights(model)
+    loop = evolve.Loop(model, tok, None, scorer, inputs, cfg)  # no teacher: it must not ask
+    state = evolve.run_control("no-update", loop, tmp_path / "nu", progress=False)
+    after = _lora_weights(model)
+    assert before and all(torch.equal(before[k], after[k]) for k in before)
+    assert state.buffer == [] and state.rounds_done == 2
+    assert [r["cloud_calls"] for r in state.records] == [0, 0, 0]
+    # round k answers with seed + k: the probe answers are those of the unchanged adapter
+    for k, answers in enumerate(state.probe_answers):
+        assert answers == generate(model, tok, probe, evolve.round_sampling(cfg, k))
+    with pytest.raises(ValueError, match="control="):
+        evolve.run_control("shuffle", loop, tmp_path / "x")
+
+
+def test_random_control_escalates_as_many_as_the_gate_and_pairs_seeds(tmp_path):
+    from ecc_utils.models import tiny_random
+    from ecc_utils.peft_methods import PeftSpec, apply_method
+
+    queries = ["你好", "可以便宜吗", "今天发货吗", "快递呢", "在吗", "包邮吗", "几天到", "退货"]
+    stream = [ex(i, q) for i, q in enumerate(queries)]
+    matcher = ConstMatcher({q: 0.3 + 0.05 * i for i, q in enumerate(queries)})
+    scorer = Scorer(CharEmbedder(), matcher, alpha=0.8, theta=0.2)  # distinct final scores
+    cfg = loop_profile(2, 4, percentile=50)
+    inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
+    gate_model, tok = tiny_random(seed=0)
+    gate_model = apply_method(gate_model, PeftSpec("lora"))
+    gate_teacher = make_teacher(tmp_path / "g", SpyBackend())
+    _, gate = run_gate("cloud", gate_model, tok, gate_teacher, scorer, inputs, cfg,
+                       tmp_path / "cloud", progress=False)  # fmt: skip
+    counts = evolve.escalation_counts(gate)
+    assert counts == [2, sum(d["escalated"] for d in gate.decisions if d["round"] == 2)]
+    model, _ = tiny_random(seed=0)
+    model = apply_method(model, PeftSpec("lora"))
+    before = _lora_weights(model)
+    spy = SpyBackend()
+    loop = evolve.Loop(model, tok, make_teacher(tmp_path / "r", spy), scorer, inputs, cfg)
+    state = evolve.run_control("random", loop, tmp_path / "random", counts=counts,
+                               progress=False)  # fmt: skip
+    assert evolve.escalation_counts(state) == counts
+    assert [r["cloud_calls"] for r in state.records[1:]] == counts  # equal cloud labels
+    assert len(state.buffer) == len(gate.buffer) == sum(counts)
+    picked = [i for ids in state.escalated_ids for i in ids]
+    assert sorted(spy.seen) == sorted(e.query for e in stream if e.id in picked)
+    assert any(not torch.equal(before[k], v) for k, v in _lora_weights(model).items())
+    assert state.probe_answers[0] == gate.probe_answers[0]  # same adapter, same seed
+    with pytest.raises(ValueError, match="run the reference gate first"):
+        evolve.run_control("random", loop, tmp_path / "r2", counts=[1])
+
+
+def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
+    from ecc_utils.artifacts import Artifacts
+    from ecc_utils.models import tiny_random
+    from ecc_utils.peft_methods import PeftSpec, apply_method
+
+    model, tok = tiny_random(seed=0)
+    start = tmp_path / "start"
+    apply_method(model, PeftSpec("lora")).save_pretrained(str(start))
+    base, _ = tiny_random(seed=0)
+    queries = ["你好", "可以便宜吗", "今天发货吗", "快递呢"]
+    stream = [ex(i, q) for i, q in enumerate(queries)]
+    matcher = ConstMatcher({q: 0.3 + 0.1 * i for i, q in enumerate(queries)})
+    scorer = Scorer(CharEmbedder(), matcher, alpha=0.8, theta=0.2)
+    cfg = loop_profile(2, 2, percentile=25)
+    inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
+    art = Artifacts(tmp_path / "art")
+    spy = SpyBackend()
+    states = evolve.run_arms(base, tok, make_teacher(tmp_path, spy), scorer, inputs, cfg, art,
+                             start=start, progress=False)  # fmt: skip
+    assert list(states) == ["cloud", "match-only", "no-update", "random"]
+    assert evolve.escalation_counts(states["random"]) == evolve.escalation_counts(states["cloud"])
+    assert all((art.evolve_dir(a) / "state.json").is_file() for a in states)
+    assert set(evolve.thresholds(states)) == {"cloud", "match-only"}
+    firsts = {a: s.probe_scores[0] for a, s in states.items()}
+    assert all(v == firsts["cloud"] for v in firsts.values())  # paired at round 0
+    failing = SpyBackend(fail_after=0)  # a re-run has nothing left to do: no teacher call
+    again = evolve.run_arms(base, tok, make_teacher(tmp_path / "f", failing), scorer, inputs,
+                            cfg, art, start=start, progress=False)  # fmt: skip
+    assert {a: s.probe_scores for a, s in again.items()} == {
+        a: s.probe_scores for a, s in states.items()
+    }
+    assert failing.seen == []
+
+
+# --- the report: per-round gain and the tests against the controls ------------------------
+
+
+def _state(arm, scores):
+    s = evolve.LoopState(arm)
+    s.probe_scores = [list(map(float, x)) for x in scores]
+    s.escalated_ids = [[] for _ in scores[1:]]
+    return s
+
+
+def _states(gate_shift, random_shift, n=32, rounds=3):
+    rng = np.random.default_rng(1)
+    start = rng.uniform(0.1, 0.3, n)
+    noise = [rng.normal(0, 0.01, n) for _ in range(rounds)]
+
+    def arm(shift):
+        return [start] + [start + shift * (k + 1) / rounds + noise[k] for k in range(rounds)]
+
+    return {
+        "cloud": _state("cloud", arm(gate_shift)),
+        "match-only": _state("match-only", arm(0.0)),
+        "no-update": _state("no-update", arm(0.0)),
+        "random": _state("random", arm(random_shift)),
+    }
+
+
+def test_probe_gain_has_an_interval_per_arm_and_round():
+    states = _states(0.2, 0.0)
+    gain = evolve.probe_gain(states, seed=0)
+    assert len(gain) == 4 * 4
+    assert list(gain.columns[:4]) == ["arm", "kind", "round", "probe_mean_score"]
+    assert {"difference", "low", "high", "n", "verdict"} <= set(gain.columns)
+    zero = gain[gain["round"] == 0]
+    assert (zero[["difference", "low", "high"]] == 0).all().all()
+    assert (gain["n"] == 32).all()
+    assert (gain["low"] <= gain["difference"]).all() and (gain["difference"] <= gain["high"]).all()
+    cloud = gain[gain["arm"] == "cloud"].set_index("round")
+    want = np.mean(np.subtract(states["cloud"].probe_scores[3], states["cloud"].probe_scores[0]))
+    assert cloud.loc[3, "difference"] == pytest.approx(want)
+    assert cloud.loc[3, "verdict"] == "supported" and cloud.loc[3, "low"] > 0.1
+    assert set(gain.loc[gain["arm"] == "no-update", "kind"]) == {"control"}
+
+
+def test_controls_comparison_and_sentence_say_what_helps():
+    helps = evolve.compare_controls(_states(0.2, 0.0), seed=0)
+    assert list(zip(helps["better"], helps["other"], strict=True)) == [
+        ("cloud", "no-update"),
+        ("match-only", "no-update"),
+        ("cloud", "random"),
+    ]
+    assert (helps["round"] == 3).all() and (helps["n"] == 32).all()
+    assert helps["verdict"].tolist() == ["supported", "inconclusive", "supported"]
+    sentence = evolve.controls_sentence(helps)
+    assert "After round 3, the cloud gate" in sentence and sentence.endswith("in this run.")
+    assert f"{helps['difference'].iloc[0]:+.3f}" in sentence  # numbers from the table
+    same = evolve.compare_controls(_states(0.2, 0.2), seed=0)  # random does as well
+    assert same["verdict"].tolist()[2] == "inconclusive"
+    assert "cannot tell whether choosing" in evolve.controls_sentence(same)
+    nothing = evolve.compare_controls(_states(0.0, 0.0), seed=0)
+    assert "inconclusive" in evolve.controls_sentence(nothing).split(". ")[-1]
+    none = evolve.compare_controls({"cloud": _states(0.2, 0.0)["cloud"]})
+    assert none.empty and "cannot tell" in evolve.controls_sentence(none)
+
+
+def test_gain_figure_has_error_bars_per_arm():
+    from ecc_utils import plots
+
+    gain = evolve.probe_gain(_states(0.2, 0.0), seed=0)
+    fig = plots.evolution_gain(gain)
+    ax = fig.get_axes()[0]
+    assert len(ax.containers) == 4  # one errorbar series per arm
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(dict.fromkeys(gain["arm"]))

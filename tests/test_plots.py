@@ -55,22 +55,26 @@ def test_empty_table_is_an_error():
         plots.fig3(pd.DataFrame())
 
 
-def test_evolution_figure_has_three_panels_and_a_line_per_gate():
+def test_evolution_figure_has_three_panels_and_a_line_per_arm():
     import pandas as pd
 
     rows = [
         {
-            "gate": g,
+            "arm": g,
             "round": r,
             "probe_mean_score": 0.1 * r,
             "cloud_calls": 4 - r,
             "escalated_fraction": 0.5,
         }
-        for g in ("cloud", "match-only")
+        for g in ("cloud", "match-only", "no-update")
         for r in range(3)
     ]
     fig = plots.evolution(pd.DataFrame(rows))
     axes = fig.get_axes()
     assert len(axes) == 3
-    assert len(axes[0].get_lines()) == 2
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["cloud", "match-only"]
+    assert len(axes[0].get_lines()) == 3
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [
+        "cloud",
+        "match-only",
+        "no-update",
+    ]

@@ -1,0 +1,83 @@
+"""Online evolutive learning (Section III): low scores become cloud pseudo-labels.
+
+The end model answers a stream of user queries in rounds; a *gate* escalates the queries whose
+answer scores low (their masked query goes to the cloud teacher, whose answer becomes a
+pseudo-label) and the end model is updated locally on them plus a replay sample of its training
+pairs. Two *controls* run beside the gates so the page can say whether escalating the
+low-scoring queries is what helps.
+
+| module | role |
+|---|---|
+| `gates` | the two gates, the threshold rule (`gate_threshold`), simulated dissatisfaction |
+| `loop` | the rounds shared by every arm (`run_arm`), `run_gate`, the stream split |
+| `controls` | the no-update and random-escalation controls, `run_arms` (every arm in turn) |
+| `update` | the local update (Trainer), the replay sample, the trainable adapter |
+| `state` | per-round records and saved state (resume), adapter weights, run keys |
+| `report` | the page's tables: per-round gain with intervals, tests against the controls |
+"""
+
+from ecc_utils.evolve.controls import (
+    escalation_counts,
+    no_update_policy,
+    random_picks,
+    random_policy,
+    run_arms,
+    run_control,
+)
+from ecc_utils.evolve.gates import Dissatisfaction, escalate, gate_threshold, threshold_rule
+from ecc_utils.evolve.loop import (
+    Decision,
+    Loop,
+    LoopInputs,
+    Teacher,
+    gate_policy,
+    round_sampling,
+    run_arm,
+    run_gate,
+    split_stream,
+)
+from ecc_utils.evolve.report import (
+    compare_controls,
+    controls_sentence,
+    escalation_table,
+    evolution_table,
+    probe_gain,
+    thresholds,
+)
+from ecc_utils.evolve.state import EvolveError, LoopState, RoundRecord, run_key
+from ecc_utils.evolve.update import local_update, replay_sample, trainable_adapter
+
+__all__ = [
+    "Decision",
+    "Dissatisfaction",
+    "EvolveError",
+    "Loop",
+    "LoopInputs",
+    "LoopState",
+    "RoundRecord",
+    "Teacher",
+    "compare_controls",
+    "controls_sentence",
+    "escalate",
+    "escalation_counts",
+    "escalation_table",
+    "evolution_table",
+    "gate_policy",
+    "gate_threshold",
+    "local_update",
+    "no_update_policy",
+    "probe_gain",
+    "random_picks",
+    "random_policy",
+    "replay_sample",
+    "round_sampling",
+    "run_arm",
+    "run_arms",
+    "run_control",
+    "run_gate",
+    "run_key",
+    "split_stream",
+    "threshold_rule",
+    "thresholds",
+    "trainable_adapter",
+]

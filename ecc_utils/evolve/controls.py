@@ -1,0 +1,140 @@
+"""The controls of the online loop, and every arm run in turn.
+
+A gain of a gate's probe score could come from sampling noise, or from any update on cloud
+answers, rather than from escalating the *low-scoring* queries. Two controls separate these,
+each run like a gate (same stream, probe, seeds and local update; see `ecc_utils.evolve.loop`):
+
+* ``no-update``: the starting adapter answers the probe each round (same per-round seeds), with
+  no escalation and no local update; its gain is sampling noise.
+* ``random``: each round escalates as many queries as the first gate of ``evolve.gates`` (the
+  cloud gate in the shipped profiles) did that round, chosen at random (seeded by round), and
+  updates exactly as the gate does; so it gets as many cloud pseudo-labels and training steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ecc_utils.config import CONTROLS, GATES
+from ecc_utils.evolve.loop import (
+    Decision,
+    Loop,
+    LoopInputs,
+    Policy,
+    Teacher,
+    answers_of,
+    ask_teacher,
+    run_arm,
+    run_gate,
+)
+from ecc_utils.evolve.state import LoopState, run_key
+from ecc_utils.evolve.update import trainable_adapter
+from ecc_utils.records import Example
+
+if TYPE_CHECKING:
+    from ecc_utils.artifacts import Artifacts
+    from ecc_utils.config import Profile
+    from ecc_utils.scoring import Scorer
+
+
+def random_picks(n: int, count: int, seed: int, k: int) -> np.ndarray:
+    """Indices of `count` of `n` queries (all of them if fewer), drawn at random with a
+    generator seeded by (`seed`, round `k`), in increasing order."""
+    rng = np.random.default_rng([seed, k])
+    return np.sort(rng.choice(n, size=min(count, n), replace=False))
+
+
+def escalation_counts(state: LoopState) -> list[int]:
+    """How many queries an arm escalated in each finished round (round 1 first)."""
+    return [len(ids) for ids in state.escalated_ids]
+
+
+def no_update_policy() -> Policy:
+    """Escalate nothing, so the buffer stays empty and the adapter is never updated."""
+
+    def decide(state: LoopState, k: int, batch: list[Example]) -> Decision:
+        return Decision(np.zeros(len(batch), dtype=bool))
+
+    return decide
+
+
+def random_policy(loop: Loop, counts: Sequence[int]) -> Policy:
+    """Escalate ``counts[k - 1]`` queries of round k's batch, picked by `random_picks`."""
+
+    def decide(state: LoopState, k: int, batch: list[Example]) -> Decision:
+        mask = np.zeros(len(batch), dtype=bool)
+        mask[random_picks(len(batch), counts[k - 1], loop.cfg.seed, k)] = True
+        picked = [e for e, m in zip(batch, mask, strict=True) if m]
+        called = ask_teacher(loop.teacher, [e.query for e in picked], [e.id for e in picked])
+        return Decision(mask, called, answers_of(called, batch, mask))
+
+    return decide
+
+
+def run_control(
+    control: str,
+    loop: Loop,
+    state_dir: str | Path,
+    *,
+    counts: Sequence[int] = (),
+    run_key: str = "",
+    progress: bool = True,
+) -> LoopState:
+    """Run (or continue) one control arm; ``random`` needs the reference gate's per-round
+    escalation `counts` (`escalation_counts`), one per round of section `evolve`."""
+    if control == "no-update":
+        policy = no_update_policy()
+    elif control == "random":
+        if len(counts) < loop.cfg.evolve.rounds:
+            raise ValueError(
+                f"control random: {len(counts)} escalation counts for "
+                f"{loop.cfg.evolve.rounds} rounds; run the reference gate first"
+            )
+        policy = random_policy(loop, counts)
+    else:
+        raise ValueError(f"control={control!r}: one of {', '.join(CONTROLS)}")
+    return run_arm(control, policy, loop, state_dir, run_key=run_key, progress=progress)
+
+
+def run_arms(
+    base: Any,
+    tokenizer: Any,
+    teacher: Teacher,
+    scorer: Scorer,
+    inputs: LoopInputs,
+    cfg: Profile,
+    art: Artifacts,
+    *,
+    start: Path,
+    progress: bool = True,
+) -> dict[str, LoopState]:
+    """Every arm of section `evolve`, the gates first, then the controls, each from the adapter
+    saved in `start` on the `base` model, its state under ``art.evolve_dir(arm)``. An arm's
+    run key covers the settings, the inputs, the starting adapter and (``random``) the
+    reference gate's counts, so a re-run continues exactly the arms whose inputs are unchanged.
+    """
+    from ecc_utils.generate import unload_adapter
+
+    ev = cfg.evolve
+    ids = [e.id for e in [*inputs.probe, *inputs.stream]]
+    train = cfg.train.for_method(cfg.loop_start()[0])
+    settings = (ev, cfg.generation, cfg.scoring, train, cfg.seed, ids)
+    files = sorted(Path(start).glob("adapter_*"))
+    states: dict[str, LoopState] = {}
+    for arm in (*ev.gates, *ev.controls):
+        counts = escalation_counts(states[ev.gates[0]]) if arm == "random" else []
+        key = run_key(arm, *settings, counts, files=files)
+        model = trainable_adapter(base, start)
+        if arm in GATES:
+            _, states[arm] = run_gate(arm, model, tokenizer, teacher, scorer, inputs, cfg,
+                                      art.evolve_dir(arm), run_key=key, progress=progress)  # fmt: skip
+        else:
+            loop = Loop(model, tokenizer, teacher, scorer, inputs, cfg)
+            states[arm] = run_control(arm, loop, art.evolve_dir(arm), counts=counts,
+                                      run_key=key, progress=progress)  # fmt: skip
+        base = unload_adapter(model)
+    return states

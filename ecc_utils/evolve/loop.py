@@ -1,0 +1,301 @@
+"""The rounds of the online loop, shared by every arm (a gate or a control).
+
+A stream of user queries is processed in rounds. In round k an arm's *policy* decides which
+queries of the batch are escalated (their masked query goes to the cloud teacher, whose answer
+joins the pseudo-label buffer); then the end model is updated locally on the buffer plus a
+replay sample of the original training pairs, and answers the fixed probe set, scored with
+Eq. (1) against the cloud's answers. Round 0 is the starting adapter.
+
+Pairing: round k samples every answer with seed ``profile.seed + k`` in every arm, so the arms'
+probe answers at a round differ only through their weights (at round 0 they are identical),
+and the update of round k uses the same training seed and replay sample in every arm.
+
+The state (buffer, per-round records, probe scores, threshold, adapter) is saved after every
+round, so a failure mid-round (say, the teacher giving up) loses nothing finished, and a re-run
+continues with the next round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ecc_utils.config import GATES
+from ecc_utils.evolve.gates import escalate, gate_threshold
+from ecc_utils.evolve.state import (
+    EvolveError,
+    LoopState,
+    RoundRecord,
+    load_adapter_weights,
+    save_adapter_weights,
+)
+from ecc_utils.evolve.update import local_update
+from ecc_utils.records import Example
+
+if TYPE_CHECKING:
+    from ecc_utils.config import Profile
+    from ecc_utils.generate import Sampling
+    from ecc_utils.scoring import Scorer
+
+
+class Teacher(Protocol):
+    def label(self, queries: Sequence[str], ids: Sequence[str] | None = None) -> list: ...
+
+
+class TeacherFailure(RuntimeError):
+    """The teacher raised inside a policy (wrapped so the loop can say what was kept)."""
+
+
+@dataclass(frozen=True)
+class LoopInputs:
+    """What the loop reads: the query stream, the probe set with its references (the cloud's
+    answers), the replay pool of original training pairs, and optionally the simulated
+    dissatisfaction signal (`Dissatisfaction`)."""
+
+    stream: Sequence[Example]
+    probe: Sequence[Example]
+    probe_references: Sequence[str]
+    replay: Sequence[Example]
+    dissatisfied: Any = None
+
+
+@dataclass(frozen=True)
+class Loop:
+    """What one arm runs with besides its policy: the trainable PEFT model it updates, the
+    tokenizer, the cloud teacher (None for an arm that never asks), the scorer, the inputs
+    and the profile (sections evolve, generation, train, seed)."""
+
+    model: Any
+    tokenizer: Any
+    teacher: Teacher | None
+    scorer: Scorer
+    inputs: LoopInputs
+    cfg: Profile
+
+
+@dataclass
+class Decision:
+    """What an arm's policy decided for one round's batch."""
+
+    mask: np.ndarray  # escalated queries
+    called: list = field(default_factory=list)  # the teacher's records this round (cost)
+    cloud: list[str] = field(default_factory=list)  # teacher answer per query ("" if not asked)
+    answers: list[str] | None = None  # the end model's answers, where the policy made them
+    gate_score: np.ndarray | None = None
+
+
+# (state so far, round number k >= 1, the round's batch) -> Decision
+Policy = Callable[[LoopState, int, list[Example]], Decision]
+
+
+def round_sampling(cfg: Profile, k: int) -> Sampling:
+    """Section `generation` of the profile, seeded ``seed + k`` for round `k` (every arm)."""
+    from ecc_utils.generate import Sampling
+
+    return dataclasses.replace(Sampling.from_profile(cfg), seed=cfg.seed + k)
+
+
+def ask_teacher(teacher: Teacher | None, queries: Sequence[str], ids: Sequence[str]) -> list:
+    """The teacher's records for `queries` (none asked: none); its failure a `TeacherFailure`."""
+    if not queries:
+        return []
+    if teacher is None:
+        raise ValueError("this arm escalates queries but was given no teacher")
+    try:
+        return list(teacher.label(list(queries), list(ids)))
+    except Exception as e:
+        raise TeacherFailure(f"{type(e).__name__}: {e}") from e
+
+
+def answers_of(called: Sequence, batch: Sequence[Example], mask: np.ndarray) -> list[str]:
+    """The teacher's answer per query of `batch` ("" where it was not escalated)."""
+    by_id = {rec.id: rec.answer for rec in called}
+    return [by_id[e.id] if m else "" for e, m in zip(batch, mask, strict=True)]
+
+
+def run_arm(
+    arm: str,
+    policy: Policy,
+    loop: Loop,
+    state_dir: str | Path,
+    *,
+    run_key: str = "",
+    progress: bool = True,
+) -> LoopState:
+    """Run (or continue) one arm: `policy` decides each round's escalations, the rest (buffer,
+    replay, local update, probe, records, saving) is the same for every arm.
+
+    Rounds, queries per round and local steps come from section `evolve`; the local update's
+    learning rate, batch size and lengths from section `train`, resolved for the method the loop
+    starts from (`Profile.loop_start`, `TrainConfig.for_method`). State and adapter are saved
+    under `state_dir` after each round; a re-run with the same `state_dir` and `run_key`
+    continues after the last finished round; another `run_key` starts afresh.
+    """
+    from tqdm.auto import tqdm
+
+    cfg, inputs, ev = loop.cfg, loop.inputs, loop.cfg.evolve
+    need = ev.rounds * ev.queries_per_round
+    if len(inputs.stream) < need:
+        raise ValueError(
+            f"stream: {len(inputs.stream)} queries, but rounds x queries_per_round = {need}; "
+            "raise data.n_eval or lower evolve.rounds / evolve.queries_per_round"
+        )
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_file, adapter = state_dir / "state.json", state_dir / "adapter"
+    state = LoopState.load(state_file, arm, run_key)
+    train_cfg = cfg.train.for_method(cfg.loop_start()[0])
+    if state.rounds_done:
+        load_adapter_weights(loop.model, adapter)
+    if not state.records:  # round 0: before any local update
+        means = _probe(loop, state, 0)
+        state.records.append(asdict(RoundRecord(arm, 0, 0, 0, 0.0, 0, 0, 0, 0, 0.0, *means)))
+        state.save(state_file)
+    label = f"gate {arm}" if arm in GATES else f"control {arm}"
+    q = ev.queries_per_round
+    for r in tqdm(range(state.rounds_done, ev.rounds), desc=label, disable=not progress):
+        k = r + 1
+        batch = list(inputs.stream[r * q : k * q])
+        try:
+            d = policy(state, k, batch)
+        except TeacherFailure as e:
+            raise EvolveError(
+                f"{label}, round {k}: the teacher failed ({e}); {state.rounds_done} finished "
+                f"rounds and a buffer of {len(state.buffer)} pseudo-labels are kept in "
+                f"{state_dir}; re-run to continue"
+            ) from e.__cause__
+        masked = {rec.id: rec.query for rec in d.called}  # the query as the teacher saw it
+        state.buffer.extend(
+            Example(id=f"pseudo-{e.id}", source="teacher", context=list(e.context),
+                    query=masked[e.id], response=d.cloud[i]).to_dict()
+            for i, e in enumerate(batch) if d.mask[i]
+        )  # fmt: skip
+        rng = random.Random(cfg.seed * 1000 + r)
+        replay = rng.sample(list(inputs.replay), min(len(inputs.replay), len(state.buffer)))
+        secs = local_update(
+            loop.model,
+            loop.tokenizer,
+            [Example.from_dict(x) for x in state.buffer] + replay,
+            train_cfg,
+            steps=ev.steps_per_round,
+            seed=cfg.seed + r,
+            work_dir=state_dir / "trainer",
+        )
+        means = _probe(loop, state, k)
+        mask = np.asarray(d.mask, dtype=bool)
+        state.records.append(asdict(RoundRecord(
+            arm, k, len(batch), int(mask.sum()), float(mask.mean()), len(d.called),
+            _tokens(d.called, "input_tokens"), _tokens(d.called, "output_tokens"),
+            len(state.buffer), round(secs, 3), *means, state.threshold,
+        )))  # fmt: skip
+        for rec in state.records:  # round 0's row shows the threshold fixed at round 1
+            rec["threshold"] = state.threshold
+        state.escalated_ids.append([e.id for e, m in zip(batch, mask, strict=True) if m])
+        state.decisions.extend(
+            {"round": k, "id": e.id, "query": e.query,
+             "answer": None if d.answers is None else d.answers[i],
+             "gate_score": None if d.gate_score is None else float(d.gate_score[i]),
+             "escalated": bool(mask[i])}
+            for i, e in enumerate(batch)
+        )  # fmt: skip
+        save_adapter_weights(loop.model, adapter)
+        state.save(state_file)
+    return state
+
+
+def _probe(loop: Loop, state: LoopState, k: int) -> tuple[float, float]:
+    """Answer and score the probe set at round `k`; keep the per-query scores in `state`."""
+    from ecc_utils.generate import generate
+
+    probe = list(loop.inputs.probe)
+    answers = generate(loop.model, loop.tokenizer, probe, round_sampling(loop.cfg, k))
+    scores = loop.scorer.score(
+        [e.query for e in probe], answers, list(loop.inputs.probe_references)
+    )
+    state.probe_answers.append(answers)
+    state.probe_scores.append([float(x) for x in scores["final_score"]])
+    return float(scores["final_score"].mean()), float(scores["sim"].mean())
+
+
+def _tokens(records: Sequence, attr: str) -> int:
+    return int(sum(getattr(r, attr, 0) or 0 for r in records))
+
+
+def gate_policy(gate: str, loop: Loop) -> Policy:
+    """The policy of a gate (see `ecc_utils.evolve.gates`): answer the batch, score it, fix
+    the threshold at round 1, escalate below it (or on dissatisfaction)."""
+    from ecc_utils.generate import generate
+
+    if gate not in GATES:
+        raise ValueError(f"gate={gate!r}: one of {', '.join(GATES)}")
+
+    def decide(state: LoopState, k: int, batch: list[Example]) -> Decision:
+        queries, ids = [e.query for e in batch], [e.id for e in batch]
+        answers = generate(loop.model, loop.tokenizer, batch, round_sampling(loop.cfg, k))
+        unhappy = loop.inputs.dissatisfied
+        unhappy = unhappy(batch, answers) if unhappy is not None else None
+        if gate == "cloud":  # the paper: the cloud answers every query, to score the end model
+            called = ask_teacher(loop.teacher, queries, ids)
+            score = loop.scorer.score(queries, answers, [x.answer for x in called])
+            score = score["final_score"].to_numpy()
+        else:  # match-only: the device decides; only escalated queries reach the cloud
+            score = np.asarray(loop.scorer.match(queries, answers), dtype=float)
+        if state.threshold is None:
+            state.threshold = gate_threshold(gate, loop.cfg.evolve, score, loop.scorer.theta)
+        t = state.threshold
+        mask = escalate(gate, final=score, match=score, threshold=t, theta=t, dissatisfied=unhappy)
+        if gate == "cloud":
+            cloud = [x.answer if m else "" for x, m in zip(called, mask, strict=True)]
+        else:
+            picked = np.flatnonzero(mask)
+            called = ask_teacher(
+                loop.teacher, [queries[i] for i in picked], [ids[i] for i in picked]
+            )
+            cloud = answers_of(called, batch, mask)
+        return Decision(mask, called, cloud, answers, score)
+
+    return decide
+
+
+def run_gate(
+    gate: str,
+    model: Any,
+    tokenizer: Any,
+    teacher: Teacher,
+    scorer: Scorer,
+    inputs: LoopInputs,
+    cfg: Profile,
+    state_dir: str | Path,
+    *,
+    run_key: str = "",
+    progress: bool = True,
+) -> tuple[list[RoundRecord], LoopState]:
+    """Run (or continue) the loop for one gate on a trainable PEFT `model` (see `run_arm`);
+    returns the per-round records (round 0 first) and the state."""
+    loop = Loop(model, tokenizer, teacher, scorer, inputs, cfg)
+    state = run_arm(
+        gate, gate_policy(gate, loop), loop, state_dir, run_key=run_key, progress=progress
+    )
+    return state.round_records(), state
+
+
+def split_stream(
+    pool: Sequence[Example], *, n_probe: int, n_stream: int, seed: int = 0
+) -> tuple[list[Example], list[Example]]:
+    """(probe, stream) from held-out evaluation items, never the six Table VI inputs."""
+    items = [e for e in pool if e.label is None]
+    need = n_probe + n_stream
+    if len(items) < need:
+        raise ValueError(
+            f"evaluation pool: {len(items)} held-out items besides the Table VI inputs, "
+            f"need n_probe + rounds x queries_per_round = {need}; raise data.n_eval"
+        )
+    rng = random.Random(seed)
+    items = rng.sample(items, need)
+    return items[:n_probe], items[n_probe:]
