@@ -17,7 +17,9 @@ them to a folder and reads and writes the files.
 | runs/<method>/checkpoint-<step>/, runs/<method>/train_log.json | 03 | adapters; `TrainLog` |
 | scores.csv, table6.csv, calibration.json | 04 | Eq. (1) per (input, model); Table VI |
 | fig3.png, fig3.svg | 05 | Fig. 3 |
-| evolution.csv | 06 | per (gate, round) of the online loop |
+| evolution.csv, evolution_summary.json | 06 | per (arm, round) of the online loop; totals |
+| evolution_gain.csv, evolution_controls.csv | 06 | probe gain per (arm, round); tests vs controls |
+| evolve/<arm>/ | 06 | one arm's saved state and adapter (the loop resumes from it) |
 | manifest.json | pipeline | per executed notebook: parameters, fingerprint, wall time |
 """
 
@@ -65,6 +67,7 @@ EVOLVE = "evolve"
 EVOLUTION = "evolution.csv"
 EVOLUTION_SUMMARY = "evolution_summary.json"
 EVOLUTION_GAIN = "evolution_gain.csv"
+EVOLUTION_CONTROLS = "evolution_controls.csv"
 GLANCE = "glance.csv"
 MANIFEST = "manifest.json"
 # What the pages show besides the contract's files: small tables, examples, figures.
@@ -73,6 +76,8 @@ MASKING_EXAMPLES = "data/masking_examples.csv"
 STATS_VS_PUBLISHED = "data/stats_vs_published.csv"
 PROMPT_EXAMPLE = "teacher/prompt_example.txt"
 TABLE3 = "teacher/table3.csv"
+REFERENCE_QUALITY = "teacher/reference_quality.csv"
+KNN_VARIANTS = "teacher/knn_variants.csv"
 VALIDITY = "validity.csv"
 PER_INPUT = "per_input.csv"
 PER_GROUP = "per_group.csv"
@@ -281,6 +286,16 @@ class Artifacts:
         return self.path(TABLE3)
 
     @property
+    def reference_quality(self) -> Path:
+        """The teacher's answers against the human replies, beside a random reply."""
+        return self.path(REFERENCE_QUALITY)
+
+    @property
+    def knn_variants(self) -> Path:
+        """The knn teacher's retrieval settings compared on held-out teacher queries."""
+        return self.path(KNN_VARIANTS)
+
+    @property
     def teacher_cache(self) -> Path:
         """The default cache of teacher answers (``teacher.cache_file`` overrides it)."""
         return self.path(TEACHER_CACHE)
@@ -422,8 +437,9 @@ class Artifacts:
         return self.path(FIG3_MEANS)
 
     # online loop (06) ---------------------------------------------------------------------
-    def evolve_dir(self, gate: str) -> Path:
-        return self.path(EVOLVE) / gate
+    def evolve_dir(self, arm: str) -> Path:
+        """``evolve/<arm>/``: the saved state and adapter of one arm (a gate or a control)."""
+        return self.path(EVOLVE) / arm
 
     @property
     def evolution(self) -> Path:
@@ -443,8 +459,27 @@ class Artifacts:
 
     @property
     def evolution_gain(self) -> Path:
-        """Per gate: the probe score's change over the loop, paired over the probe queries."""
+        """Per (arm, round): the probe score's gain over round 0, paired over the probe
+        queries, with its 95 % interval (`evolve.probe_gain`)."""
         return self.path(EVOLUTION_GAIN)
+
+    def write_evolution_gain(self, df: pd.DataFrame) -> None:
+        _write_csv(df, self.evolution_gain, index=False)
+
+    def read_evolution_gain(self) -> pd.DataFrame:
+        return self.read_csv(self.evolution_gain)
+
+    @property
+    def evolution_controls(self) -> Path:
+        """Paired tests at the last round: each gate's probe gain against the controls'
+        (`evolve.compare_controls`)."""
+        return self.path(EVOLUTION_CONTROLS)
+
+    def write_evolution_controls(self, df: pd.DataFrame) -> None:
+        _write_csv(df, self.evolution_controls, index=False)
+
+    def read_evolution_controls(self) -> pd.DataFrame:
+        return self.read_csv(self.evolution_controls)
 
     @property
     def glance(self) -> Path:

@@ -28,6 +28,7 @@ from ecc_utils.config import ProfileError, load_profile, profile_path
 from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint
 from ecc_utils.paper import METHOD_NAMES
 from ecc_utils.records import atomic_write_text
+from ecc_utils.train.sweep import sweep_file
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -63,8 +64,10 @@ def data_dirs(profile: Profile) -> tuple[str, ...]:
     return (d,) if d else ()
 
 
-def build_plan(profile: Profile) -> list[Step]:
-    """The ordered run plan for a profile; the training notebook runs once per PEFT method."""
+def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
+    """The ordered run plan for a profile; the training notebook runs once per PEFT method.
+    `params_dir` (the profiles' folder) adds the training-settings page when the profile has a
+    sweep table there (``params/sweeps/<profile>.csv``)."""
     splits = {name: A.split_file(name) for name in A.SPLITS}
     t = profile.train
     checkpoints = {
@@ -82,7 +85,7 @@ def build_plan(profile: Profile) -> list[Step]:
             "02_cloud_labels",
             "02_cloud_labels",
             inputs=(splits["fewshot"], splits["teacher_queries"], splits["eval"], A.STATS),
-            outputs=(A.LABELS, A.TEACHER_SUMMARY),
+            outputs=(A.LABELS, A.TEACHER_SUMMARY, A.REFERENCE_QUALITY),
         ),
     ]
     for m in t.methods:
@@ -138,7 +141,7 @@ def build_plan(profile: Profile) -> list[Step]:
                 f"{A.run_dir(start)}/checkpoint-{step}",
                 A.CALIBRATION,
             ),
-            outputs=(A.EVOLUTION, A.EVOLUTION_GAIN),
+            outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
         ),  # fmt: skip
         Step(
             "08_results",
@@ -152,10 +155,14 @@ def build_plan(profile: Profile) -> list[Step]:
                 A.VALIDITY,
                 A.SCORE_SUMMARY,
                 A.EVOLUTION_GAIN,
+                A.EVOLUTION_CONTROLS,
             ),
             outputs=(A.GLANCE,),
         ),  # fmt: skip
     ]
+    table = sweep_file(params_dir, profile.name) if params_dir is not None else None
+    if table is not None and table.is_file():
+        plan.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
     return plan
 
 
@@ -278,7 +285,7 @@ def run(
     """Execute the plan for `layout.profile`, then build the book; returns the manifest."""
     params_file = profile_path(layout.profile, layout.params)
     profile = load_profile(params_file)
-    plan = build_plan(profile)
+    plan = build_plan(profile, layout.params)
     if only:
         selected = [s for s in plan if only in (s.stage, s.key)]
         if not selected:

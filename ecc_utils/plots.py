@@ -211,19 +211,20 @@ def save_fig3(fig: Figure, art: str | os.PathLike) -> list[Path]:
 
 
 def evolution(table: pd.DataFrame) -> Figure:
-    """The online loop of notebook 06: probe score and cloud calls per round, one line per gate.
+    """The online loop of notebook 06: probe score, cloud calls and escalated fraction per
+    round, one line per arm (gates and controls).
 
-    `table` has the columns of `evolution.csv` (gate, round, probe_mean_score, cloud_calls,
+    `table` has the columns of `evolution.csv` (arm, round, probe_mean_score, cloud_calls,
     escalated_fraction).
     """
     fig = _new_figure((10, 3.2))
     axes = fig.subplots(1, 3)
-    for gate, g in table.groupby("gate", sort=False):
+    for arm, g in table.groupby("arm", sort=False):
         g = g.sort_values("round")
-        axes[0].plot(g["round"], g["probe_mean_score"], marker="o", label=gate)
+        axes[0].plot(g["round"], g["probe_mean_score"], marker="o", label=arm)
         later = g[g["round"] > 0]
-        axes[1].plot(later["round"], later["cloud_calls"], marker="s", label=gate)
-        axes[2].plot(later["round"], later["escalated_fraction"], marker="^", label=gate)
+        axes[1].plot(later["round"], later["cloud_calls"], marker="s", label=arm)
+        axes[2].plot(later["round"], later["escalated_fraction"], marker="^", label=arm)
     titles = (
         "Probe score (mean Eq. 1)",
         "Cloud calls per round",
@@ -233,7 +234,31 @@ def evolution(table: pd.DataFrame) -> Figure:
         ax.set_title(title)
         ax.set_xlabel("round")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].legend(title="gate")
+    axes[0].legend(title="arm")
+    fig.tight_layout()
+    return fig
+
+
+def evolution_gain(gain: pd.DataFrame) -> Figure:
+    """Each arm's probe gain over round 0 per round, with its 95 % interval as error bars
+    (arms side by side at each round; controls dashed). `gain` has the columns of
+    `evolution_gain.csv` (arm, kind, round, difference, low, high)."""
+    fig = _new_figure((6.5, 3.4))
+    ax = fig.subplots()
+    arms = list(dict.fromkeys(gain["arm"]))
+    width = 0.4 / max(1, len(arms))
+    for j, arm in enumerate(arms):
+        g = gain[gain["arm"] == arm].sort_values("round")
+        x = g["round"].to_numpy(float) + (j - (len(arms) - 1) / 2) * width
+        est = g["difference"].to_numpy(float)
+        err = np.vstack([est - g["low"].to_numpy(float), g["high"].to_numpy(float) - est])
+        ls = "--" if "kind" in g and (g["kind"] == "control").all() else "-"
+        ax.errorbar(x, est, yerr=err, fmt="o", ls=ls, capsize=3, ms=4, lw=1, label=arm)
+    ax.axhline(0.0, color=PAPER_COLOR, lw=1)
+    ax.set_xlabel("round")
+    ax.set_ylabel("probe gain over round 0 (Eq. 1)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(title="arm", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -311,5 +336,42 @@ def intervals(
         ax.set_yticks(y, models)
         ax.grid(True, axis="x", alpha=0.3)
         ax.grid(False, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def sweep(table: pd.DataFrame, batch_size: int) -> Figure:
+    """The training-settings sweep at one batch size: per method (columns), the perplexity
+    of the human replies relative to the original model's (paired ratio, 95 % interval) and
+    the share of degenerate answers, against the learning rate, at each budget of samples."""
+    use_style()
+    t = table[(table["method"] != "original") & (table["batch_size"] == batch_size)]
+    methods = list(dict.fromkeys(t["method"]))
+    fig = _new_figure((4.0 * max(len(methods), 1), 6.0))
+    axes = fig.subplots(2, max(len(methods), 1), squeeze=False, sharex="col")
+    for j, method in enumerate(methods):
+        m = t[t["method"] == method]
+        for k, (samples, g) in enumerate(m.groupby("samples")):
+            g = g.sort_values("learning_rate")
+            lr = g["learning_rate"].to_numpy(float)
+            est = g["ppl_ratio"].to_numpy(float)
+            err = np.vstack([est - g["ppl_ratio_low"], g["ppl_ratio_high"] - est])
+            shade = plt.cm.Blues(0.5 + 0.4 * k / max(m["samples"].nunique() - 1, 1))
+            axes[0, j].errorbar(lr, est, yerr=err, fmt="o-", capsize=3, color=shade,
+                                label=f"{samples} samples")  # fmt: skip
+            axes[1, j].plot(lr, g["degenerate"], "o-", color=shade, label=f"{samples} samples")
+            if g["degenerate_guard"].notna().any():
+                axes[1, j].plot(lr, g["degenerate_guard"], "s--", color=shade,
+                                label=f"{samples} samples, with the guard")  # fmt: skip
+        axes[0, j].axhline(1.0, color=PAPER_COLOR, lw=1)
+        axes[0, j].set_title(method)
+        axes[1, j].axhline(0.05, color=PAPER_COLOR, lw=1, ls=":")
+        axes[1, j].set_xlabel("learning rate")
+        for ax in axes[:, j]:
+            ax.set_xscale("log")
+    axes[0, 0].set_ylabel("perplexity / original's")
+    axes[1, 0].set_ylabel("degenerate answers")
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig

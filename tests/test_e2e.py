@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import copy_project
-from tests.smoke_results import PINNED
+from tests.smoke_results import PINNED, evolution_rows
 
 pytestmark = pytest.mark.slow
 FAKE_KEY = "AIzaFAKE-e2e-secret-0123456789"
@@ -213,14 +213,24 @@ def test_evolution_covers_both_gates(smoke_run):
 
     root, _, _ = smoke_run
     cfg = load_profile(root / "params" / "smoke.yaml")
-    table = pd.read_csv(root / "artifacts" / "smoke" / "evolution.csv")
-    assert list(dict.fromkeys(table["gate"])) == list(cfg.evolve.gates)
-    for _, g in table.groupby("gate"):
-        assert g["round"].tolist() == list(range(cfg.evolve.rounds + 1))
-    cloud = table[(table["gate"] == "cloud") & (table["round"] > 0)]
-    assert (cloud["cloud_calls"] == cfg.evolve.queries_per_round).all()  # the paper's gate
-    match_only = table[(table["gate"] == "match-only") & (table["round"] > 0)]
+    art = root / "artifacts" / "smoke"
+    table = pd.read_csv(art / "evolution.csv")
+    ev = cfg.evolve
+    assert list(dict.fromkeys(table["arm"])) == [*ev.gates, *ev.controls]
+    for _, g in table.groupby("arm"):
+        assert g["round"].tolist() == list(range(ev.rounds + 1))
+    later = table[table["round"] > 0].set_index(["arm", "round"])
+    assert (later.loc["cloud", "cloud_calls"] == ev.queries_per_round).all()  # the paper's gate
+    match_only = later.loc["match-only"]
     assert (match_only["cloud_calls"] == match_only["n_escalated"]).all()
+    assert (match_only["n_escalated"] > 0).any()  # the percentile rule escalates something
+    assert later.loc[("cloud", 1), "escalated_fraction"] < 0.5  # a minority at round 1
+    assert list(later.loc["random", "n_escalated"]) == list(later.loc["cloud", "n_escalated"])
+    assert (later.loc["no-update", "cloud_calls"] == 0).all()
+    gain = pd.read_csv(art / "evolution_gain.csv")
+    assert len(gain) == len(table) and (gain["low"] <= gain["high"]).all()
+    controls = pd.read_csv(art / "evolution_controls.csv")
+    assert set(controls["other"]) == set(ev.controls)
     page = root / "_build" / "html" / "generated" / "smoke" / "06_online_evolution.html"
     assert "match-only" in page.read_text(encoding="utf-8")
 
@@ -245,7 +255,7 @@ def test_recorded_numbers_are_the_pinned_ones(smoke_run):
     assert stats["rejected"] == want["rejected"]
     summary = json.loads((art / "score_summary.json").read_text(encoding="utf-8"))
     assert summary["claims"] == want["claims"]
-    rows = pd.read_csv(art / "evolution.csv").drop(columns=["train_time_s"]).to_dict("records")
+    rows = evolution_rows(art)
     assert len(rows) == len(want["evolution"])
     for got, exp in zip(rows, want["evolution"], strict=True):
         assert got == pytest.approx(exp, abs=1e-6)
@@ -293,3 +303,38 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
                                                             "03_train-lora"]  # fmt: skip
     assert {"04_score", "06_online_evolution"} <= set(ran)
     assert not {"00_environment", "01_data", "02_cloud_labels"} & set(ran)
+
+
+def test_the_training_sweep_runs_on_the_smoke_model_and_feeds_its_page(smoke_run):
+    root, _, _ = smoke_run
+    repo = Path(__file__).resolve().parents[1]
+    out = root / "params" / "sweeps" / "smoke.csv"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, str(repo / "bench" / "sweep_train.py"), "--profile", "smoke",
+           "--samples", "4", "--lr", "lora=1e-3,1e-2", "--lr", "ptuning_v2=1e-2",
+           "--batch-sizes", "2", "--then-batch-sizes", "1", "--n-eval", "6", "--n-gen", "4",
+           "--n-groups", "3", "--init-check", "--out", str(out)]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    import pandas as pd
+
+    from ecc_utils.train.sweep import best_settings, read_sweep
+
+    table = read_sweep(out)
+    trained = table[(table["method"] != "original") & (table["steps"] > 0)]
+    # lora: 2 rates x batch 2 (steps 1 and 2) + the best rate at batch 1 (steps 2 and 4)
+    assert sorted(trained[trained["method"] == "lora"]["steps"]) == [1, 1, 2, 2, 2, 4]
+    assert set(trained["samples"]) == {2, 4}
+    assert table["ppl_human"].gt(0).all() and table["degenerate"].between(0, 1).all()
+    init = table[table["steps"] == 0].dropna(subset=["prefix_init"])
+    assert set(zip(init["method"], init["prefix_init"], strict=True)) == {
+        ("prefix", "random"), ("ptuning_v2", "random"), ("ptuning_v2", "text")}  # fmt: skip
+    assert set(best_settings(table)["method"]) == {"lora", "ptuning_v2"}
+    assert isinstance(table, pd.DataFrame)
+    page = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
+            "--only", "09_training_settings", "--no-book"]  # fmt: skip
+    done = subprocess.run(page, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    nb = json.loads((root / "book/generated/smoke/09_training_settings.ipynb").read_text())
+    text = json.dumps(nb["cells"], ensure_ascii=False)
+    assert "does NOT use the sweep's pick" in text  # smoke's settings are not the picks
