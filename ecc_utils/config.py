@@ -135,17 +135,23 @@ class TrainConfig:
     learning_rates: dict[str, float] = _f({}, *_per_method(lambda v: v > 0))
     batch_sizes: dict[str, int] = _f({}, *_per_method(lambda v: v > 0))
     prefix_init: str = _f("text", *_one_of(*PREFIX_INITS))  # P-Tuning v2's starting prefix
+    # True: each method's learning rate decays to zero at its own last milestone (as in the
+    # sweep, which ran each setting to its end) instead of at the common max_steps.
+    decay_to_last_milestone: bool = False
     # Throughput settings (no effect on what is learned at batch 1):
     gradient_checkpointing: bool = False  # LoRA only (PEFT's prefix methods refuse it)
     pad_to_multiple_of: int | None = None
     group_by_length: bool = False
 
     def for_method(self, method: str) -> TrainConfig:
-        """This config with `method`'s own learning rate and batch size in the common fields."""
+        """This config with `method`'s own learning rate and batch size in the common fields
+        (and its last milestone as ``max_steps`` with ``decay_to_last_milestone``)."""
+        last = self.milestones.get(method, (self.max_steps,))[-1]
         return dataclasses.replace(
             self,
             learning_rate=self.learning_rates.get(method, self.learning_rate),
             batch_size=self.batch_sizes.get(method, self.batch_size),
+            max_steps=last if self.decay_to_last_milestone else self.max_steps,
         )
 
 

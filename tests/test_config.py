@@ -185,3 +185,9 @@ def test_per_method_settings_override_the_common_ones(tmp_path, root):
     assert (t.for_method("prefix").learning_rate, t.for_method("prefix").batch_size) == (2e-2, 1)
     assert (t.for_method("lora").learning_rate, t.for_method("lora").batch_size) == (1e-3, 4)
     assert t.for_method("ptuning_v2").learning_rate == t.learning_rate == 1e-3
+    assert t.for_method("lora").max_steps == t.max_steps == 12
+    p2 = _write(
+        tmp_path, root, "  max_steps: 12", "  max_steps: 12\n  decay_to_last_milestone: true"
+    )
+    t2 = load_profile(p2).train
+    assert [t2.for_method(m).max_steps for m in METHODS] == [2, 2, 6]  # smoke's last milestones
