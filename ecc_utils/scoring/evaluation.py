@@ -63,6 +63,8 @@ class ModelEvaluation:
     human: tuple[np.ndarray, np.ndarray]  # (summed log-probability, tokens) per input
     teacher: tuple[np.ndarray, np.ndarray]
     selection: dict[str, list[np.ndarray]]  # per selector, one score per candidate per group
+    # With the repetition guard on: the answers of the paper's plain sampling, for comparison.
+    unguarded: list[str] | None = None
 
 
 def evaluate_models(
@@ -76,8 +78,15 @@ def evaluate_models(
     sampling: Any,
     max_output_length: int,
 ) -> dict[str, ModelEvaluation]:
-    """Every model of `checkpoints` (None: the base model) on the same inputs and groups."""
+    """Every model of `checkpoints` (None: the base model) on the same inputs and groups.
+    When `sampling` has the repetition guard on, each model also answers with the paper's
+    plain sampling (`ModelEvaluation.unguarded`) so that the guard's effect is measured."""
+    from dataclasses import replace
+
     from ecc_utils.generate import adapter_applied, generate
+
+    guarded = sampling.repetition_penalty != 1.0 or sampling.no_repeat_ngram_size > 0
+    plain = replace(sampling, repetition_penalty=1.0, no_repeat_ngram_size=0)
 
     prompts = [(e.context, e.query) for e in inputs]
     replies = [[e.response, t] for e, t in zip(inputs, teacher_answers, strict=True)]
@@ -87,6 +96,7 @@ def evaluate_models(
         ctx = adapter_applied(base, ckpt, merge=True) if ckpt is not None else _as_is(base)
         with ctx as model:
             answers = generate(model, tokenizer, inputs, sampling)
+            unguarded = generate(model, tokenizer, inputs, plain) if guarded else None
             scores = reply_logprobs(model, tokenizer, prompts, replies, max_input_length=length,
                                     max_reply_tokens=max_output_length)  # fmt: skip
             selection = selection_scores(
@@ -101,6 +111,7 @@ def evaluate_models(
             (np.array([s.logprob[0] for s in scores]), np.array([s.tokens[0] for s in scores])),
             (np.array([s.logprob[1] for s in scores]), np.array([s.tokens[1] for s in scores])),
             selection,
+            unguarded,
         )
     return out
 
@@ -138,6 +149,7 @@ def per_input_table(
                 "nll_human": -float(ev.human[0][i]), "tokens_human": int(ev.human[1][i]),
                 "nll_teacher": -float(ev.teacher[0][i]), "tokens_teacher": int(ev.teacher[1][i]),
                 "degenerate": is_degenerate(a),
+                "degenerate_unguarded": is_degenerate(ev.unguarded[i] if ev.unguarded else a),
                 "rouge_l": rouge_l(a, refs) if a.strip() else 0.0,
                 "bleu4": bleu(a, refs) if a.strip() else 0.0,
             })  # fmt: skip
@@ -210,6 +222,7 @@ METRICS: dict[str, Metric] = {
         Metric("perplexity, human reply", "input", False, _ppl("human")),
         Metric("perplexity, teacher reply", "input", False, _ppl("teacher")),
         Metric("degenerate answers", "input", False, _mean("degenerate")),
+        Metric("degenerate answers, no guard", "input", False, _mean("degenerate_unguarded")),
         Metric("ROUGE-L vs human replies", "input", True, _mean("rouge_l")),
         Metric("BLEU-4 vs human replies", "input", True, _mean("bleu4")),
         Metric("selector R10@1 (mean log-prob)", "group", True, _hit("rank_mean")),
