@@ -149,3 +149,36 @@ def test_separation_sets_pair_references_and_random_replies():
         assert h == "a" + q[1:] and r != h
     assert all(h == "b" + a[1:] for a, h in zip(e.anchors, e.human, strict=True))
     assert S.separation_sets(exs, seed=3)["matcher"].random == m.random
+
+
+def test_with_the_guard_models_also_answer_with_plain_sampling():
+    from ecc_utils.generate import Sampling
+    from ecc_utils.models import tiny_random
+    from ecc_utils.records import Example, Turn
+    from ecc_utils.scoring.evaluation import (
+        CandidateGroup,
+        evaluate_models,
+        per_input_table,
+    )
+
+    model, tok = tiny_random()
+    inputs = [
+        Example(f"e{i}", "ecd", [Turn("customer", "你好")], f"发货 {i}", "好的") for i in range(3)
+    ]
+    groups = [CandidateGroup("e0", inputs[0], ["好的", "不行", "亲"], 0)]
+    kw = dict(max_input_length=32, max_output_length=8)
+    plain = Sampling(max_new_tokens=12, do_sample=False, max_input_length=32)
+    guard = Sampling(max_new_tokens=12, do_sample=False, max_input_length=32,
+                     no_repeat_ngram_size=2, repetition_penalty=1.5)  # fmt: skip
+    teacher = ["好的"] * 3
+    a = evaluate_models(model, tok, {"Original Model": None}, inputs, teacher, groups,
+                        sampling=plain, max_output_length=kw["max_output_length"])  # fmt: skip
+    b = evaluate_models(model, tok, {"Original Model": None}, inputs, teacher, groups,
+                        sampling=guard, max_output_length=kw["max_output_length"])  # fmt: skip
+    assert a["Original Model"].unguarded is None
+    assert b["Original Model"].unguarded == a["Original Model"].answers  # the paper's sampling
+    assert b["Original Model"].answers != a["Original Model"].answers
+    scores = pd.DataFrame({"model": "Original Model", "id": [e.id for e in inputs],
+                           "final_score": 0.0})  # fmt: skip
+    table = per_input_table(b, inputs, scores)
+    assert {"degenerate", "degenerate_unguarded"} <= set(table.columns)

@@ -69,7 +69,7 @@ def random_policy(loop: Loop, counts: Sequence[int]) -> Policy:
         mask = np.zeros(len(batch), dtype=bool)
         mask[random_picks(len(batch), counts[k - 1], loop.cfg.seed, k)] = True
         picked = [e for e, m in zip(batch, mask, strict=True) if m]
-        called = ask_teacher(loop.teacher, [e.query for e in picked], [e.id for e in picked])
+        called = ask_teacher(loop.teacher, picked)
         return Decision(mask, called, answers_of(called, batch, mask))
 
     return decide

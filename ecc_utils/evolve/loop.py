@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 
 class Teacher(Protocol):
-    def label(self, queries: Sequence[str], ids: Sequence[str] | None = None) -> list: ...
+    def label_examples(self, examples: Sequence[Example]) -> list: ...
 
 
 class TeacherFailure(RuntimeError):
@@ -101,14 +101,15 @@ def round_sampling(cfg: Profile, k: int) -> Sampling:
     return dataclasses.replace(Sampling.from_profile(cfg), seed=cfg.seed + k)
 
 
-def ask_teacher(teacher: Teacher | None, queries: Sequence[str], ids: Sequence[str]) -> list:
-    """The teacher's records for `queries` (none asked: none); its failure a `TeacherFailure`."""
-    if not queries:
+def ask_teacher(teacher: Teacher | None, examples: Sequence[Example]) -> list:
+    """The teacher's records for `examples` (their queries, ids and dialogue; none asked:
+    none); its failure a `TeacherFailure`."""
+    if not examples:
         return []
     if teacher is None:
         raise ValueError("this arm escalates queries but was given no teacher")
     try:
-        return list(teacher.label(list(queries), list(ids)))
+        return list(teacher.label_examples(list(examples)))
     except Exception as e:
         raise TeacherFailure(f"{type(e).__name__}: {e}") from e
 
@@ -236,12 +237,12 @@ def gate_policy(gate: str, loop: Loop) -> Policy:
         raise ValueError(f"gate={gate!r}: one of {', '.join(GATES)}")
 
     def decide(state: LoopState, k: int, batch: list[Example]) -> Decision:
-        queries, ids = [e.query for e in batch], [e.id for e in batch]
+        queries = [e.query for e in batch]
         answers = generate(loop.model, loop.tokenizer, batch, round_sampling(loop.cfg, k))
         unhappy = loop.inputs.dissatisfied
         unhappy = unhappy(batch, answers) if unhappy is not None else None
         if gate == "cloud":  # the paper: the cloud answers every query, to score the end model
-            called = ask_teacher(loop.teacher, queries, ids)
+            called = ask_teacher(loop.teacher, batch)
             score = loop.scorer.score(queries, answers, [x.answer for x in called])
             score = score["final_score"].to_numpy()
         else:  # match-only: the device decides; only escalated queries reach the cloud
@@ -254,9 +255,7 @@ def gate_policy(gate: str, loop: Loop) -> Policy:
             cloud = [x.answer if m else "" for x, m in zip(called, mask, strict=True)]
         else:
             picked = np.flatnonzero(mask)
-            called = ask_teacher(
-                loop.teacher, [queries[i] for i in picked], [ids[i] for i in picked]
-            )
+            called = ask_teacher(loop.teacher, [batch[i] for i in picked])
             cloud = answers_of(called, batch, mask)
         return Decision(mask, called, cloud, answers, score)
 
