@@ -15,11 +15,12 @@ It reads the prepared data of ``artifacts/<profile>`` (notebooks 01-02 must have
 writes one CSV row per (method, learning rate, batch size, steps), plus the original model, to
 ``params/sweeps/<profile>.csv``; the profile's ``train.learning_rates`` / ``train.batch_sizes``
 are its picks (`ecc_utils.train.sweep.best_settings`), shown on the book's training-settings
-page. Example (what the committed ``params/sweeps/quick.csv`` ran)::
+page. Example (the grid of the committed ``params/sweeps/quick.csv``, which merges two
+invocations; see the README)::
 
     ECC_DATA_DIR=../shared/data python bench/sweep_train.py --profile quick --samples 256 \\
-        --lr prefix=5e-4,2e-3,1e-2 --lr ptuning_v2=1e-3,5e-3,2e-2 --lr lora=2e-4,5e-4,1e-3 \\
-        --batch-sizes 4 --then-batch-sizes 1
+        --lr prefix=5e-4,2e-3,1e-2 --lr ptuning_v2=5e-3,2e-2 --lr lora=1e-3,2e-3 \\
+        --batch-sizes 4 --then-batch-sizes 1 --init-check
 """
 
 from __future__ import annotations
