@@ -302,7 +302,9 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
                                                             "03_train-ptuning_v2",
                                                             "03_train-lora"]  # fmt: skip
     assert {"04_score", "06_online_evolution"} <= set(ran)
-    assert not {"00_environment", "01_data", "02_cloud_labels"} & set(ran)
+    # 02 imports the scoring package for its reference table, which imports the prompt
+    # format from ecc_utils.train: it re-runs too (and rewrites the same labels).
+    assert not {"00_environment", "01_data"} & set(ran)
 
 
 def test_the_training_sweep_runs_on_the_smoke_model_and_feeds_its_page(smoke_run):
