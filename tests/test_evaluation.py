@@ -49,6 +49,7 @@ def _tables(n=40, seed=0):
                          "nll_human": 40.0 - 20 * shift, "tokens_human": 10,
                          "nll_teacher": 30.0, "tokens_teacher": 10,
                          "degenerate": (i % 4 == 0) and model != "good",
+                         "degenerate_unguarded": i % 2 == 0,
                          "rouge_l": 0.1 + shift, "bleu4": 0.05 + shift / 3})  # fmt: skip
         for j in range(n):
             good = model == "good"
@@ -62,6 +63,7 @@ def test_metric_intervals_of_known_tables():
     assert m.loc[("good", "perplexity, human reply"), "estimate"] == pytest.approx(np.exp(3.4))
     assert m.loc[("base", "perplexity, human reply"), "estimate"] == pytest.approx(np.exp(4.0))
     assert m.loc[("base", "degenerate answers"), "estimate"] == pytest.approx(0.25)
+    assert m.loc[("good", "degenerate answers, no guard"), "estimate"] == pytest.approx(0.5)
     assert m.loc[("good", "selector R10@1 (mean log-prob)"), "estimate"] == 1.0
     assert m.loc[("good", "selector R10@1 margin over length"), "estimate"] == pytest.approx(0.5)
     assert m.loc[("base", "selector R10@1 (summed log-prob)"), "estimate"] == 1.0
