@@ -13,6 +13,7 @@ every step (`ecc_utils.nucleus`): the same distribution, drawn faster.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -116,6 +117,14 @@ class Sampling:
             repetition_penalty=g.repetition_penalty,
             no_repeat_ngram_size=g.no_repeat_ngram_size,
         )
+
+    @property
+    def guarded(self) -> bool:
+        return self.repetition_penalty != 1.0 or self.no_repeat_ngram_size > 0
+
+    def unguarded(self) -> Sampling:
+        """The same sampling without the repetition guard: the paper's plain sampling."""
+        return dataclasses.replace(self, repetition_penalty=1.0, no_repeat_ngram_size=0)
 
 
 def generate(

@@ -81,12 +81,10 @@ def evaluate_models(
     """Every model of `checkpoints` (None: the base model) on the same inputs and groups.
     When `sampling` has the repetition guard on, each model also answers with the paper's
     plain sampling (`ModelEvaluation.unguarded`) so that the guard's effect is measured."""
-    from dataclasses import replace
-
     from ecc_utils.generate import adapter_applied, generate
 
-    guarded = sampling.repetition_penalty != 1.0 or sampling.no_repeat_ngram_size > 0
-    plain = replace(sampling, repetition_penalty=1.0, no_repeat_ngram_size=0)
+    guarded = sampling.guarded
+    plain = sampling.unguarded()
 
     prompts = [(e.context, e.query) for e in inputs]
     replies = [[e.response, t] for e, t in zip(inputs, teacher_answers, strict=True)]
