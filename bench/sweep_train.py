@@ -15,8 +15,8 @@ It reads the prepared data of ``artifacts/<profile>`` (notebooks 01-02 must have
 writes one CSV row per (method, learning rate, batch size, steps), plus the original model, to
 ``params/sweeps/<profile>.csv``; the profile's ``train.learning_rates`` / ``train.batch_sizes``
 are its picks (`ecc_utils.train.sweep.best_settings`), shown on the book's training-settings
-page. Example (the grid of the committed ``params/sweeps/quick.csv``, which merges two
-invocations; see the README)::
+page. Example (the grid of the committed ``params/sweeps/quick.csv``, which was run in parts
+with ``--merge``; see the README)::
 
     ECC_DATA_DIR=../shared/data python bench/sweep_train.py --profile quick --samples 256 \\
         --lr prefix=5e-4,2e-3,1e-2 --lr ptuning_v2=5e-3,2e-2 --lr lora=1e-3,2e-3 \\
@@ -48,7 +48,7 @@ from ecc_utils.scoring.text import is_degenerate
 from ecc_utils.scoring.uncertainty import bootstrap, mean_interval
 from ecc_utils.train import train_method
 from ecc_utils.train.run import load_training_data
-from ecc_utils.train.sweep import best_settings, sweep_file
+from ecc_utils.train.sweep import best_settings, merge_sweeps, read_sweep, sweep_file
 
 
 def parse_lrs(items: list[str]) -> dict[str, list[float]]:
@@ -75,7 +75,7 @@ class Judge:
         self.inputs = [e for e in inputs if e.response][:n_eval]
         self.gen_inputs = self.inputs[:n_gen]
         self.groups = groups_from_candidates(art.candidates, inputs)[:n_groups]
-        self.sampling = Sampling.from_profile(cfg)
+        self.sampling = Sampling.from_profile(cfg).unguarded()  # the paper's plain sampling
         self.length = cfg.train.max_input_length
         self.max_reply = cfg.train.max_output_length
         self.shortest = [rank_of_true(s, g.true_index) for s, g in
@@ -183,11 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-eval", type=int, default=48)
     ap.add_argument("--n-gen", type=int, default=32)
     ap.add_argument("--n-groups", type=int, default=47)
-    ap.add_argument("--guard-penalty", type=float, default=1.0, help="repetition_penalty")
-    ap.add_argument("--guard-ngram", type=int, default=3, help="no_repeat_ngram_size")
+    ap.add_argument("--guard-penalty", type=float, default=None,
+                    help="repetition_penalty of the guard (default: the profile's, else 1.2)")  # fmt: skip
+    ap.add_argument("--guard-ngram", type=int, default=None,
+                    help="no_repeat_ngram_size of the guard (default: the profile's, else 3)")  # fmt: skip
     ap.add_argument("--init-check", action="store_true",
                     help="also measure the untrained prefixes (P-Tuning v2's initialisation)")  # fmt: skip
     ap.add_argument("--out", default=None, help="default params/sweeps/<profile>.csv")
+    ap.add_argument("--merge", action="store_true",
+                    help="add to the table in --out; a setting measured again replaces its row")  # fmt: skip
     a = ap.parse_args(argv)
     cfg = load_profile(Path("params") / f"{a.profile}.yaml")
     art = Artifacts(a.artifacts or Path("artifacts") / a.profile)
@@ -197,10 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     train_model, tokenizer = load_end_model(cfg, device="cpu")
     infer_model = ready_for_inference(load_end_model(cfg, device="cpu", inference=True)[0])
     models = (train_model, tokenizer, infer_model)
-    guard = {"repetition_penalty": a.guard_penalty, "no_repeat_ngram_size": a.guard_ngram}
+    g = cfg.generation  # the profile's guard when it has one, else the quick profile's
+    penalty = a.guard_penalty or (g.repetition_penalty if g.guarded else 1.2)
+    ngram = (
+        a.guard_ngram if a.guard_ngram is not None else (g.no_repeat_ngram_size if g.guarded else 3)
+    )
+    guard = {"repetition_penalty": penalty, "no_repeat_ngram_size": ngram}
     judge = Judge(cfg, art, (a.n_eval, a.n_gen, a.n_groups), guard)
     out = Path(a.out) if a.out else sweep_file("params", a.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
+    earlier = read_sweep(out) if a.merge and out.is_file() else None
     rows = [{"method": "original", "steps": 0, "samples": 0,
              **judge.measure(infer_model, tokenizer, guard=True)}]  # fmt: skip
 
@@ -215,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             "train_time_s",
             "loss",
         ]
+        if earlier is not None:
+            table = merge_sweeps(earlier, table)
         table = table.reindex(columns=first + [c for c in table.columns if c not in first])
         table.to_csv(out, index=False, float_format="%.5g")  # kept after every setting
         return table

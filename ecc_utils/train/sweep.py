@@ -41,6 +41,31 @@ def read_sweep(path: str | Path) -> pd.DataFrame:
     return table
 
 
+KEY = ("method", "learning_rate", "batch_size", "samples", "prefix_init")
+
+
+def merge_sweeps(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """`old` with the rows of `new` added; a setting measured in both (same method, learning
+    rate, batch size, samples and prefix start) keeps `new`'s row, and the original model keeps
+    only its newest row (measured with the newest guard). Several invocations of the sweep make
+    one table this way (``bench/sweep_train.py --merge``)."""
+
+    def keys(t: pd.DataFrame) -> pd.Series:
+        cols = [t[c] if c in t else pd.Series([None] * len(t), index=t.index) for c in KEY]
+        frame = pd.concat(cols, axis=1, keys=KEY).astype(object)
+        frame = frame.where(frame.notna(), "")
+        frame["learning_rate"] = [f"{x:.6g}" if x != "" else "" for x in frame["learning_rate"]]
+        frame["batch_size"] = [f"{int(x)}" if x != "" else "" for x in frame["batch_size"]]
+        frame["samples"] = [f"{int(x)}" for x in frame["samples"].replace("", 0)]
+        frame.loc[t["method"] == "original"] = "original"
+        return frame.astype(str).agg("|".join, axis=1)
+
+    kept = old[~keys(old).isin(set(keys(new)))]
+    table = pd.concat([kept, new], ignore_index=True)
+    original = table["method"] == "original"
+    return pd.concat([table[original].tail(1), table[~original]], ignore_index=True)
+
+
 def best_settings(table: pd.DataFrame, guarded: bool = True) -> pd.DataFrame:
     """Per method, the setting that is best at the sweep's full budget of samples: first those
     with at most `MAX_DEGENERATE` degenerate answers (with the repetition guard when
