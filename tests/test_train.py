@@ -259,6 +259,19 @@ def test_resume_after_interruption_ends_at_the_same_weights(method, tmp_path):
     )
     hist = read_train_log(tmp_path / "b").history
     assert [h["step"] for h in hist] == [1, 2, 3, 4, 5, 6]
+    # The resumed adapter loads onto a fresh base model and answers.
+    from ecc_utils.generate import Sampling, generate, load_adapter
+
+    base, tok = tiny_random()
+    tuned = load_adapter(base, tmp_path / "b" / "checkpoint-6")
+    sampling = Sampling(max_new_tokens=6, do_sample=False, batch_size=2)
+    answers = generate(tuned, tok, ["你好", "我的订单什么时候发货"], sampling)
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    from peft import get_peft_model_state_dict
+
+    loaded = get_peft_model_state_dict(tuned)
+    assert loaded.keys() == b.keys()
+    assert all(torch.equal(loaded[k].to(b[k].dtype), b[k]) for k in b)
 
 
 def test_batch_size_two_on_real_ecd_pairs(data_dir, tmp_path):
