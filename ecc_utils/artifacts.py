@@ -79,6 +79,8 @@ MANIFEST = "manifest.json"
 # What the pages show besides the contract's files: small tables, examples, figures.
 CLEANING_EXAMPLES = "data/cleaning_examples.csv"
 MASKING_EXAMPLES = "data/masking_examples.csv"
+MASKING_QUALITY = "data/masking_quality.csv"
+MASKING_MISSES = "data/masking_misses.csv"
 STATS_VS_PUBLISHED = "data/stats_vs_published.csv"
 PROMPT_EXAMPLE = "teacher/prompt_example.txt"
 TABLE3 = "teacher/table3.csv"
@@ -178,6 +180,14 @@ class Artifacts:
     @property
     def masking_examples(self) -> Path:
         return self.path(MASKING_EXAMPLES)
+
+    @property
+    def masking_quality(self) -> Path:
+        return self.path(MASKING_QUALITY)
+
+    @property
+    def masking_misses(self) -> Path:
+        return self.path(MASKING_MISSES)
 
     @property
     def stats_vs_published(self) -> Path:

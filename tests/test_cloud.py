@@ -36,7 +36,14 @@ PII_QUERIES = [
     "身份证 11010519491231002X 实名认证",
     "打 +86 139-1234-5678 或者 010-62345678",
     "银行卡 6222 0202 0000 1234 退款",
+    "我是陈晓明，订单怎么还没到",
+    "收货人 赵丽华 我 改 一下",
+    "寄到南京市鼓楼区中山北路32号",
+    "放在阳光花园3栋1单元502门口",
+    "周建平 13700001111 成都市武侯区人民南路四段9号",
 ]
+# The names and addresses above: none of them may appear in a request, the cache or a record.
+PII_STRINGS = ["陈晓明", "赵丽华", "中山北路", "阳光花园", "502", "周建平", "人民南路"]
 
 
 def _bag_embed(texts: list[str]) -> np.ndarray:
@@ -503,12 +510,14 @@ def test_no_unmasked_pii_leaves_and_key_is_never_stored(tmp_path, gemini_env, op
         # Check the raw bytes and every decoded string (the SDKs may \u-escape the JSON).
         sent = " ".join(_strings(req.json()))
         assert privacy.find_pii(req.body) == [] and privacy.find_pii(sent) == []
+        assert not [x for x in PII_STRINGS if x in sent or x in req.body]
         assert "[电话x]" in sent or "cachedContents" in req.path or req.method == "DELETE"
     assert all(privacy.find_pii(r.query) == [] for r in recs)
     stored = (tmp_path / "cache.jsonl").read_text(encoding="utf-8")
     lines = list(iter_jsonl(tmp_path / "cache.jsonl"))
     assert "[电话x]" in stored and len(lines) == len(PII_QUERIES)
     assert all(privacy.find_pii(ln["query"] + " " + ln["answer"]) == [] for ln in lines)
+    assert not [x for x in PII_STRINGS if x in stored]
     for key in (GEMINI_KEY, OPENAI_KEY):
         assert key not in stored
         assert all(key not in json.dumps(r.to_dict(), ensure_ascii=False) for r in recs)

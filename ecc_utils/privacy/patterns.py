@@ -1,9 +1,6 @@
-"""PII masking before anything leaves the device (the paper's end-cloud privacy boundary).
+"""The pattern rules of the PII mask: e-mail, URL, ID-card, bank-card, phone and order numbers.
 
-`mask(text)` replaces personal data with the typed placeholders that the JDDC corpus already
-uses (its chat log was anonymised by JD with ``[订单x] [数字x] [金额x] [地址x] [姓名x] [电话x]
-[邮箱x] [身份证号x] [链接x]`` ...), so masked ECD text, masked user input and JDDC text look
-alike to both models. What is masked:
+What is masked by pattern:
 
 =================================================  ==============
 kind                                               placeholder
@@ -18,16 +15,14 @@ order / product number (a run of 9+ digits)        ``[订单x]``
 =================================================  ==============
 
 Prices, dates, quantities, sizes and short numbers ("105 元", "20 号", "1020", "2024-05-01",
-"3 件") are not PII and stay. Existing JDDC placeholders contain neither digits nor ``@``,
-so they are kept as they are and `mask` is idempotent: ``mask(mask(x)) == mask(x)``.
-Names and street addresses cannot be found reliably by patterns and are not masked.
+"3 件") are not PII and stay. Names and addresses are found by `names` and `addresses`.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["PLACEHOLDERS", "PLACEHOLDER_RE", "find_pii", "mask"]
+__all__ = ["PLACEHOLDERS", "PLACEHOLDER_RE", "RULES", "mask_patterns", "pattern_spans"]
 
 # The placeholder names found in the JDDC chat log (chat_0.1per.txt), most frequent first.
 PLACEHOLDERS: tuple[str, ...] = (
@@ -71,7 +66,7 @@ _LANDLINE = re.compile(
 _LONG_DIGITS = re.compile(rf"{_ND_BEFORE}{_D}{{9,}}{_ND_AFTER}")
 
 # Order matters: a longer, more specific pattern must win over the digit runs inside it.
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (_EMAIL, "[邮箱x]"),
     (_URL, "[链接x]"),
     (_ID_CARD, "[身份证号x]"),
@@ -82,25 +77,19 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def mask(text: str) -> str:
-    """Return `text` with every PII span replaced by its JDDC-style typed placeholder.
-
-    Deterministic and idempotent; text without PII (and JDDC placeholders) is returned
-    unchanged.
-    """
-    for pattern, placeholder in _RULES:
+def mask_patterns(text: str) -> str:
+    """`text` with every span of the pattern rules replaced, rule by rule in order."""
+    for pattern, placeholder in RULES:
         text = pattern.sub(placeholder, text)
     return text
 
 
-def find_pii(text: str) -> list[str]:
-    """Return the PII spans that `mask` would replace, in order of appearance.
-
-    An empty list means the text is safe to send; a payload spy asserts exactly that.
-    """
-    spans: list[tuple[int, int]] = []
-    for pattern, _ in _RULES:
+def pattern_spans(text: str) -> list[tuple[int, int, str]]:
+    """The (start, end, placeholder) spans the pattern rules find in `text`, earlier rules
+    first and without overlaps, in order of appearance."""
+    spans: list[tuple[int, int, str]] = []
+    for pattern, placeholder in RULES:
         for m in pattern.finditer(text):
-            if not any(m.start() < e and s < m.end() for s, e in spans):
-                spans.append((m.start(), m.end()))
-    return [text[s:e] for s, e in sorted(spans)]
+            if not any(m.start() < e and s < m.end() for s, e, _ in spans):
+                spans.append((m.start(), m.end(), placeholder))
+    return sorted(spans)

@@ -1,0 +1,191 @@
+"""Person names in a customer's message (masked as ``[姓名x]``).
+
+A name is a surname of `lexicon.SURNAMES` followed by one or two given-name characters, found
+in one of four ways, weakest evidence last:
+
+1. jieba tags the word as a person name (``nr``): 陈晓明, 谢梁鑫;
+2. a title follows: 王先生, 余建平经理 (the title stays: ``[姓名x]经理``);
+3. a cue precedes: 收货人赵丽华, 我叫周建平, 寄给刘龙;
+4. the analyser splits it into a surname and a given name, one of them tagged (王 / 秀英);
+5. it stands on its own between spaces or punctuation and is no word of the dictionary
+   (好的，高建国; 苏 婷婷).
+
+Brands named after a person (李宁, 张小泉; `lexicon.BRANDS`) are never names. Surnames that
+are usually ordinary words (于, 和, 高 ...; `lexicon.AMBIGUOUS_SURNAMES`) need the analyser's
+tag, a title or a cue.
+"""
+
+from __future__ import annotations
+
+from ecc_utils.privacy.lexicon import (
+    AMBIGUOUS_SURNAMES,
+    BRANDS,
+    COMPOUND_SURNAMES,
+    GIVEN_CHARS,
+    NAME_CUES,
+    SURNAMES,
+    TITLES,
+    admin_names,
+)
+from ecc_utils.privacy.segment import Compact, chunks, common_word, dictionary_tag
+
+__all__ = ["find_names"]
+
+# Characters that end a name rather than continue it (particles, pronouns, verbs of a request).
+_NOT_GIVEN = set(
+    "的了吗呢啊吧呀哦哈嘛么我你您他她它们是在有要和跟给把被就都也还又很不没这那个"
+    "号单件元天点到说问买发送寄收退换改查看请谢好对一二三四五六七八九十几"
+)
+# Characters that come before a title without being a surname (这位先生, 那位女士, 大老板).
+_BEFORE_TITLE = set("位那这个大小老的该此各每某男女本贵令你您他她好和跟向与给对把被")
+# A given name does not end like a place (张江镇, 李村) or a title.
+_NOT_LAST = ("省", "市", "区", "县", "镇", "乡", "村", "路", "街", "道", "楼", "店", "院", "园")
+_NAME_FLAGS = {"nr", "nrfg", "nrt"}
+
+
+def _surname_len(word: str) -> int:
+    """The length of the surname `word` starts with (2 for a compound surname), else 0."""
+    if word[:2] in COMPOUND_SURNAMES:
+        return 2
+    return 1 if word[:1] in SURNAMES else 0
+
+
+def _given_ok(given: str) -> bool:
+    return (1 <= len(given) <= 2 and not any(c in _NOT_GIVEN for c in given)
+            and not given.endswith(_NOT_LAST) and given not in TITLES)  # fmt: skip
+
+
+def _is_name(word: str, strict: bool) -> bool:
+    """`word` reads as surname + given name; `strict` refuses the ambiguous surnames."""
+    if word in BRANDS or not 2 <= len(word) <= 4 or word in admin_names() or common_word(word):
+        return False
+    if len(set(word)) == 1:  # 张张, 方方: a reduplicated word
+        return False
+    n = _surname_len(word)
+    if not n or (strict and n == 1 and word[0] in AMBIGUOUS_SURNAMES):
+        return False
+    return _given_ok(word[n:]) or (n == 2 and len(word) == 2)
+
+
+def _tagged(c: Compact) -> list[tuple[int, int]]:
+    found = []
+    toks = c.tokens
+    for k, t in enumerate(toks):
+        nxt = toks[k + 1] if k + 1 < len(toks) else None
+        prev = toks[k - 1] if k else None
+        if (
+            t.flag in _NAME_FLAGS
+            and len(t.word) <= 2
+            and prev
+            and len(prev.word) == 1
+            and (_is_name(prev.word + t.word, strict=True))
+        ):  # 张 / 荣军: a given name the analyser tags, after a surname
+            found.append((prev.start, t.end))
+        elif t.flag in _NAME_FLAGS and _is_name(t.word, strict=False):
+            found.append((t.start, t.end))
+        elif t.flag in _NAME_FLAGS and t.word.endswith(TITLES):  # 王先生: the title stays
+            title = next(x for x in TITLES if t.word.endswith(x))
+            word = t.word[: -len(title)]
+            if _is_name(word, strict=False) or (_surname_len(word) == 1 and len(word) == 1
+                                                and word not in AMBIGUOUS_SURNAMES):  # fmt: skip
+                found.append((t.start, t.start + len(word)))
+        elif t.flag in _NAME_FLAGS and len(t.word) == 1 and _surname_len(t.word) and nxt:
+            # 周 / 建平: a surname the analyser tags, then a short given name
+            if nxt.flag in {"nr", "n", "ng", "nz", "a", "j"} and _is_name(t.word + nxt.word, True):
+                found.append((t.start, nxt.end))
+    return found
+
+
+def _titled(c: Compact) -> list[tuple[int, int]]:
+    found = []
+    for title in TITLES:
+        p = c.text.find(title)
+        while p >= 0:
+            for k in (4, 3, 2, 1):  # the longest name that ends right before the title
+                word, s = c.text[max(0, p - k) : p], p - k
+                if len(word) < k or not (_fits(c, s, p) or k >= 3 and _is_name(word, True)):
+                    continue
+                single = len(word) == 1 and _surname_len(word) == 1
+                if (single and word not in _BEFORE_TITLE and word not in BRANDS) or (
+                    len(word) > 1 and _is_name(word, strict=False)
+                ):
+                    found.append((s, p))
+                    break
+            p = c.text.find(title, p + 1)
+    return found
+
+
+def _cued(c: Compact) -> list[tuple[int, int]]:
+    found = []
+    for cue in NAME_CUES:
+        start = c.text.find(cue)
+        while start >= 0:
+            i = start + len(cue)
+            while i < len(c.text) and c.text[i] in ":：,，是为":
+                i += 1
+            for n in (4, 3, 2):  # the longest candidate that reads as a name
+                word = c.text[i : i + n]
+                if (
+                    len(word) == n
+                    and _is_name(word, strict=False)
+                    and _fits(c, i + n, i + n)  # the cue may share a word with the name
+                    and (not _one_word(c, i, i + n))
+                ):
+                    found.append((i, i + n))
+                    break
+            start = c.text.find(cue, start + 1)
+    return found
+
+
+def _fits(c: Compact, start: int, end: int) -> bool:
+    """The candidate does not cut a word of the analyser in two (寄给周建平 yes; 我是高兴的 no:
+    高兴 is one word), unless that word is itself tagged as a name."""
+    return all(
+        t.flag in _NAME_FLAGS
+        or not (t.start < start < t.end and not c.gap_before(start) or t.start < end < t.end)
+        for t in c.tokens
+    )
+
+
+def _standalone(c: Compact) -> list[tuple[int, int]]:
+    """A run of characters on its own (between spaces or punctuation) that reads as a name and
+    is no word of the dictionary: 好的，高建国 / 赵桂兰; and 苏 婷婷, a surname typed apart."""
+    found = []
+    runs = chunks(c)
+    for k, (s, e, _) in enumerate(runs):
+        word = c.text[s:e]
+        tag = dictionary_tag(word)
+        # A dictionary word may be a name the dictionary lists as a place (高建国 ns).
+        known_name = tag in _NAME_FLAGS or tag == "ns" and word not in admin_names()
+        if (
+            2 <= len(word) <= 4
+            and (tag is None or known_name)
+            and (_is_name(word, True) or _is_name(word, False) and set(word[1:]) <= GIVEN_CHARS)
+        ):
+            found.append((s, e))
+        elif len(word) == 1 and k + 1 < len(runs):
+            s2, e2, spaced = runs[k + 1]
+            given = c.text[s2:e2]
+            if word in AMBIGUOUS_SURNAMES and not set(given) <= GIVEN_CHARS:
+                continue
+            if spaced and s2 == e and _given_ok(given) and _surname_len(word):
+                if dictionary_tag(word + given) in (None, *_NAME_FLAGS):
+                    found.append((s, e2))
+    return found
+
+
+def _one_word(c: Compact, start: int, end: int) -> bool:
+    """`start:end` is exactly one word of the analyser's dictionary that is not a name (高兴)."""
+    return any(t.start == start and t.end == end and t.flag not in _NAME_FLAGS for t in c.tokens)
+
+
+def find_names(c: Compact) -> list[tuple[int, int]]:
+    """The name spans (compact-text indices) in `c`, merged, in order."""
+    spans = sorted(_tagged(c) + _titled(c) + _cued(c) + _standalone(c))
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
