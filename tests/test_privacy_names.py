@@ -57,6 +57,8 @@ KEPT = [
     "80 元整 吧",
     "你们 家 的 张张 连 抽",
     "茶针 和 茶 刀 用法 区别",
+    "白茶多买有优惠么",  # products the analyser tags as names
+    "想问一下牛肉干还有货吗",
 ]
 
 

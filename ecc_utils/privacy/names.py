@@ -62,6 +62,8 @@ def _is_name(word: str, strict: bool) -> bool:
     if len(set(word)) == 1:  # 张张, 方方: a reduplicated word
         return False
     n = _surname_len(word)
+    if len(word) >= 3 and n == 1 and common_word(word[:2], 100):  # 牛肉干: a word, then more
+        return False
     if not n or (strict and n == 1 and word[0] in AMBIGUOUS_SURNAMES):
         return False
     return _given_ok(word[n:]) or (n == 2 and len(word) == 2)
@@ -81,7 +83,15 @@ def _tagged(c: Compact) -> list[tuple[int, int]]:
             and (_is_name(prev.word + t.word, strict=True))
         ):  # 张 / 荣军: a given name the analyser tags, after a surname
             found.append((prev.start, t.end))
-        elif t.flag in _NAME_FLAGS and _is_name(t.word, strict=False):
+        elif (
+            t.flag in _NAME_FLAGS
+            and _is_name(t.word, strict=False)
+            and (
+                _surname_len(t.word) == 2
+                or t.word[0] not in AMBIGUOUS_SURNAMES
+                or set(t.word[1:]) <= GIVEN_CHARS  # 高敏, not 白茶
+            )
+        ):
             found.append((t.start, t.end))
         elif t.flag in _NAME_FLAGS and t.word.endswith(TITLES):  # 王先生: the title stays
             title = next(x for x in TITLES if t.word.endswith(x))
