@@ -19,7 +19,7 @@ import pandas as pd
 
 from ecc_utils.privacy import ADDRESS, NAME, PLACEHOLDER_RE, mask_spans
 
-__all__ = ["Filled", "fill_turns", "evaluate", "negatives", "positives"]
+__all__ = ["Filled", "fill_turns", "evaluate", "negatives", "positives", "wilson_interval"]
 
 _TITLES = ("先生", "女士", "小姐", "经理", "老师")
 _ESTATES = ("小区", "花园", "家园", "公寓", "新村", "苑", "华庭", "大厦", "名苑", "广场")
@@ -136,6 +136,28 @@ def fill_turns(turns: Iterable[str], seed: int = 0, copies: int = 1) -> list[Fil
     return out
 
 
+@dataclass(frozen=True)
+class _Share:
+    estimate: float
+    low: float
+    high: float
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> _Share:
+    """A proportion with its Wilson score interval: unlike the bootstrap, it stays informative
+    when every trial succeeds (recall 1.0 on 300 spans is still at most about 0.99). Kept here,
+    not in `scoring.uncertainty`, so that the data page does not depend on the scoring package."""
+    from statistics import NormalDist
+
+    if n == 0:
+        return _Share(float("nan"), float("nan"), float("nan"))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return _Share(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
 def _covered(spans: list[tuple[int, int, str]], chars: list[int]) -> bool:
     return all(any(s <= i < e for s, e, _ in spans) for i in chars)
 
@@ -148,8 +170,6 @@ def evaluate(
     of it (spaces excepted); ``as its kind`` also wants the right placeholder. Over-masking is
     the share of the clean turns' characters (placeholders and spaces excluded) that fall in a
     name or address span."""
-    from ecc_utils.scoring.uncertainty import wilson_interval
-
     rows = []
     kinds = {NAME: "name", ADDRESS: "address"}
     for f in filled:

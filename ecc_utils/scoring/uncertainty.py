@@ -151,17 +151,3 @@ def _ranks(v: np.ndarray) -> np.ndarray:
         tied = v == value
         ranks[tied] = ranks[tied].mean()
     return ranks
-
-
-def wilson_interval(successes: int, n: int, level: float = LEVEL) -> Interval:
-    """A proportion with its Wilson score interval: unlike the bootstrap, it stays informative
-    when every trial succeeds (recall 1.0 on 300 spans is still at most about 0.99)."""
-    from statistics import NormalDist
-
-    if n == 0:
-        return Interval(float("nan"), float("nan"), float("nan"), 0)
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n)
