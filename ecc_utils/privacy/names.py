@@ -106,44 +106,49 @@ def _tagged(c: Compact) -> list[tuple[int, int]]:
     return found
 
 
+def _occurrences(text: str, words: tuple[str, ...]) -> list[tuple[str, int]]:
+    """Every (word, position) of `words` in `text`, overlaps included."""
+    found = []
+    for word in words:
+        p = text.find(word)
+        while p >= 0:
+            found.append((word, p))
+            p = text.find(word, p + 1)
+    return found
+
+
 def _titled(c: Compact) -> list[tuple[int, int]]:
     found = []
-    for title in TITLES:
-        p = c.text.find(title)
-        while p >= 0:
-            for k in (4, 3, 2, 1):  # the longest name that ends right before the title
-                word, s = c.text[max(0, p - k) : p], p - k
-                if len(word) < k or not (_fits(c, s, p) or k >= 3 and _is_name(word, True)):
-                    continue
-                single = len(word) == 1 and _surname_len(word) == 1
-                if (single and word not in _BEFORE_TITLE and word not in BRANDS) or (
-                    len(word) > 1 and _is_name(word, strict=False)
-                ):
-                    found.append((s, p))
-                    break
-            p = c.text.find(title, p + 1)
+    for _, p in _occurrences(c.text, TITLES):
+        for k in (4, 3, 2, 1):  # the longest name that ends right before the title
+            word, s = c.text[max(0, p - k) : p], p - k
+            if len(word) < k or not (_fits(c, s, p) or k >= 3 and _is_name(word, True)):
+                continue
+            single = len(word) == 1 and _surname_len(word) == 1
+            if (single and word not in _BEFORE_TITLE and word not in BRANDS) or (
+                len(word) > 1 and _is_name(word, strict=False)
+            ):
+                found.append((s, p))
+                break
     return found
 
 
 def _cued(c: Compact) -> list[tuple[int, int]]:
     found = []
-    for cue in NAME_CUES:
-        start = c.text.find(cue)
-        while start >= 0:
-            i = start + len(cue)
-            while i < len(c.text) and c.text[i] in ":：,，是为":
-                i += 1
-            for n in (4, 3, 2):  # the longest candidate that reads as a name
-                word = c.text[i : i + n]
-                if (
-                    len(word) == n
-                    and _is_name(word, strict=False)
-                    and _fits(c, i + n, i + n)  # the cue may share a word with the name
-                    and (not _one_word(c, i, i + n))
-                ):
-                    found.append((i, i + n))
-                    break
-            start = c.text.find(cue, start + 1)
+    for cue, start in _occurrences(c.text, NAME_CUES):
+        i = start + len(cue)
+        while i < len(c.text) and c.text[i] in ":：,，是为":
+            i += 1
+        for n in (4, 3, 2):  # the longest candidate that reads as a name
+            word = c.text[i : i + n]
+            if (
+                len(word) == n
+                and _is_name(word, strict=False)
+                and _fits(c, i + n, i + n)  # the cue may share a word with the name
+                and (not _one_word(c, i, i + n))
+            ):
+                found.append((i, i + n))
+                break
     return found
 
 

@@ -32,12 +32,13 @@ class Compact:
         """The original-text span of compact characters ``start:end`` (inner spaces included)."""
         return self.origin[start], self.origin[end - 1] + 1
 
+    def spaced_before(self, i: int) -> bool:
+        """Whitespace of the original text stood right before compact character i (i > 0)."""
+        return 0 < i < len(self.text) and self.origin[i] - self.origin[i - 1] > 1
+
     def gap_before(self, i: int) -> bool:
         """Whitespace, punctuation or the text's start comes right before compact character i."""
-        if i == 0:
-            return True
-        prev = self.text[i - 1]
-        return self.origin[i] - self.origin[i - 1] > 1 or not "\u4e00" <= prev <= "\u9fff"
+        return i == 0 or self.spaced_before(i) or not "\u4e00" <= self.text[i - 1] <= "\u9fff"
 
     def token_at(self, i: int) -> int:
         """The index of the token that holds compact character `i`."""
@@ -84,10 +85,9 @@ def chunks(c: Compact) -> list[tuple[int, int, bool]]:
     out, start = [], None
     for i, ch in enumerate(c.text + "\n"):
         cjk = "\u4e00" <= ch <= "\u9fff"
-        gap = i > 0 and i < len(c.text) and c.origin[i] - c.origin[i - 1] > 1
-        if start is not None and (not cjk or gap):
-            spaced = start > 0 and c.origin[start] - c.origin[start - 1] > 1
-            out.append((start, i, spaced and "\u4e00" <= c.text[start - 1] <= "\u9fff"))
+        if start is not None and (not cjk or c.spaced_before(i)):
+            spaced = c.spaced_before(start) and "\u4e00" <= c.text[start - 1] <= "\u9fff"
+            out.append((start, i, spaced))
             start = None
         if cjk and start is None:
             start = i
