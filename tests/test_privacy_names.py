@@ -22,6 +22,13 @@ NAMES = [
     ("好的，高建国", "好的，[姓名x]"),  # an ambiguous surname, standing on its own
     ("[数字x] 姓张峰 谢谢您", "[数字x] 姓[姓名x] 谢谢您"),
     ("高敏 可以自己送过去吗", "[姓名x] 可以自己送过去吗"),
+    ("麻烦让马健明天联系我", "麻烦让[姓名x]明天联系我"),  # inside running text
+    ("我找一下刘俊辉的订单", "我找一下[姓名x]的订单"),
+    ("麻烦转告高秀英一下", "麻烦转告[姓名x]一下"),  # ambiguous surname, two given characters
+    ("收件人是廖 建国 谢谢", "收件人是[姓名x] 谢谢"),  # typed apart inside a sentence
+    ("好的，龙 丹", "好的，[姓名x]"),
+    ("欧阳 宇，我问问", "[姓名x]，我问问"),
+    ("时 桂香", "[姓名x]"),  # 桂香 alone reads as a name too: the surname before it joins
 ]
 ADDRESSES = [
     ("寄到南京市鼓楼区中山北路32号", "寄到[地址x]"),
@@ -59,6 +66,14 @@ KEPT = [
     "茶针 和 茶 刀 用法 区别",
     "白茶多买有优惠么",  # products the analyser tags as names
     "想问一下牛肉干还有货吗",
+    "扣费明细在哪看",  # a surname + given characters that cut a word
+    "我买的都是儿童书",
+    "师傅才上门安装是吧",
+    "电子发票不齐全",  # 齐全 is tagged as a name, but too frequent to be one
+    "包年云储存多少钱",
+    "周年庆有优惠吗",
+    "杨树苗多少钱",
+    "黄金手链",
 ]
 
 

@@ -1,14 +1,17 @@
 """Person names in a customer's message (masked as ``[姓名x]``).
 
 A name is a surname of `lexicon.SURNAMES` followed by one or two given-name characters, found
-in one of four ways, weakest evidence last:
+in one of six ways, weakest evidence last:
 
 1. jieba tags the word as a person name (``nr``): 陈晓明, 谢梁鑫;
 2. a title follows: 王先生, 余建平经理 (the title stays: ``[姓名x]经理``);
 3. a cue precedes: 收货人赵丽华, 我叫周建平, 寄给刘龙;
 4. the analyser splits it into a surname and a given name, one of them tagged (王 / 秀英);
 5. it stands on its own between spaces or punctuation and is no word of the dictionary
-   (好的，高建国; 苏 婷婷).
+   (好的，高建国; 苏 婷婷);
+6. inside running text, a surname that is rarely a word followed by characters of the given-name
+   prior (`lexicon.GIVEN_CHARS`), when the result is no common word and cuts none (寄给马健票
+   yes; 扣费明细, 儿童书, 师傅才 no).
 
 Brands named after a person (李宁, 张小泉; `lexicon.BRANDS`) are never names. Surnames that
 are usually ordinary words (于, 和, 高 ...; `lexicon.AMBIGUOUS_SURNAMES`) need the analyser's
@@ -178,13 +181,13 @@ def _standalone(c: Compact) -> list[tuple[int, int]]:
             and (_is_name(word, True) or _is_name(word, False) and set(word[1:]) <= GIVEN_CHARS)
         ):
             found.append((s, e))
-        elif len(word) == 1 and k + 1 < len(runs):
+        elif (len(word) == 1 or word in COMPOUND_SURNAMES) and k + 1 < len(runs):
             s2, e2, spaced = runs[k + 1]
             given = c.text[s2:e2]
             if word in AMBIGUOUS_SURNAMES and not set(given) <= GIVEN_CHARS:
                 continue
             if spaced and s2 == e and _given_ok(given) and _surname_len(word):
-                if dictionary_tag(word + given) in (None, *_NAME_FLAGS):
+                if not _word_not_name(word + given):
                     found.append((s, e2))
     return found
 
@@ -194,11 +197,111 @@ def _one_word(c: Compact, start: int, end: int) -> bool:
     return any(t.start == start and t.end == end and t.flag not in _NAME_FLAGS for t in c.tokens)
 
 
+def _word_not_name(word: str) -> bool:
+    """`word` is a dictionary word that is no name: the analyser's tag says so, or the word is
+    too frequent to be one (齐全 and 师傅 are tagged ``nr``)."""
+    return common_word(word) and (dictionary_tag(word) not in _NAME_FLAGS or common_word(word, 500))
+
+
+def _cuts_word(c: Compact, start: int, end: int) -> bool:
+    """`start:end` cuts a common word of the analyser that is no name in two (扣费|明细), or
+    forms a common word with the character on either side (儿童|书); 小 and 老 before a surname
+    make a nickname (小张), not a word."""
+    t = c.text
+    if start and common_word(t[start - 1 : start + 1], 50) and t[start - 1] not in "小老":
+        return True
+    if end < len(t) and common_word(t[end - 1 : end + 1], 50):
+        return True
+    return any(
+        (tok.start < start < tok.end or tok.start < end < tok.end)
+        and _word_not_name(tok.word)
+        and not (tok.end == start + 1 and tok.word[:-1] in ("小", "老"))
+        for tok in c.tokens
+    )
+
+
+_FUNCTION_FLAGS = {"v", "m", "q", "p", "c", "d", "u", "uj", "r"}
+
+
+def _function_word_in(c: Compact, start: int, end: int) -> bool:
+    """The analyser reads a verb, numeral, measure word or particle inside `start:end`."""
+    return any(start <= t.start < end and t.flag in _FUNCTION_FLAGS for t in c.tokens)
+
+
+def _scanned(c: Compact) -> list[tuple[int, int]]:
+    """Surname + one or two characters of the given-name prior inside running text."""
+    found = []
+    for i, ch in enumerate(c.text):
+        if ch not in SURNAMES:
+            continue
+        # a surname that is often a word (高, 方) only with two given characters: 高秀英
+        for n in (3,) if ch in AMBIGUOUS_SURNAMES else (3, 2):
+            word = c.text[i : i + n]
+            if (
+                len(word) < n
+                or not set(word[1:]) <= GIVEN_CHARS
+                or not _given_ok(word[1:])
+                or word in BRANDS
+                or word in admin_names()
+                or _word_not_name(word)
+                or n == 3
+                and (common_word(word[:2], 100) or common_word(word[1:], 500))
+                or c.text[i + n : i + n + 1] in _NOT_LAST  # 张江镇: a place, not a name
+                or ch in AMBIGUOUS_SURNAMES
+                and _function_word_in(c, i, i + n)  # 包|年|云
+                or _cuts_word(c, i, i + n)
+            ):
+                continue
+            found.append((i, i + n))
+            break
+    return found
+
+
+def _spaced(c: Compact) -> list[tuple[int, int]]:
+    """A surname typed apart from its given name: 李 鹏, 粘廖 建国 想, 立马 建平的. The given name
+    is one or two characters of the prior and no common word that is not a name."""
+    found = []
+    t = c.text
+    for i in range(len(t) - 1):
+        if not (c.spaced_before(i + 1) and t[i] in SURNAMES):
+            continue
+        for n in (2, 1):
+            given = t[i + 1 : i + 1 + n]
+            if (
+                len(given) == n
+                and not (n == 2 and c.spaced_before(i + 2))
+                and set(given) <= GIVEN_CHARS
+                and _given_ok(given)
+                and not _word_not_name(given)
+                and not _word_not_name(t[i] + given)
+                and not (i + 1 + n < len(t) and not c.gap_before(i + 1 + n)
+                         and common_word(t[i + n : i + n + 2], 50))
+            ):  # fmt: skip
+                found.append((i, i + 1 + n))
+                break
+    return found
+
+
+def _with_surname_before(c: Compact, start: int, end: int) -> tuple[int, int]:
+    """A two-character name of given-name characters after a surname that forms no word with it
+    is the given name of that surname (时 桂香, 长高桂英了: 桂香 and 桂英 read as names too)."""
+    t = c.text
+    if (
+        end - start == 2
+        and start
+        and t[start - 1] in SURNAMES
+        and set(t[start:end]) <= GIVEN_CHARS
+        and not common_word(t[start - 1 : start + 1])
+    ):
+        return start - 1, end
+    return start, end
+
+
 def find_names(c: Compact) -> list[tuple[int, int]]:
     """The name spans (compact-text indices) in `c`, merged, in order."""
-    spans = sorted(_tagged(c) + _titled(c) + _cued(c) + _standalone(c))
+    spans = sorted(_tagged(c) + _titled(c) + _cued(c) + _standalone(c) + _scanned(c) + _spaced(c))
     merged: list[tuple[int, int]] = []
-    for s, e in spans:
+    for s, e in map(lambda span: _with_surname_before(c, *span), spans):
         if merged and s < merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], e))
         else:
