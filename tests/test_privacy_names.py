@@ -126,7 +126,9 @@ def test_recall_and_over_masking_on_the_corpus(jddc_turns) -> None:
     table, spans = corpus.evaluate(filled, {"JDDC": corpus.negatives(jddc_turns)[:500]})
     by = table.set_index("measure")
     assert by.loc["address recall", "value"] >= 0.95
-    assert by.loc["name recall, placeholder not glued inside a sentence", "value"] >= 0.9
+    assert by.loc["name recall, placeholder not glued inside a sentence", "value"] >= 0.97
+    assert by.loc["name recall", "value"] >= 0.95  # 0.994 at this seed; 0.906 before the
+    # running-text and typed-apart rules
     assert by.loc["over-masking: characters of JDDC", "value"] <= 0.01
     assert (by["low"] <= by["value"]).all() and (by["value"] <= by["high"]).all()
     assert set(spans["kind"]) == {"name", "address"} and spans["masked"].dtype == bool
