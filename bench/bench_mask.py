@@ -1,9 +1,10 @@
 """Benchmark: what the name and address mask adds to the cloud-labels page. Run by hand.
 
-Masks the texts page 02 sends to the teacher (the profile's teacher queries, few-shot pool
-and evaluation inputs, with their dialogue turns) in a fresh process, so the analyser's
-dictionary load is counted, once with the pattern rules alone (the mask before names and
-addresses) and once with the full mask; repeats each `--repeat` times and prints the medians and the difference::
+Masks what page 02 masks (the profile's teacher queries and evaluation inputs, the few-shot
+pool, and the dialogue turns the knn teacher reads) in a fresh process, so that the analyser's
+dictionary load is counted: once with the pattern rules alone (the mask before names and
+addresses) and once with the full mask; repeats each `--repeat` times and prints the medians
+and the difference::
 
     ECC_DATA_DIR=../shared/data python bench/bench_mask.py --profile quick
 
@@ -31,14 +32,21 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "changed": sum(m != t for
 """
 
 
-def page_texts(artifacts: Path) -> list[str]:
+def page_texts(artifacts: Path, context_turns: int) -> list[str]:
+    """What page 02 masks: the teacher and evaluation queries, the few-shot pool's questions
+    and answers (the prompt), and the last `context_turns` turns before every one of those
+    questions (the knn teacher's dialogue context)."""
     from ecc_utils.artifacts import Artifacts
 
     art = Artifacts(artifacts)
     texts = []
-    for split in ("teacher_queries", "fewshot", "eval"):
+    for split in ("teacher_queries", "eval", "fewshot"):
         for e in art.read_split(split):
-            texts += [e.query] + [t.text for t in e.context]
+            texts.append(e.query)
+            if split == "fewshot":
+                texts.append(e.response)
+            if context_turns:
+                texts += [t.text for t in e.context[-context_turns:]]
     return texts
 
 
@@ -47,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args(argv)
-    texts = page_texts(Path("artifacts") / a.profile)
+    from ecc_utils.config import load_profile
+
+    cfg = load_profile(Path("params") / f"{a.profile}.yaml")
+    turns = cfg.teacher.knn_context_turns if cfg.teacher.backend == "knn" else 0
+    texts = page_texts(Path("artifacts") / a.profile, turns)
     path = Path("artifacts") / a.profile / "bench_mask_texts.json"
     path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     runs: dict[str, list[float]] = {"patterns only": [], "full": []}

@@ -107,7 +107,8 @@ class Teacher:
     def _context(self, context: Sequence[Turn] | None) -> str:
         if not self.context_turns or not context:
             return ""
-        return context_text([privacy.mask(t.text) for t in context], self.context_turns)
+        n = self.context_turns  # only the turns the teacher sees are masked (and sent)
+        return context_text([privacy.mask(t.text) for t in context[-n:]], n)
 
     def _record(self, entry: dict, hit: bool, id_: str | None) -> LabelRecord:
         u = entry.get("usage", {})
@@ -398,7 +399,7 @@ def _example_context(example: Example | tuple[str, str], turns: int) -> str:
     """The masked dialogue before a few-shot example's question ("" for a bare pair)."""
     if not isinstance(example, Example) or not turns:
         return ""
-    return context_text([privacy.mask(t.text) for t in example.context], turns)
+    return context_text([privacy.mask(t.text) for t in example.context[-turns:]], turns)
 
 
 def teacher_from_profile(

@@ -18,6 +18,8 @@ are kept as they are and `mask` is idempotent: ``mask(mask(x)) == mask(x)``.
 
 from __future__ import annotations
 
+import functools
+
 from ecc_utils.privacy.addresses import find_addresses
 from ecc_utils.privacy.lexicon import SURNAMES
 from ecc_utils.privacy.names import find_names
@@ -75,11 +77,12 @@ def mask_spans(text: str) -> list[tuple[int, int, str]]:
     return sorted(spans)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def mask(text: str) -> str:
     """Return `text` with every PII span replaced by its JDDC-style typed placeholder.
 
     Deterministic and idempotent; text without PII (and JDDC placeholders) is returned
-    unchanged.
+    unchanged. Cached: a dialogue's turns recur as the context of its later questions.
     """
     for s, e, placeholder in reversed(mask_spans(text)):
         text = text[:s] + placeholder + text[e:]
