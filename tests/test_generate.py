@@ -103,7 +103,7 @@ def test_profile_helpers_carry_the_profile_settings(root):
     assert sp.batch_size == cfg.generation.batch_size
     assert sp.max_input_length == cfg.train.max_input_length and sp.seed == cfg.seed
     quick = Sampling.from_profile(load_profile(root / "params" / "quick.yaml"))
-    assert quick.guarded and (quick.repetition_penalty, quick.no_repeat_ngram_size) == (1.2, 3)
+    assert quick.guarded and (quick.repetition_penalty, quick.no_repeat_ngram_size) == (1.2, 2)
     plain = quick.unguarded()  # what the sweep and the scoring page call "no guard"
     assert not plain.guarded and plain == dataclasses.replace(
         quick, repetition_penalty=1.0, no_repeat_ngram_size=0)  # fmt: skip
