@@ -5,6 +5,8 @@ Figures take tables (pandas DataFrames in Table VI's layout: rows = inputs, colu
 labels, an optional "Mean" row) and return matplotlib Figures; `save_figure` writes them.
 Labels in figures are English, so no CJK font is needed; `use_style` picks one if installed.
 Figures are closed in pyplot on creation, so a notebook shows one only when asked, once.
+The statistical figures (score distributions, intervals, the heatmap) are drawn with seaborn;
+`use_style` sets seaborn's theme and the book's rcParams once for all of them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
 
 from .paper import MEAN_LABEL, PUBLISHED_STATS, paired_columns
@@ -48,6 +51,7 @@ def cjk_font() -> str | None:
 def use_style() -> None:
     """Apply the book's figure style (rcParams) to every figure drawn afterwards."""
     font = cjk_font()
+    sns.set_theme(context="paper", style="ticks", palette="colorblind")
     plt.rcParams.update(
         {
             "figure.dpi": 110,
@@ -166,23 +170,18 @@ def table_heatmap(
     use_style()
     if not isinstance(table, pd.DataFrame) or table.empty:
         raise ValueError("table: expected a non-empty DataFrame in Table VI's layout")
-    values = table.astype(float).to_numpy()
+    values = table.astype(float)
     fig = _new_figure(figsize=(1.3 * values.shape[1] + 3.0, 0.45 * values.shape[0] + 1.6))
     ax = fig.subplots()
-    im = ax.imshow(values, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
-    ax.grid(False)
-    ax.set_xticks(range(values.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right")
     ylabels = [
         _short(str(r)) if str(r) == MEAN_LABEL else f"{i + 1}. {_short(str(r))}"
         for i, r in enumerate(table.index)
     ]
-    ax.set_yticks(range(values.shape[0]), ylabels)
-    mid = (vmin + vmax) / 2
-    for (i, j), v in np.ndenumerate(values):
-        if not np.isnan(v):
-            color = "black" if v > mid else "white"
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8, color=color)
-    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="final score")
+    sns.heatmap(values.set_axis(ylabels), ax=ax, cmap="viridis", vmin=vmin, vmax=vmax,
+                annot=True, fmt=".3f", annot_kws={"fontsize": 8},
+                cbar_kws={"fraction": 0.04, "pad": 0.02, "label": "final score"})  # fmt: skip
+    ax.set_xticklabels([str(c) for c in table.columns], rotation=30, ha="right")
+    ax.set_ylabel("")
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -327,7 +326,8 @@ def intervals(
         rows = table[table["metric"] == metrics[k]].set_index("model").reindex(models)
         est = rows["estimate"].to_numpy(float)
         err = np.vstack([est - rows["low"].to_numpy(float), rows["high"].to_numpy(float) - est])
-        ax.errorbar(est, y, xerr=err, fmt="o", color=OURS_COLOR, capsize=3, ms=4)
+        ax.errorbar(est, y, xerr=err, fmt="none", ecolor=OURS_COLOR, capsize=3, lw=1)
+        sns.scatterplot(x=est, y=y, ax=ax, color=OURS_COLOR, s=22, zorder=3)
         for i, (label, value) in enumerate((refs or {}).get(metrics[k], {}).items()):
             ax.axvline(value, color=PAPER_COLOR, ls=("--", ":", "-.")[i % 3], lw=1, label=label)
         if (refs or {}).get(metrics[k]):
@@ -373,5 +373,25 @@ def sweep(table: pd.DataFrame, batch_size: int) -> Figure:
     axes[1, 0].set_ylabel("degenerate answers")
     axes[0, 0].legend(fontsize=8)
     axes[1, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def score_distributions(scores: pd.DataFrame, column: str = "final_score") -> Figure:
+    """The distribution of `column` of ``scores.csv`` per model (a box for the quartiles, the
+    inputs as points), the models in their table order."""
+    use_style()
+    if column not in scores:
+        raise ValueError(f"scores has no column {column!r} (columns: {', '.join(scores)})")
+    models = list(dict.fromkeys(scores["model"]))
+    fig = _new_figure((7.5, 0.45 * len(models) + 1.2))
+    ax = fig.subplots()
+    sns.boxplot(data=scores, x=column, y="model", order=models, ax=ax, color="#dbe9f6",
+                fliersize=0, width=0.6)  # fmt: skip
+    sns.stripplot(data=scores, x=column, y="model", order=models, ax=ax, color=OURS_COLOR,
+                  size=2.5, alpha=0.6, jitter=0.2)  # fmt: skip
+    ax.set_xlabel(column.replace("_", " "))
+    ax.set_ylabel("")
+    ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

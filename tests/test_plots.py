@@ -78,3 +78,17 @@ def test_evolution_figure_has_three_panels_and_a_line_per_arm():
         "match-only",
         "no-update",
     ]
+
+
+def test_score_distributions_draw_one_row_per_model_in_table_order():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    models = ["Original Model", "Prefix-Tuning 64 steps", "LoRA 320 steps"]
+    scores = pd.DataFrame({"model": np.repeat(models, 20), "final_score": rng.uniform(0, 1, 60)})
+    fig = plots.score_distributions(scores)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == models
+    assert ax.get_xlabel() == "final score"
+    with pytest.raises(ValueError, match="no column 'similarity'"):
+        plots.score_distributions(scores, "similarity")
