@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make book   - create .venv if missing, install, run the pipeline (PROFILE=quick), build the book
-#   make test   - same set-up, then ruff (code and notebooks) and the whole test suite
+#   make test   - same set-up (and Chromium for the browser tests), then ruff and the whole test suite
 PROFILE ?= quick
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book test lint format lab clean clean-all venv
+.PHONY: book test lint format lab browser clean clean-all venv
 
 venv: $(STAMP)
 
@@ -32,14 +32,19 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The browser tests (the book offline, the playground in JupyterLab) drive Debian's chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 # pytest exits 5 when it collects no test; that is not a failure of the code under test.
-test: lint
+test: lint browser
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
 
+# JupyterLab on the notebooks with the project's environment as the kernel (no network needed).
 lab: $(STAMP)
-	$(BIN)/python -m pip install -q jupyterlab
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf _build book/generated artifacts

@@ -144,6 +144,17 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
             outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
         ),  # fmt: skip
         Step(
+            "07_playground",
+            "07_playground",
+            {"show_widgets": False},  # the book shows one exchange; the widgets need a kernel
+            inputs=(
+                splits["fewshot"],
+                A.LABELS,
+                A.CALIBRATION,
+                *(c for m in t.methods for c in checkpoints[m]),
+            ),
+        ),  # fmt: skip
+        Step(
             "08_results",
             "08_results",
             inputs=(
@@ -233,6 +244,7 @@ def execute_step(step: Step, layout: Layout, params_file: Path, timeout: int) ->
         "artifacts": rel(layout.artifacts),
         **step.parameters,
     }
+    os.environ["ECC_TEXT_PROGRESS"] = "1"  # the kernel's progress bars as text, into the log
     try:
         pm.execute_notebook(
             str(layout.notebooks / step.notebook),
@@ -256,13 +268,20 @@ def execute_step(step: Step, layout: Layout, params_file: Path, timeout: int) ->
     return out
 
 
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
 def finish_notebook(path: Path, title: str | None = None) -> None:
     """Prepare an executed notebook for the book: hide its parameters cells (they stay in the
-    file, tagged ``remove-cell``) and, when `title` is given, make it the page's heading."""
+    file, tagged ``remove-cell``), drop widget outputs (tqdm's progress bars where ipywidgets is
+    installed: live in JupyterLab, an empty box in a static page) and, when `title` is given,
+    make it the page's heading."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_MIME not in o.get("data", {})]
         tags = cell.metadata.setdefault("tags", [])
         if any(t in tags for t in PARAMETER_TAGS) and "remove-cell" not in tags:
             tags.append("remove-cell")
@@ -360,9 +379,11 @@ def render_toc(layout: Layout, plan: list[Step]) -> Path:
     keys = {s.key for s in plan}
     prefix = "generated/{profile}/"
 
+    pages = {Path(name).stem for name in PROFILE_PAGES}
+
     def keep(entry) -> bool:
         f = entry.get("file", "")
-        return not f.startswith(prefix) or f[len(prefix) :] in keys
+        return not f.startswith(prefix) or f[len(prefix) :] in keys | pages
 
     def fill(node):
         if isinstance(node, dict):
@@ -388,8 +409,20 @@ def render_toc(layout: Layout, plan: list[Step]) -> Path:
     return path
 
 
+# Pages written once for every profile that link to its executed notebooks: the pipeline
+# copies them from book/ next to those notebooks (book/generated/<profile>/).
+PROFILE_PAGES = ("course.md",)
+
+
+def copy_profile_pages(layout: Layout) -> None:
+    for name in PROFILE_PAGES:
+        text = (layout.root / "book" / name).read_text(encoding="utf-8")
+        atomic_write_text(layout.generated / name, text)
+
+
 def build_book(layout: Layout, plan: list[Step]) -> Path:
     """Build the book with Jupyter Book 1 (strict: warnings are errors); returns the HTML dir."""
+    copy_profile_pages(layout)
     toc = render_toc(layout, plan)
     cmd = [
         sys.executable,

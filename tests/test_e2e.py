@@ -340,3 +340,130 @@ def test_the_training_sweep_runs_on_the_smoke_model_and_feeds_its_page(smoke_run
     nb = json.loads((root / "book/generated/smoke/09_training_settings.ipynb").read_text())
     text = json.dumps(nb["cells"], ensure_ascii=False)
     assert "does NOT use the sweep's pick" in text  # smoke's settings are not the picks
+
+
+# --- in a real browser ----------------------------------------------------------------------
+
+
+def _test_artifacts() -> Path:
+    """Where the browser tests leave their screenshots (git-ignored under _build/)."""
+    from tests.conftest import ROOT
+
+    d = Path(os.environ.get("ECC_TEST_ARTIFACTS", ROOT / "_build" / "test-artifacts"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _browser():
+    from tests.browser import Browser, chromium_binary
+
+    assert chromium_binary(), "no Chromium: `make browser` installs Debian's chromium package"
+    return Browser
+
+
+# The number of formulas MathJax rendered on the page, once its start-up promise settles.
+MATHJAX_DONE = (
+    "window.MathJax && MathJax.startup && MathJax.startup.promise ? MathJax.startup.promise"
+    ".then(() => document.querySelectorAll('mjx-container').length) : -1"
+)
+
+
+def test_the_book_works_offline_in_a_browser(smoke_run):
+    """Every page loads from the local files only, without a console error, and every
+    formula is typeset by the MathJax the book serves itself."""
+    root, _, _ = smoke_run
+    html = root / "_build" / "html"
+    skip = {"_static", "_sources", "_images"}
+    pages = sorted(p for p in html.rglob("*.html") if not skip & set(p.relative_to(html).parts))
+    problems, formulas = [], 0
+    with _browser()() as b:
+        for page in pages:
+            rel = page.relative_to(html)
+            report = b.visit(page.as_uri())
+            problems += [f"{rel}: request to {u}" for u in report.foreign_requests()]
+            problems += [f"{rel}: console: {e}" for e in report.console_errors + report.exceptions]
+            n_math = b.evaluate("document.querySelectorAll('.math').length")
+            if n_math:
+                typeset = b.evaluate(MATHJAX_DONE, await_promise=True)
+                errors = b.evaluate("document.querySelectorAll('mjx-merror').length")
+                if typeset < n_math or errors:
+                    problems.append(
+                        f"{rel}: {typeset} of {n_math} formulas typeset, {errors} errors"
+                    )
+                formulas += n_math
+        b.visit((html / "generated" / "smoke" / "08_results.html").as_uri())
+        b.screenshot(_test_artifacts() / "book_landing.png")
+    assert len(pages) > 10 and formulas > 0
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_the_playground_runs_in_jupyterlab(smoke_run):
+    """JupyterLab with the project's kernel runs the playground notebook; its widget area
+    renders with the model picker, the message box, the Ask button and the three sliders."""
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("ipywidgets")
+    import secrets
+    import socket
+    import urllib.request
+
+    import papermill as pm
+
+    root, _, _ = smoke_run
+    name = "playground_smoke.ipynb"
+    pm.execute_notebook(root / "notebooks" / "07_playground.ipynb", root / "notebooks" / name,
+                        parameters={"profile": "smoke", "params_file": "../params/smoke.yaml",
+                                    "artifacts": "../artifacts/smoke", "show_widgets": True},
+                        prepare_only=True)  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    # Every cell in the DOM (JupyterLab 4 otherwise drops cells that are off screen).
+    settings = root / ".jupyter" / "lab" / "user-settings"
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
+    news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", JUPYTER_CONFIG_DIR=str(root / ".jupyter"),
+               JUPYTERLAB_SETTINGS_DIR=str(settings))  # fmt: skip
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--notebook-dir={root / 'notebooks'}",
+         "--expose-app-in-browser", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                import time
+
+                time.sleep(0.5)
+        with _browser()(width=1400, height=1100) as b:
+            b.visit(f"{base}/lab/tree/{name}?token={token}", settle=2.0)
+            assert b.wait_for("!!(window.jupyterapp && document.querySelector('.jp-Notebook'))",
+                              timeout=120), "JupyterLab did not open the notebook"  # fmt: skip
+            b.wait_for("!!document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=idle]')"
+                       " || true", timeout=5)  # fmt: skip
+            b.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")
+            found = b.wait_for(
+                "(() => { const w = document.querySelector('.jp-OutputArea .widget-vbox');"
+                " return w && w.querySelector('.widget-dropdown') &&"
+                " w.querySelectorAll('.widget-slider').length === 3 ? w.innerText : null })()",
+                timeout=420,
+            )
+            b.evaluate("document.querySelector('.jp-OutputArea .widget-vbox')?.scrollIntoView()")
+            b.screenshot(_test_artifacts() / "jupyterlab_playground.png", full_page=False)
+        assert found, "the playground's widgets did not render (screenshot in test artifacts)"
+        for control in ("end model", "message", "Ask", "alpha", "Theta", "gate threshold"):
+            assert control in found, control
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)

@@ -127,7 +127,7 @@ def test_editing_the_training_code_reruns_training_and_what_follows(tmp_path, sm
     # 02 scores the teacher's answers with the scoring package, which imports the prompt
     # format from ecc_utils.train (a re-run there rewrites the same labels: nothing follows).
     assert touched == train_steps | {"02_cloud_labels", "04_score", "06_online_evolution",
-                                     "08_results"}  # fmt: skip
+                                     "07_playground", "08_results"}  # fmt: skip
     # 05 reads only table6.csv, which 04 writes: it re-runs when that file changes.
     plan = {s.key: s for s in pipeline.build_plan(smoke)}
     assert "table6.csv" in plan["05_figures"].inputs and "table6.csv" in plan["04_score"].outputs
@@ -253,3 +253,34 @@ def test_plan_steps_have_titles_and_precise_inputs(smoke):
     want = [f"runs/{m}/checkpoint-{s}" for m in smoke.train.methods
             for s in smoke.train.milestones[m]]  # fmt: skip
     assert ckpts == want
+
+
+def test_finishing_a_notebook_drops_widget_outputs_and_keeps_the_rest(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("for _ in tqdm(range(3)): pass")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={
+            pipeline.WIDGET_MIME: {"model_id": "x", "version_major": 2, "version_minor": 0},
+            "text/plain": "HBox(children=(HTML(value=''), FloatProgress(value=0.0, max=3.0)))",
+        }),
+        nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+    ]  # fmt: skip
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), cell]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    pipeline.finish_notebook(path)
+    outputs = nbformat.read(path, as_version=4).cells[1].outputs
+    assert [o.output_type for o in outputs] == ["stream"] and outputs[0].text == "done\n"
+
+
+def test_pipeline_kernels_draw_progress_as_text_for_the_log():
+    import os
+    import subprocess
+    import sys
+
+    code = "import ecc_utils, tqdm.auto, tqdm.std; print(tqdm.auto.tqdm is tqdm.std.tqdm)"
+    env = dict(os.environ, ECC_TEXT_PROGRESS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "True", out.stderr
