@@ -140,12 +140,12 @@ class Playground:
         """The profile's end model with every milestone adapter of ``art/runs``, its teacher
         (through the cache of notebook 02) and its scorer (calibrated as notebook 04 saved)."""
         from ecc_utils import cloud, models
-        from ecc_utils.generate import Sampling, adapter_applied, checkpoints_by_model, generate
+        from ecc_utils.generate import Sampling, adapter_applied, generate
         from ecc_utils.scoring import Scorer
         from ecc_utils.scoring.calibration import Calibrator
 
         base, tokenizer = models.load_end_model(cfg, inference=True)
-        checkpoints = available_checkpoints(art, cfg, checkpoints_by_model)
+        checkpoints = available_checkpoints(art, cfg)
         sampling = Sampling.from_profile(cfg)
 
         def answer(model: str, message: str) -> str:
@@ -162,10 +162,11 @@ class Playground:
         return cls(list(checkpoints), answer, lambda m: teacher.label([m])[0].answer, scorer)
 
 
-def available_checkpoints(art: Artifacts, cfg: Profile, by_model: Callable) -> dict[str, Any]:
+def available_checkpoints(art: Artifacts, cfg: Profile) -> dict[str, Any]:
     """The original model and each method's milestones that notebook 03 has written."""
     import dataclasses
 
+    from ecc_utils.generate import checkpoints_by_model
     from ecc_utils.paper import ORIGINAL_LABEL
     from ecc_utils.train.trainer import milestone_checkpoints
 
@@ -177,4 +178,4 @@ def available_checkpoints(art: Artifacts, cfg: Profile, by_model: Callable) -> d
     if not have:
         return {ORIGINAL_LABEL: None}
     train = dataclasses.replace(cfg.train, methods=tuple(have), milestones=have)
-    return by_model(art, train)
+    return checkpoints_by_model(art, train)

@@ -203,19 +203,22 @@ def _word_not_name(word: str) -> bool:
     return common_word(word) and (dictionary_tag(word) not in _NAME_FLAGS or common_word(word, 500))
 
 
+_NICKNAME = ("小", "老")  # before a surname: 小张, 老王
+
+
 def _cuts_word(c: Compact, start: int, end: int) -> bool:
     """`start:end` cuts a common word of the analyser that is no name in two (扣费|明细), or
     forms a common word with the character on either side (儿童|书); 小 and 老 before a surname
     make a nickname (小张), not a word."""
     t = c.text
-    if start and common_word(t[start - 1 : start + 1], 50) and t[start - 1] not in "小老":
+    if start and common_word(t[start - 1 : start + 1], 50) and t[start - 1] not in _NICKNAME:
         return True
     if end < len(t) and common_word(t[end - 1 : end + 1], 50):
         return True
     return any(
         (tok.start < start < tok.end or tok.start < end < tok.end)
         and _word_not_name(tok.word)
-        and not (tok.end == start + 1 and tok.word[:-1] in ("小", "老"))
+        and not (tok.end == start + 1 and tok.word[:-1] in _NICKNAME)
         for tok in c.tokens
     )
 
@@ -301,7 +304,7 @@ def find_names(c: Compact) -> list[tuple[int, int]]:
     """The name spans (compact-text indices) in `c`, merged, in order."""
     spans = sorted(_tagged(c) + _titled(c) + _cued(c) + _standalone(c) + _scanned(c) + _spaced(c))
     merged: list[tuple[int, int]] = []
-    for s, e in map(lambda span: _with_surname_before(c, *span), spans):
+    for s, e in (_with_surname_before(c, *span) for span in spans):
         if merged and s < merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], e))
         else:
