@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -51,6 +52,9 @@ class Step:
     inputs: tuple[str, ...] = ()  # artifact paths (relative to artifacts/<profile>/) it reads
     outputs: tuple[str, ...] = ()  # artifact paths it writes
     external: tuple[str, ...] = ()  # paths outside the artifacts it reads (data folders)
+    # Saved work it resumes from (training checkpoints, the loop's rounds): `run(force=True)`
+    # deletes these first, so that a forced step computes everything again.
+    resumable: tuple[str, ...] = ()
     title: str | None = None  # the book page's title, when the notebook's own is too general
 
     @property
@@ -97,6 +101,7 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
                 inputs=(splits["train"], splits["teacher_queries"], splits["eval"], A.STATS,
                         A.LABELS),
                 outputs=(A.train_log_file(m), *checkpoints[m]),
+                resumable=(A.run_dir(m),),
                 title=f"Fine-tuning the end model: {METHOD_NAMES[m]}",
             )
         )  # fmt: skip
@@ -142,6 +147,7 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
                 A.CALIBRATION,
             ),
             outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
+            resumable=(A.EVOLVE,),
         ),  # fmt: skip
         Step(
             "07_playground",
@@ -175,6 +181,19 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     if table is not None and table.is_file():
         plan.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
     return plan
+
+
+def _clear_resumable(step: Step, art: Path, echo) -> None:
+    """Delete the saved work `step` would resume from (``--force``: compute it all again)."""
+    for rel in step.resumable:
+        path = art / rel
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        echo(f"  --force: removed {path} (the step resumes from it otherwise)")
 
 
 def load_manifest(art: Path) -> dict:
@@ -330,6 +349,8 @@ def run(
         if not force and is_up_to_date(step, fp, manifest, art, out_nb):
             echo(f"{head}: up to date")
             continue
+        if force:
+            _clear_resumable(step, art, echo)
         echo(f"{head}: running ...")
         t0 = time.perf_counter()
         status, error = "ok", None

@@ -206,6 +206,40 @@ def test_second_run_executes_nothing_and_force_reruns(tmp_path, monkeypatch):
         run(only="99_nothing")
 
 
+def test_force_recomputes_a_step_that_resumes_from_saved_work(tmp_path, monkeypatch):
+    # A notebook that, like training and the online loop, resumes from its saved rounds: it
+    # only counts the rounds it had to compute itself.
+    cells = [
+        "import json, pathlib\n"
+        "state = pathlib.Path(artifacts) / 'evolve' / 'state.json'\n"
+        "done = json.loads(state.read_text()) if state.exists() else []\n"
+        "todo = [r for r in range(3) if r not in done]\n"
+        "state.parent.mkdir(parents=True, exist_ok=True)\n"
+        "state.write_text(json.dumps(done + todo))\n"
+        "(pathlib.Path(artifacts) / 'computed.txt').write_text(str(len(todo)))"
+    ]
+    layout, lines, run = _run_mini(tmp_path, monkeypatch, cells)
+    resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",))
+    monkeypatch.setattr(pipeline, "build_plan", lambda profile, params_dir=None: [resuming])
+    computed = layout.artifacts / "computed.txt"
+    run()
+    assert computed.read_text() == "3"
+    (layout.artifacts / "manifest.json").unlink()  # out of date: re-executed, resumes
+    run()
+    assert computed.read_text() == "0"
+    run(force=True)
+    assert computed.read_text() == "3", "under --force the saved rounds were reused"
+    assert any("--force: removed" in line for line in lines)
+
+
+def test_plan_declares_what_training_and_the_loop_resume_from(root):
+    from ecc_utils.config import load_profile
+
+    plan = {s.key: s for s in pipeline.build_plan(load_profile(root / "params" / "quick.yaml"))}
+    assert plan["03_train-lora"].resumable == ("runs/lora",)
+    assert plan["06_online_evolution"].resumable == ("evolve",)
+
+
 def test_toc_drops_steps_outside_the_plan(tmp_path, root):
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "_toc.yml").write_text(
