@@ -37,9 +37,11 @@ class PlainTrain:
 
 
 def plain_train(model, tokenizer, spec: PeftSpec, examples: Sequence[Example], cfg: PlainTrain,
-                out_dir: str | Path, callbacks: Sequence[Any] = ()) -> list[dict]:  # fmt: skip
-    """Train `spec` on `examples` with a plain Trainer; returns its log history. The base
-    model is given back unchanged (LoRA layers unloaded)."""
+                out_dir: str | Path, callbacks: Sequence[Any] = (),
+                save_to: str | Path | None = None) -> list[dict]:  # fmt: skip
+    """Train `spec` on `examples` with a plain Trainer; returns its log history. The trained
+    adapter is saved to `save_to` when given; the base model is given back unchanged (LoRA
+    layers unloaded)."""
     from transformers import (
         DataCollatorForSeq2Seq,
         Trainer,
@@ -84,6 +86,8 @@ def plain_train(model, tokenizer, spec: PeftSpec, examples: Sequence[Example], c
                       callbacks=[Stop(), *callbacks])  # fmt: skip
     trainer.train()
     history = [h for h in trainer.state.log_history if "loss" in h]
+    if save_to is not None:
+        peft_model.save_pretrained(str(save_to))
     if spec.method == "lora":
         peft_model.unload()
     for p in model.parameters():

@@ -1,113 +1,121 @@
-"""Benchmark: training steps/s and tokens/s per Table IV method, plus generation speed.
+"""Benchmark: our training path against a plain Trainer + PEFT at batch 1, same pairs.
 
-Runs transformers' Trainer through `ecc_utils.train.train_method` (what notebook 03 runs) on
-real ECD pairs and quotes medians over repeats. Not a test. Example (quick profile, CPU)::
+For each Table IV method, on the profile's end model and real ECD pairs:
 
-    ECC_DATA_DIR=../shared/data python bench/bench_train.py --model gemma3-270m \\
-        --steps 6 --repeats 3 --max-input-length 64 --max-output-length 64
+- plain: `baseline.plain_train` (batch 1, random order, vocabulary logits at every position);
+- ours: `ecc_utils.train.train_method` at the profile's settings (quick: batches of 4 bucketed
+  by length for P-Tuning v2 and LoRA, batch 1 for Prefix-Tuning; logits only where the loss
+  needs them), the same number of samples, the same learning rate and schedule length.
+
+Runs alternate (plain, ours, plain, ...) `--repeats` times; samples/s is the number of samples
+over the summed optimizer-step time, and the ratio compares the medians. Whether the faster
+path learns the same is decided on held-out pairs, paired: the mean per-pair NLL of the human
+reply under each path's adapter, difference ours - plain with its 95 % bootstrap interval.
+Writes ``train_<tag>.csv`` (speed and the paired comparison) and ``train_<tag>_loss.csv``
+(both loss curves against samples seen, first repeat) under `--out`::
+
+    ECC_DATA_DIR=../shared/data python bench/bench_train.py --samples 64 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import dataclasses
 import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-from ecc_utils.config import TrainConfig
-from ecc_utils.generate import Sampling, generate
-from ecc_utils.models import load_model
-from ecc_utils.paper import METHODS
-from ecc_utils.peft_methods import PeftSpec
-from ecc_utils.records import Example, Turn
-from ecc_utils.train import TrainingPairs, train_method
+sys.path.insert(0, str(Path(__file__).parent))
+
+import numpy as np  # noqa: E402
+from baseline import PlainTrain, plain_train  # noqa: E402
+from common import RESULTS, machine, natural_pairs, step_timer, write_csv  # noqa: E402
+
+from ecc_utils.config import load_profile  # noqa: E402
+from ecc_utils.generate import adapter_applied  # noqa: E402
+from ecc_utils.models import load_end_model  # noqa: E402
+from ecc_utils.peft_methods import PeftSpec  # noqa: E402
+from ecc_utils.scoring.likelihood import reply_logprobs  # noqa: E402
+from ecc_utils.scoring.uncertainty import mean_interval  # noqa: E402
+from ecc_utils.train import TrainingPairs, train_method  # noqa: E402
+from ecc_utils.train.pairs import mix_training_pairs  # noqa: E402
 
 
-def ecd_pairs(data_dir: Path, n: int) -> list[Example]:
-    out = []
-    for i, line in enumerate((data_dir / "ecd_sample" / "test").read_text("utf-8").splitlines()):
-        label, *utts, response = line.split("\t")
-        if label == "1":
-            turns = [Turn("customer" if j % 2 == 0 else "agent", u) for j, u in enumerate(utts)]
-            out.append(Example(f"ecd-{i}", "ecd", turns[:-1], turns[-1].text, response))
-        if len(out) == n:
-            break
-    return out
+def heldout_nll(model, tok, adapter: Path, held, cfg) -> np.ndarray:
+    """Per held-out pair: the NLL per token of its human reply under `adapter`."""
+    with adapter_applied(model, adapter, merge=True) as m:
+        s = reply_logprobs(m, tok, [(e.context, e.query) for e in held],
+                           [[e.response] for e in held], max_input_length=cfg.max_input_length,
+                           max_reply_tokens=cfg.max_output_length)  # fmt: skip
+    return np.array([-r.logprob[0] / max(r.tokens[0], 1) for r in s])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gemma3-270m")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS))
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--profile", default="params/quick.yaml")
+    ap.add_argument("--methods", nargs="+", default=None)
+    ap.add_argument("--samples", type=int, default=64, help="training samples per run")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=1)
-    ap.add_argument("--max-input-length", type=int, default=64)
-    ap.add_argument("--max-output-length", type=int, default=64)
-    ap.add_argument("--num-virtual-tokens", type=int, default=128)
-    ap.add_argument("--gen-queries", type=int, default=8)
-    ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--full-logits", action="store_true", help="logits on every position (A/B)")
-    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--n-heldout", type=int, default=48)
+    ap.add_argument("--tag", default="cpu")
+    ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args()
-    data_dir = Path(os.environ.get("ECC_DATA_DIR", "../shared/data"))
-    pairs = ecd_pairs(data_dir, 64)
-
-    t = time.perf_counter()
-    model, tok = load_model(a.model, device="cpu")
-    results: dict = {"model": a.model, "load_s": time.perf_counter() - t, "args": vars(a)}
-    for method in a.methods:
-        runs = []
-        cfg = TrainConfig(
-            methods=(method,),
-            max_steps=300,
-            milestones={method: (a.steps,)},
-            teacher_mix=0.0,
-            batch_size=a.batch_size,
-            max_input_length=a.max_input_length,
-            max_output_length=a.max_output_length,
-            logging_steps=a.steps,
-        )
-        spec = PeftSpec(method, num_virtual_tokens=a.num_virtual_tokens)
+    profile = load_profile(a.profile)
+    model, tok = load_end_model(profile)
+    pairs = natural_pairs(a.samples + a.n_heldout)
+    train, held = pairs[: a.samples], pairs[a.samples :]
+    rows, curves = [], []
+    for m in a.methods or list(profile.train.methods):
+        spec = PeftSpec.from_train(m, profile.train)
+        base = profile.train.for_method(m)
+        steps = a.samples // base.batch_size
+        ours = dataclasses.replace(base, teacher_mix=0.0, milestones={m: (steps,)},
+                                   max_steps=steps, logging_steps=1)  # fmt: skip
+        plain = PlainTrain(steps=a.samples, learning_rate=base.learning_rate,
+                           max_input_length=base.max_input_length,
+                           max_output_length=base.max_output_length, seed=profile.seed)  # fmt: skip
+        ordered = mix_training_pairs(train, [], 0.0, profile.seed)  # the pairs ours trains on
+        speed: dict[str, list[float]] = {"plain": [], "ours": []}
+        nll = {}
         for r in range(a.repeats):
             with tempfile.TemporaryDirectory() as d:
-                res = train_method(
-                    model,
-                    tok,
-                    spec,
-                    TrainingPairs(pairs, []),
-                    d,
-                    cfg,
-                    seed=r,
-                    response_logits_only=False if a.full_logits else None,
-                )
-            runs.append((res.steps_per_s, res.tokens_per_s))
-        results[method] = {
-            "steps_per_s": statistics.median(s for s, _ in runs),
-            "tokens_per_s": statistics.median(k for _, k in runs),
-            "runs": runs,
-            "trainable_params": res.trainable_params,
-        }
-        print(method, json.dumps(results[method]), flush=True)
-    queries = [p.query for p in pairs[: a.gen_queries]]
-    gen = []
-    for r in range(a.repeats):
-        t = time.perf_counter()
-        sampling = Sampling(
-            max_new_tokens=a.max_new_tokens,
-            batch_size=8,
-            seed=r,
-            max_input_length=a.max_input_length,
-        )
-        generate(model, tok, queries, sampling)
-        gen.append(time.perf_counter() - t)
-    results["generate_s_per_query"] = statistics.median(gen) / len(queries)
-    print(json.dumps(results, indent=1))
-    if a.out:
-        Path(a.out).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+                d = Path(d)
+                t_plain = step_timer()
+                plain_train(model, tok, spec, ordered, plain, d / "plain", [t_plain],
+                            save_to=d / "plain-adapter")  # fmt: skip
+                t_ours = step_timer()
+                res = train_method(model, tok, spec, TrainingPairs(train, []), d / "ours", ours,
+                                   seed=profile.seed, callbacks=[t_ours])  # fmt: skip
+                speed["plain"].append(a.samples / sum(t_plain.times))
+                speed["ours"].append(a.samples / sum(t_ours.times))
+                print(f"{m} repeat {r}: plain {speed['plain'][-1]:.2f}, ours "
+                      f"{speed['ours'][-1]:.2f} samples/s", flush=True)  # fmt: skip
+                if r == 0:
+                    nll["plain"] = heldout_nll(model, tok, d / "plain-adapter", held, base)
+                    nll["ours"] = heldout_nll(model, tok, res.checkpoints[steps], held, base)
+                    for path, timer, batch in (("plain", t_plain, 1),
+                                               ("ours", t_ours, base.batch_size)):  # fmt: skip
+                        curves += [dict(method=m, path=path, step=s, samples_seen=s * batch,
+                                        loss=loss) for s, loss in sorted(timer.losses.items())]  # fmt: skip
+        diff = mean_interval(nll["ours"] - nll["plain"], seed=profile.seed)
+        med = {k: statistics.median(v) for k, v in speed.items()}
+        rows.append(dict(
+            method=m, samples=a.samples, repeats=a.repeats, batch_plain=1,
+            batch_ours=base.batch_size, bucketed=base.group_by_length,
+            plain_samples_per_s=round(med["plain"], 3), ours_samples_per_s=round(med["ours"], 3),
+            ratio=round(med["ours"] / med["plain"], 2),
+            plain_runs=" ".join(f"{x:.3f}" for x in speed["plain"]),
+            ours_runs=" ".join(f"{x:.3f}" for x in speed["ours"]),
+            heldout_nll_plain=round(float(nll["plain"].mean()), 4),
+            heldout_nll_ours=round(float(nll["ours"].mean()), 4),
+            nll_difference=round(diff.estimate, 4), nll_low=round(diff.low, 4),
+            nll_high=round(diff.high, 4), n_heldout=len(held), device=machine(),
+            model=profile.end_model.spec,
+        ))  # fmt: skip
+        print(rows[-1], flush=True)
+        write_csv(rows, Path(a.out) / f"train_{a.tag}.csv")
+        write_csv(curves, Path(a.out) / f"train_{a.tag}_loss.csv")
 
 
 if __name__ == "__main__":

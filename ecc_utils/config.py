@@ -142,6 +142,10 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # LoRA only (PEFT's prefix methods refuse it)
     pad_to_multiple_of: int | None = None
     group_by_length: bool = False
+    # Matrix products in bfloat16 with float32 weights and optimizer (torch autocast): "no",
+    # "bf16", or "auto" (bf16 where the device computes it natively: a GPU with bf16, a CPU
+    # with AVX512-BF16 or AMX). A bfloat16 model on a GPU trains in bf16 whatever this says.
+    mixed_precision: str = _f("no", *_one_of("no", "bf16", "auto"))
 
     def for_method(self, method: str) -> TrainConfig:
         """This config with `method`'s own learning rate and batch size in the common fields

@@ -38,12 +38,16 @@ def test_left_padded_batch_equals_one_by_one_and_returns_only_the_answer():
         model, tok, QUERIES, Sampling(max_new_tokens=10, do_sample=False, batch_size=1)
     )
     assert batched == single
-    # Greedy continuation computed by hand: the answer is exactly the new tokens.
+    # The plain baseline (bench/baseline.py): transformers' generate, one prompt at a time.
+    # Our batched answers are exactly its new tokens, for every input.
+    from ecc_utils.generate import _as_pair
     from ecc_utils.train import encode_prompt
 
-    ids = torch.tensor([encode_prompt(tok, [], "今天 拍 发货 么", 256)])
-    out = model.generate(ids, max_new_tokens=10, do_sample=False, eos_token_id=stop_token_ids(tok))
-    assert single[1] == tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+    for i, q in enumerate(QUERIES):
+        ids = torch.tensor([encode_prompt(tok, *_as_pair(q), 256)])
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=10,
+                             do_sample=False, eos_token_id=stop_token_ids(tok))  # fmt: skip
+        assert batched[i] == tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
 
 
 @pytest.mark.parametrize("method", ["prefix", "ptuning_v2", "lora"])

@@ -294,6 +294,44 @@ def test_batch_size_two_on_real_ecd_pairs(data_dir, tmp_path):
     assert sorted(res.checkpoints) == [2] and res.n_pairs == 8 and res.n_teacher_pairs == 2
 
 
+def test_bucketed_batches_see_every_pair_once_per_epoch_with_less_padding(tiny, tmp_path,
+                                                                         monkeypatch):  # fmt: skip
+    """Length-bucketed batches (group_by_length) reorder the pairs, they do not change which
+    pairs an epoch sees: over one epoch each pair comes exactly once, as with random batches."""
+    from collections import Counter
+
+    model, tok = tiny
+    pairs = [
+        Example(f"p{i}", "ecd", [Turn("customer", "你好 " * (i % 5))], f"问 {'多 ' * (i % 7)}{i}",
+                f"答 {'好 ' * ((3 * i) % 11)}")
+        for i in range(24)
+    ]  # fmt: skip
+    seen: dict[bool, list] = {}
+    original = PadCollator.__call__
+
+    def recording(self, items):
+        batch_log.append([tuple(it["input_ids"]) for it in items])
+        return original(self, items)
+
+    monkeypatch.setattr(PadCollator, "__call__", recording)
+    for bucketed in (False, True):
+        batch_log: list[list[tuple]] = []
+        cfg = tcfg("lora", (6,), batch_size=4, teacher_mix=0.0, max_input_length=64,
+                   max_output_length=32, group_by_length=bucketed)  # fmt: skip
+        train_method(model, tok, PeftSpec("lora"), TrainingPairs(pairs, []),
+                     tmp_path / str(bucketed), cfg)  # fmt: skip
+        seen[bucketed] = batch_log
+    everything = Counter(tuple(encode_example(tok, p, 64, 32)["input_ids"]) for p in pairs)
+    for batches in seen.values():
+        assert len(batches) == 6 and Counter(x for b in batches for x in b) == everything
+
+    def padding(batches):
+        return sum(max(map(len, b)) * len(b) - sum(map(len, b)) for b in batches)
+
+    assert padding(seen[True]) < padding(seen[False])
+    assert seen[True] != seen[False]
+
+
 def test_bad_arguments_name_the_parameter(tiny, tmp_path):
     model, tok = tiny
     pairs = TrainingPairs(toy(2), [])
@@ -354,6 +392,8 @@ def test_response_logits_only_gives_the_same_loss(method, tiny):
     ]
     full = PadCollator(tok.pad_token_id)(items)
     cut = PadCollator(tok.pad_token_id, response_logits_only=True)(items)
-    assert cut["logits_to_keep"] < full["input_ids"].shape[1]
+    n_labels = int((full["labels"] != IGNORE_INDEX).sum())
+    assert int(cut["logits_to_keep"].sum()) == len(cut["shift_labels"]) == n_labels
+    assert n_labels < full["input_ids"].numel() / 2
     with torch.no_grad():
         assert model(**cut).loss.item() == pytest.approx(model(**full).loss.item(), rel=1e-5)

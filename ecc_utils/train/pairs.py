@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from collections.abc import Sequence
@@ -100,10 +101,10 @@ class PairDataset:
 class PadCollator:
     """Right-pads a batch to its longest item (or a multiple of `pad_to_multiple_of`).
 
-    With `response_logits_only`, the batch also carries ``logits_to_keep`` and labels cut to
-    the same last positions, so the model computes vocabulary logits only from the last
-    prompt token on: the loss is unchanged (prompt labels are -100 anyway) while the LM head,
-    most of a small model's compute with a 262k vocabulary, runs on far fewer positions.
+    With `response_logits_only`, the batch also carries ``logits_to_keep``: a mask of the
+    positions that predict a response token, with their targets as ``shift_labels`` (the
+    loss is unchanged: prompt labels are -100 anyway) while the LM head, most of a small
+    model's compute with a 262k vocabulary, runs on those positions alone.
     """
 
     pad_token_id: int
@@ -127,16 +128,45 @@ class PadCollator:
             "labels": torch.tensor(labels),
             "attention_mask": torch.tensor(mask),
         }
-        if self.response_logits_only:
+        if self.response_logits_only and keeps_masked_positions():
+            # Logits at position t predict token t + 1: keep exactly the positions whose next
+            # token is a label, flattened over the batch, with their targets.
+            targets = batch["labels"][:, 1:]
+            keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
+            keep[:, :-1] = targets != IGNORE_INDEX
+            batch["logits_to_keep"] = keep
+            batch["shift_labels"] = targets[targets != IGNORE_INDEX]
+            batch["labels"] = batch["shift_labels"]
+        elif self.response_logits_only:  # an older transformers: one window for the batch
             starts = [
                 next((i for i, lab in enumerate(it["labels"]) if lab != IGNORE_INDEX), n)
                 for it in items
             ]
-            # Logits at position t predict token t + 1: keep from the last prompt token on.
+            # Keep from the earliest last-prompt-token of the batch on.
             keep = n - max(min(starts) - 1, 0)
             batch["labels"] = batch["labels"][:, n - keep :]
             batch["logits_to_keep"] = keep
         return batch
+
+
+@functools.cache
+def keeps_masked_positions() -> bool:
+    """Whether this transformers computes logits at the True positions of a boolean
+    ``logits_to_keep`` mask (flattened), and so at the response positions only: with
+    length-bucketed batches of 4 on the quick profile's pairs, 2650 positions instead of the
+    5496 of the one window from the earliest response start (measured on 175 ECD pairs)."""
+    import torch
+
+    try:
+        from transformers.modeling_utils import slice_logits_to_keep
+    except ImportError:
+        return False
+    hidden = torch.arange(6.0).reshape(2, 3, 1)
+    try:
+        kept = slice_logits_to_keep(hidden, torch.tensor([[False, True, False], [True] * 3]))
+    except (IndexError, RuntimeError, TypeError):
+        return False
+    return kept.shape == (4, 1)
 
 
 def accepts_logits_to_keep(model) -> bool:

@@ -117,6 +117,24 @@ def _text_progress(trainer) -> None:
         trainer.add_callback(ProgressCallback)
 
 
+def _bf16_math(mixed_precision: str, dtype: Any, dev: str) -> bool:
+    """Whether the Trainer runs in bf16 (`TrainConfig.mixed_precision`). Measured on this
+    project's 2-core CPU (AVX512-BF16), LoRA on Gemma 3 270M at the quick settings, 32 ECD
+    pairs, float32 and bf16 alternating in one process, two runs each: 2.47 and 2.33 against
+    2.86 and 2.72 samples/s; every logged loss within 0.01 of float32's."""
+    import torch
+
+    from ecc_utils.models import cpu_has_native_bf16
+
+    if dtype == torch.bfloat16 and dev.startswith("cuda"):
+        return True
+    if mixed_precision == "auto":
+        if dev.startswith("cuda"):
+            return torch.cuda.is_bf16_supported()
+        return cpu_has_native_bf16()
+    return mixed_precision == "bf16"
+
+
 @dataclass
 class TrainResult:
     """What one `train_method` call produced: its `TrainLog` (also written to
@@ -219,7 +237,6 @@ def train_method(
     supports ``logits_to_keep``) computes vocabulary logits only where the loss needs them.
     `callbacks` are extra `transformers.TrainerCallback`s (e.g. the benchmarks' step timer).
     """
-    import torch
     from transformers import Trainer, TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -247,7 +264,7 @@ def train_method(
     requires_grad = {n: p.requires_grad for n, p in model.named_parameters()}
     was_training = model.training
     dev = resolve_device(device) if device != "auto" else model.device.type
-    use_bf16 = next(model.parameters()).dtype == torch.bfloat16 and dev.startswith("cuda")
+    use_bf16 = _bf16_math(cfg.mixed_precision, next(model.parameters()).dtype, dev)
     args_kw = _training_arguments(out_dir, cfg, seed, dev, use_bf16)
     args_kw.update(training_args or {})
     set_seed(seed)
