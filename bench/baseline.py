@@ -84,7 +84,11 @@ def plain_train(model, tokenizer, spec: PeftSpec, examples: Sequence[Example], c
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     trainer = Trainer(model=peft_model, args=args, train_dataset=items, data_collator=collator,
                       callbacks=[Stop(), *callbacks])  # fmt: skip
-    trainer.train()
+    side, tokenizer.padding_side = tokenizer.padding_side, "right"  # as training recipes do
+    try:
+        trainer.train()
+    finally:
+        tokenizer.padding_side = side
     history = [h for h in trainer.state.log_history if "loss" in h]
     if save_to is not None:
         peft_model.save_pretrained(str(save_to))
@@ -98,18 +102,23 @@ def plain_train(model, tokenizer, spec: PeftSpec, examples: Sequence[Example], c
 def plain_generate(model, tokenizer, inputs: Sequence[tuple[Sequence, str]], *,
                    max_new_tokens: int, max_input_length: int, do_sample: bool = False,
                    top_p: float = 1.0, temperature: float = 1.0, seed: int = 0) -> list[str]:  # fmt: skip
-    """`model.generate` one (context, query) at a time, prompts built as ours; the answers."""
+    """`model.generate` one (context, query) at a time, prompts built as ours; the answers.
+    It stops where ours does, at EOS or the chat template's end of turn (the de-quantised
+    Gemma's generation config names EOS alone, so the model card's end of turn is added)."""
     import torch
+
+    from ecc_utils.generate import stop_token_ids
 
     out = []
     for i, (context, query) in enumerate(inputs):
         ids = encode_prompt(tokenizer, list(context), query, max_input_length)
         x = torch.tensor([ids], device=next(model.parameters()).device)
         torch.manual_seed(seed + i)
-        kw = dict(do_sample=True, top_p=top_p, temperature=temperature) if do_sample else {}
+        kw = dict(top_p=top_p, temperature=temperature) if do_sample else {}
         y = model.generate(input_ids=x, attention_mask=torch.ones_like(x),
                            max_new_tokens=max_new_tokens, do_sample=do_sample,
-                           pad_token_id=tokenizer.pad_token_id, **kw)  # fmt: skip
+                           pad_token_id=tokenizer.pad_token_id,
+                           eos_token_id=stop_token_ids(tokenizer, model), **kw)  # fmt: skip
         out.append(tokenizer.decode(y[0, x.shape[1] :], skip_special_tokens=True).strip())
     return out
 

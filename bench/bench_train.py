@@ -7,7 +7,9 @@ For each Table IV method, on the profile's end model and real ECD pairs:
   by length for P-Tuning v2 and LoRA, batch 1 for Prefix-Tuning; logits only where the loss
   needs them), the same number of samples, the same learning rate and schedule length.
 
-Runs alternate (plain, ours, plain, ...) `--repeats` times; samples/s is the number of samples
+`--plain-batch` gives the baseline ours' batch size instead: the same number of learning
+steps, so that the held-out comparison isolates the speed path (bucketing, logits, bf16)
+from the choice of batch. Runs alternate (plain, ours, plain, ...) `--repeats` times; samples/s is the number of samples
 over the summed optimizer-step time, and the ratio compares the medians. Whether the faster
 path learns the same is decided on held-out pairs, paired: the mean per-pair NLL of the human
 reply under each path's adapter, difference ours - plain with its 95 % bootstrap interval.
@@ -58,6 +60,13 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=64, help="training samples per run")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-heldout", type=int, default=48)
+    ap.add_argument(
+        "--plain-batch",
+        type=int,
+        default=1,
+        help="the baseline's batch (ours' batch: the same learning steps, so the "
+        "held-out check isolates the speed path)",
+    )
     ap.add_argument("--tag", default="cpu")
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args()
@@ -72,7 +81,8 @@ def main() -> None:
         steps = a.samples // base.batch_size
         ours = dataclasses.replace(base, teacher_mix=0.0, milestones={m: (steps,)},
                                    max_steps=steps, logging_steps=1)  # fmt: skip
-        plain = PlainTrain(steps=a.samples, learning_rate=base.learning_rate,
+        plain = PlainTrain(steps=a.samples // a.plain_batch, batch_size=a.plain_batch,
+                           learning_rate=base.learning_rate,
                            max_input_length=base.max_input_length,
                            max_output_length=base.max_output_length, seed=profile.seed)  # fmt: skip
         ordered = mix_training_pairs(train, [], 0.0, profile.seed)  # the pairs ours trains on
@@ -94,14 +104,14 @@ def main() -> None:
                 if r == 0:
                     nll["plain"] = heldout_nll(model, tok, d / "plain-adapter", held, base)
                     nll["ours"] = heldout_nll(model, tok, res.checkpoints[steps], held, base)
-                    for path, timer, batch in (("plain", t_plain, 1),
+                    for path, timer, batch in (("plain", t_plain, a.plain_batch),
                                                ("ours", t_ours, base.batch_size)):  # fmt: skip
                         curves += [dict(method=m, path=path, step=s, samples_seen=s * batch,
                                         loss=loss) for s, loss in sorted(timer.losses.items())]  # fmt: skip
         diff = mean_interval(nll["ours"] - nll["plain"], seed=profile.seed)
         med = {k: statistics.median(v) for k, v in speed.items()}
         rows.append(dict(
-            method=m, samples=a.samples, repeats=a.repeats, batch_plain=1,
+            method=m, samples=a.samples, repeats=a.repeats, batch_plain=a.plain_batch,
             batch_ours=base.batch_size, bucketed=base.group_by_length,
             plain_samples_per_s=round(med["plain"], 3), ours_samples_per_s=round(med["ours"], 3),
             ratio=round(med["ours"] / med["plain"], 2),
