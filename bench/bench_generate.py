@@ -13,7 +13,8 @@ since transformers' generate applies its own to the prompt too):
 
 Tokens/s counts the answer tokens each path produced over its wall time; runs alternate
 `--repeats` times. Greedy decoding decides "the same answers": ours in float32 batched
-against plain one prompt at a time (the share of identical answers). Prefix-Tuning and
+against plain one prompt at a time, cut where ours ends a plain-transcript answer (the share
+of identical answers). Prefix-Tuning and
 P-Tuning v2 have no plain baseline: transformers' generate drops PEFT's prefix after the first
 token (`ecc_utils.decoding`). Writes ``generate_<tag>.csv`` under `--out`::
 
@@ -35,7 +36,13 @@ from baseline import plain_generate  # noqa: E402
 from common import RESULTS, machine, natural_pairs, write_csv  # noqa: E402
 
 from ecc_utils.config import load_profile  # noqa: E402
-from ecc_utils.generate import Sampling, generate, load_adapter  # noqa: E402
+from ecc_utils.generate import (  # noqa: E402
+    Sampling,
+    cut_at_next_turn,
+    generate,
+    load_adapter,
+    plain_turn_markers,
+)
 from ecc_utils.models import load_end_model, ready_for_inference  # noqa: E402
 from ecc_utils.peft_methods import PeftSpec, apply_method  # noqa: E402
 
@@ -97,7 +104,10 @@ def main() -> None:
     # "The same answers": greedy, float32 both, ours batched against plain one at a time.
     greedy = dataclasses.replace(sp, do_sample=False)
     ours32 = generate(plain_model, tok, inputs, greedy)
-    reference = plain(greedy)
+    # Ours also ends an answer at the next transcript line when the tokenizer has no chat
+    # template (the packaged Gemma's has none); plain generate runs on to max_new_tokens.
+    markers = [] if getattr(tok, "chat_template", None) else plain_turn_markers()
+    reference = [cut_at_next_turn(x, markers).strip() for x in plain(greedy)]
     same = sum(x == y for x, y in zip(ours32, reference, strict=True))
     for r in rows:
         r.update(greedy_same_answers=f"{same}/{len(inputs)}", device=machine(),
