@@ -1,4 +1,4 @@
-"""Run plan, papermill execution, up-to-date checks and the book build.
+"""Executing the run plan (`ecc_utils.plan`): papermill, up-to-date checks and the book build.
 
     python -m ecc_utils.pipeline --profile quick [--force] [--only STAGE] [--no-book]
 
@@ -20,19 +20,18 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecc_utils import artifacts as A
 from ecc_utils.config import ProfileError, load_profile, profile_path
 from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint
-from ecc_utils.paper import METHOD_NAMES
+from ecc_utils.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
 from ecc_utils.records import atomic_write_text
-from ecc_utils.train.sweep import sweep_file
 
 if TYPE_CHECKING:
-    from ecc_utils.config import Profile
+    pass
 
 # Tags of the cells the book hides: ours, and the one papermill injects.
 PARAMETER_TAGS = ("parameters", "injected-parameters")
@@ -40,147 +39,6 @@ PARAMETER_TAGS = ("parameters", "injected-parameters")
 
 class PipelineError(RuntimeError):
     """A step failed or the plan cannot run; the message names the notebook and cell."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One notebook execution: `stage` is the notebook's stem, `key` names this execution."""
-
-    stage: str
-    key: str
-    parameters: dict = field(default_factory=dict)
-    inputs: tuple[str, ...] = ()  # artifact paths (relative to artifacts/<profile>/) it reads
-    outputs: tuple[str, ...] = ()  # artifact paths it writes
-    external: tuple[str, ...] = ()  # paths outside the artifacts it reads (data folders)
-    # Saved work it resumes from (training checkpoints, the loop's rounds): `run(force=True)`
-    # deletes these first, so that a forced step computes everything again.
-    resumable: tuple[str, ...] = ()
-    title: str | None = None  # the book page's title, when the notebook's own is too general
-
-    @property
-    def notebook(self) -> str:
-        return f"{self.stage}.ipynb"
-
-
-def data_dirs(profile: Profile) -> tuple[str, ...]:
-    """The folders the data stage reads, so that a change to the data re-runs it."""
-    d = profile.data.data_dir or os.environ.get("ECC_DATA_DIR")
-    return (d,) if d else ()
-
-
-def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
-    """The ordered run plan for a profile; the training notebook runs once per PEFT method.
-    `params_dir` (the profiles' folder) adds the training-settings page when the profile has a
-    sweep table there (``params/sweeps/<profile>.csv``)."""
-    splits = {name: A.split_file(name) for name in A.SPLITS}
-    t = profile.train
-    checkpoints = {
-        m: tuple(f"{A.run_dir(m)}/checkpoint-{s}" for s in t.milestones[m]) for m in t.methods
-    }
-    plan = [
-        Step("00_environment", "00_environment", outputs=(A.ENVIRONMENT,)),
-        Step(
-            "01_data",
-            "01_data",
-            outputs=(*splits.values(), A.CANDIDATES, A.STATS),
-            external=data_dirs(profile),
-        ),
-        Step(
-            "02_cloud_labels",
-            "02_cloud_labels",
-            inputs=(splits["fewshot"], splits["teacher_queries"], splits["eval"], A.STATS),
-            outputs=(A.LABELS, A.TEACHER_SUMMARY, A.REFERENCE_QUALITY),
-        ),
-    ]
-    for m in t.methods:
-        plan.append(
-            Step(
-                "03_train",
-                f"03_train-{m}",
-                {"method": m},
-                inputs=(splits["train"], splits["teacher_queries"], splits["eval"], A.STATS,
-                        A.LABELS),
-                outputs=(A.train_log_file(m), *checkpoints[m]),
-                resumable=(A.run_dir(m),),
-                title=f"Fine-tuning the end model: {METHOD_NAMES[m]}",
-            )
-        )  # fmt: skip
-    start, step = profile.loop_start()
-    plan += [
-        Step(
-            "04_score",
-            "04_score",
-            inputs=(
-                splits["eval"],
-                splits["train"],
-                A.CANDIDATES,
-                A.STATS,
-                A.LABELS,
-                *(c for m in t.methods for c in checkpoints[m]),
-            ),
-            outputs=(
-                A.SCORES,
-                A.TABLE6,
-                A.CALIBRATION,
-                A.METRICS,
-                A.CLAIMS,
-                A.AGREEMENT,
-                A.VALIDITY,
-                A.SCORE_SUMMARY,
-                A.PER_INPUT,
-                A.PER_GROUP,
-            ),
-            external=data_dirs(profile),
-        ),  # fmt: skip
-        Step("05_figures", "05_figures", inputs=(A.TABLE6, A.METRICS), outputs=A.FIG3),
-        Step(
-            "06_online_evolution",
-            "06_online_evolution",
-            inputs=(
-                splits["eval"],
-                splits["train"],
-                splits["fewshot"],
-                A.CANDIDATES,
-                A.STATS,
-                A.LABELS,
-                f"{A.run_dir(start)}/checkpoint-{step}",
-                A.CALIBRATION,
-            ),
-            outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
-            resumable=(A.EVOLVE,),
-        ),  # fmt: skip
-        Step(
-            "07_playground",
-            "07_playground",
-            {"show_widgets": False},  # the book shows one exchange; the widgets need a kernel
-            inputs=(
-                splits["fewshot"],
-                A.LABELS,
-                A.CALIBRATION,
-                *(c for m in t.methods for c in checkpoints[m]),
-            ),
-        ),  # fmt: skip
-        Step(
-            "08_results",
-            "08_results",
-            inputs=(
-                A.STATS,
-                A.TABLE6,
-                A.METRICS,
-                A.CLAIMS,
-                A.AGREEMENT,
-                A.VALIDITY,
-                A.SCORE_SUMMARY,
-                A.EVOLUTION_GAIN,
-                A.EVOLUTION_CONTROLS,
-            ),
-            outputs=(A.GLANCE,),
-        ),  # fmt: skip
-    ]
-    table = sweep_file(params_dir, profile.name) if params_dir is not None else None
-    if table is not None and table.is_file():
-        plan.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
-    return plan
 
 
 def _clear_resumable(step: Step, art: Path, echo) -> None:

@@ -124,14 +124,12 @@ def _bf16_math(mixed_precision: str, dtype: Any, dev: str) -> bool:
     2.86 and 2.72 samples/s; every logged loss within 0.01 of float32's."""
     import torch
 
-    from ecc_utils.models import cpu_has_native_bf16
+    from ecc_utils.models import resolve_inference_dtype
 
     if dtype == torch.bfloat16 and dev.startswith("cuda"):
         return True
-    if mixed_precision == "auto":
-        if dev.startswith("cuda"):
-            return torch.cuda.is_bf16_supported()
-        return cpu_has_native_bf16()
+    if mixed_precision == "auto":  # the same rule as answering's "auto" dtype
+        return resolve_inference_dtype("auto", "float32", dev) == torch.bfloat16
     return mixed_precision == "bf16"
 
 
