@@ -22,7 +22,7 @@ from ecc_utils.peft_methods import PREFIX_INITS
 
 # The choices a profile may name; the modules that implement them import these lists.
 BACKENDS: tuple[str, ...] = ("knn", "gemini", "openai", "hf")
-TEACHER_MODES: tuple[str, ...] = ("live", "replay")
+TEACHER_MODES: tuple[str, ...] = ("live", "replay", "batch")
 GATES: tuple[str, ...] = ("cloud", "match-only")
 CONTROLS: tuple[str, ...] = ("no-update", "random")  # the online loop's control arms
 DATA_SOURCES: tuple[str, ...] = ("auto", "ecd_sample", "dir", "synthetic")
@@ -95,6 +95,12 @@ class TeacherConfig:
     timeout_s: float = _f(300.0, *_pos)
     # gemini: a prefix of at least this many (approximate) tokens goes to an explicit cache
     explicit_cache_min_tokens: int = _f(4096, *_pos)
+    # Cost: prices from `price_file` (None: the packaged ecc_utils/cloud/prices.yaml); a run
+    # stops before the labels of its cache file would cost more than `max_cost_usd` (None: no
+    # cap). Batch mode (gemini, openai) polls the provider's job every `batch_poll_s` seconds.
+    price_file: str | None = None
+    max_cost_usd: float | None = _f(None, *_nonneg)
+    batch_poll_s: float = _f(30.0, *_pos)
     # knn (the offline teacher) retrieval, chosen on held-out teacher queries (cloud-labels
     # page): the last turns of dialogue weigh as much as the query, and of the 10 nearest
     # examples the answer closest to the others is given. `model` names its encoder.

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ecc_utils import paper
 from ecc_utils.artifacts import Artifacts
-from ecc_utils.cloud.teacher import DEFAULT_MODELS
+from ecc_utils.cloud.factory import DEFAULT_MODELS
 from ecc_utils.scoring.claims import CLAIM_METRICS, claim_status, paper_claims
 from ecc_utils.scoring.evaluation import interval_text
 

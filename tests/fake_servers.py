@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.fake_batch import BatchBehaviour, BatchRoutes
+
 
 @dataclass
 class Request:
@@ -45,6 +47,7 @@ class FakeAPI:
     refuse_cached: bool = False  # answer requests naming cached content get 404 (expired)
     requests: list[Request] = field(default_factory=list)
     answer_requests: int = 0
+    batch: BatchBehaviour = field(default_factory=BatchBehaviour)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -67,6 +70,58 @@ def _gemini_text(body: dict) -> str:
     return "".join(p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", []))
 
 
+def gemini_response(body: dict) -> dict:
+    """A GenerateContentResponse echoing the request's query (cached content counts 1000)."""
+    text = _gemini_text(body)
+    cached = 1000 if body.get("cachedContent") else 0
+    return {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [{"text": f"亲，关于“{_last_question(text)}”请放心"}],
+                },
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": len(text) + cached,
+            "candidatesTokenCount": 7,
+            "cachedContentTokenCount": cached,
+            "totalTokenCount": len(text) + cached + 7,
+        },
+        "modelVersion": "fake",
+    }
+
+
+def openai_response(body: dict, n: int) -> dict:
+    """A chat completion echoing the request's query (64 tokens reported as cached)."""
+    text = "".join(m["content"] for m in body["messages"])
+    return {
+        "id": f"chatcmpl-{n}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": f"Customer Service: 亲，关于“{_last_question(text)}”请放心",
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": len(text),
+            "completion_tokens": 7,
+            "total_tokens": len(text) + 7,
+            "prompt_tokens_details": {"cached_tokens": 64},
+        },
+    }
+
+
 def _handler(api: FakeAPI):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # keep test output quiet
@@ -85,8 +140,9 @@ def _handler(api: FakeAPI):
 
         def _record(self) -> Request:
             n = int(self.headers.get("Content-Length") or 0)
+            self._raw = self.rfile.read(n)
             req = Request(
-                self.command, self.path, dict(self.headers), self.rfile.read(n).decode("utf-8")
+                self.command, self.path, dict(self.headers), self._raw.decode("utf-8", "replace")
             )
             with api.lock:
                 api.requests.append(req)
@@ -96,8 +152,22 @@ def _handler(api: FakeAPI):
             self._record()
             self._send(200, {})
 
+        def _batch(self, req: Request, raw: bytes) -> bool:
+            routes = BatchRoutes(api, self, gemini_response, openai_response)
+            path = req.path.split("?")[0]
+            if api.kind == "gemini":
+                return routes.gemini(req.method, path, raw)
+            return routes.openai(req.method, path, raw, req.headers.get("Content-Type", ""))
+
+        def do_GET(self):
+            req = self._record()
+            if not self._batch(req, b""):
+                self._send(404, {"error": {"code": 404, "message": f"no route {self.path}"}})
+
         def do_POST(self):
             req = self._record()
+            if self._batch(req, self._raw):
+                return
             if api.kind == "gemini" and "cachedContents" in self.path:
                 return self._cached_content(req)
             if api.kind == "gemini" and ":generateContent" in self.path:
@@ -139,52 +209,7 @@ def _handler(api: FakeAPI):
             if api.malformed == "wrong-shape":
                 return self._send(200, {"result": "ok"})
             body = req.json()
-            if api.kind == "gemini":
-                text = _gemini_text(body)
-                cached = 1000 if body.get("cachedContent") else 0
-                out = {
-                    "candidates": [
-                        {
-                            "content": {
-                                "role": "model",
-                                "parts": [{"text": f"亲，关于“{_last_question(text)}”请放心"}],
-                            },
-                            "finishReason": "STOP",
-                            "index": 0,
-                        }
-                    ],
-                    "usageMetadata": {
-                        "promptTokenCount": len(text) + cached,
-                        "candidatesTokenCount": 7,
-                        "cachedContentTokenCount": cached,
-                        "totalTokenCount": len(text) + cached + 7,
-                    },
-                    "modelVersion": "fake",
-                }
-            else:
-                text = "".join(m["content"] for m in body["messages"])
-                out = {
-                    "id": f"chatcmpl-{n}",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {
-                                "role": "assistant",
-                                "content": f"Customer Service: 亲，关于“{_last_question(text)}”请放心",
-                            },
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": len(text),
-                        "completion_tokens": 7,
-                        "total_tokens": len(text) + 7,
-                        "prompt_tokens_details": {"cached_tokens": 64},
-                    },
-                }
+            out = gemini_response(body) if api.kind == "gemini" else openai_response(body, n)
             self._send(200, out)
 
         def _error(self, status: int) -> None:

@@ -13,6 +13,10 @@ Pieces, in the order a query passes through them:
   calls a backend, one module each: `gemini` (google-genai), `openai_api` (any
   OpenAI-compatible server), `hf` (a local transformers model) or `knn` (the offline default:
   the answer of the most similar few-shot question, the degenerate in-context learner).
+* ``mode="batch"`` sends the misses as one provider batch job (`batch`; gemini and openai),
+  resumable from the job id persisted next to the cache file.
+* Every cache line is a row of the cost ledger (`ledger`, prices in `prices.yaml`, dated):
+  tokens, latency, mode and price; ``teacher.max_cost_usd`` caps the spend.
 * In ``mode="replay"`` no backend is ever built: a miss is a `CacheMissError`, so a reader can
   rebuild the book from someone else's recorded run without an API key.
 
@@ -24,15 +28,17 @@ machine without the cloud SDKs can still run the offline teacher.
 
 from ecc_utils.cloud.base import Backend, Completion
 from ecc_utils.cloud.cache import LabelCache, cache_key
-from ecc_utils.cloud.errors import CacheMissError, MalformedResponseError, TeacherError
-from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, count_tokens
-from ecc_utils.cloud.teacher import (
-    DEFAULT_MODELS,
-    Teacher,
-    TeacherStats,
-    make_teacher,
-    teacher_from_profile,
+from ecc_utils.cloud.errors import (
+    BatchItemsFailed,
+    CacheMissError,
+    MalformedResponseError,
+    TeacherError,
 )
+from ecc_utils.cloud.factory import DEFAULT_MODELS, make_teacher, teacher_from_profile
+from ecc_utils.cloud.ledger import Budget, LabellingPlan, SpendCapReached, estimate, summarize
+from ecc_utils.cloud.prices import PriceTable
+from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, count_tokens
+from ecc_utils.cloud.teacher import Teacher, TeacherStats
 from ecc_utils.config import BACKENDS
 from ecc_utils.records import LabelRecord
 
@@ -40,6 +46,13 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_MODELS",
     "Backend",
+    "BatchItemsFailed",
+    "Budget",
+    "LabellingPlan",
+    "PriceTable",
+    "SpendCapReached",
+    "estimate",
+    "summarize",
     "CacheMissError",
     "Completion",
     "FewShotPrompt",

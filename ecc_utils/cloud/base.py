@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ecc_utils.cloud.prompt import ANSWER_CUE, FewShotPrompt
+
+if TYPE_CHECKING:
+    from ecc_utils.cloud.batch import BatchAPI
 
 
 @dataclass
@@ -41,6 +45,15 @@ class Backend:
         only; the Table II prompt holds the question alone."""
         for q in queries:
             yield self.complete(prompt, q)
+
+    def batch_api(self) -> BatchAPI:
+        """The provider's batch endpoint (``teacher.mode: batch``)."""
+        from ecc_utils.cloud.errors import TeacherError
+
+        raise TeacherError(
+            f"teacher.mode: batch needs a backend with a batch endpoint (gemini, openai); "
+            f"{self.name or type(self).__name__} has none: use teacher.mode: live"
+        )
 
     def close(self) -> None:
         """Release remote resources (e.g. an explicit context cache)."""

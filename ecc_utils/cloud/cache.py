@@ -58,6 +58,10 @@ class LabelCache:
     def __contains__(self, key: str) -> bool:
         return key in self._entries
 
+    def entries(self) -> list[dict]:
+        """Every line's entry (the last line of a key wins)."""
+        return list(self._entries.values())
+
     def get(self, key: str) -> dict | None:
         return self._entries.get(key)
 

@@ -20,6 +20,14 @@ class MalformedResponseError(TeacherError):
     """A backend answered with a body that holds no usable answer."""
 
 
+class BatchItemsFailed(TeacherError):
+    """A batch job failed some items; every other answer is cached, the failures reported."""
+
+    def __init__(self, message: str, failures: list | None = None):
+        super().__init__(message)
+        self.failures = failures or []
+
+
 def _secrets() -> list[str]:
     names = (*GEMINI_KEY_VARS, OPENAI_KEY_VAR)
     return [v for v in (os.environ.get(n) for n in names) if v and len(v) >= 4]

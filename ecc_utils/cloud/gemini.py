@@ -189,6 +189,11 @@ class GeminiBackend(Backend):
             latency_s=latency,
         )
 
+    def batch_api(self):
+        from ecc_utils.cloud.gemini_batch import GeminiBatch
+
+        return GeminiBatch(self)
+
     def close(self) -> None:
         with self._lock:
             name, self._cache_name, self._cache_prefix = self._cache_name, None, None

@@ -69,7 +69,10 @@ class OpenAIBackend(Backend):
                 f"openai: the response body could not be parsed ({type(e).__name__}: "
                 f"{scrub(str(e))[:200]}); is the base URL an OpenAI-compatible /v1 endpoint?"
             ) from None
-        latency = time.perf_counter() - t0
+        return self._completion(resp, prompt.language, time.perf_counter() - t0)
+
+    def _completion(self, resp, language: str, latency: float) -> Completion:
+        """The answer and usage of a chat completion (live or a batch item)."""
         choices = getattr(resp, "choices", None)
         message = getattr(choices[0], "message", None) if choices else None
         content = getattr(message, "content", None)
@@ -81,12 +84,17 @@ class OpenAIBackend(Backend):
         usage = getattr(resp, "usage", None)
         details = getattr(usage, "prompt_tokens_details", None)
         return Completion(
-            answer=clean_answer(content, prompt.language),
+            answer=clean_answer(content, language),
             input_tokens=int(getattr(usage, "prompt_tokens", None) or 0),
             output_tokens=int(getattr(usage, "completion_tokens", None) or 0),
             cached_tokens=int(getattr(details, "cached_tokens", None) or 0),
             latency_s=latency,
         )
+
+    def batch_api(self):
+        from ecc_utils.cloud.openai_batch import OpenAIBatch
+
+        return OpenAIBatch(self)
 
     def close(self) -> None:
         self._client.close()

