@@ -290,7 +290,7 @@ def render_toc(layout: Layout, plan: list[Step]) -> Path:
 
 # Pages written once for every profile that link to its executed notebooks: the pipeline
 # copies them from book/ next to those notebooks (book/generated/<profile>/).
-PROFILE_PAGES = ("course.md",)
+PROFILE_PAGES = ("course.md", "paper_scale.md")
 
 
 def copy_profile_pages(layout: Layout) -> None:

@@ -35,7 +35,14 @@ from ecc_utils.cloud.errors import (
     TeacherError,
 )
 from ecc_utils.cloud.factory import DEFAULT_MODELS, make_teacher, teacher_from_profile
-from ecc_utils.cloud.ledger import Budget, LabellingPlan, SpendCapReached, estimate, summarize
+from ecc_utils.cloud.ledger import (
+    Budget,
+    LabellingPlan,
+    SpendCapReached,
+    estimate,
+    labelling_plan,
+    summarize,
+)
 from ecc_utils.cloud.prices import PriceTable
 from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, count_tokens
 from ecc_utils.cloud.teacher import Teacher, TeacherStats
@@ -52,6 +59,7 @@ __all__ = [
     "PriceTable",
     "SpendCapReached",
     "estimate",
+    "labelling_plan",
     "summarize",
     "CacheMissError",
     "Completion",

@@ -11,11 +11,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecc_utils.cloud.errors import TeacherError
 from ecc_utils.cloud.prices import ModelPrice, PriceTable
+from ecc_utils.cloud.prompt import FewShotPrompt, count_tokens
+
+if TYPE_CHECKING:
+    from ecc_utils.config import TeacherConfig
 
 
 class SpendCapReached(TeacherError):
@@ -100,6 +105,27 @@ class LabellingPlan:
     output_tokens: float  # expected per answer (thinking included)
     max_output_tokens: int  # the budget: the upper bound per answer
     cache_hours: float = 1.0  # how long an explicit cache is kept (Gemini storage is billed)
+
+
+def labelling_plan(
+    prompt: FewShotPrompt,
+    queries: Sequence[str],
+    answers: Sequence[str],
+    cfg: TeacherConfig,
+) -> LabellingPlan:
+    """The `LabellingPlan` of sending `queries` with `prompt` as profile section `cfg` says.
+
+    The expected answer is as long as the mean of `answers` (e.g. the human replies of the
+    few-shot pool), plus ``cfg.thinking_budget`` thinking tokens when one is set (billed as
+    output); the upper bound is ``cfg.max_output_tokens`` per answer. Counts are the
+    approximation of `count_tokens`.
+    """
+    suffix = [count_tokens(prompt.suffix(q)) for q in queries] or [0]
+    answer = float(np.mean([count_tokens(a) for a in answers])) if answers else 0.0
+    thinking = float(cfg.thinking_budget or 0)
+    expected = min(answer + thinking, float(cfg.max_output_tokens))
+    return LabellingPlan(len(queries), count_tokens(prompt.prefix), float(np.mean(suffix)),
+                         expected, int(cfg.max_output_tokens))  # fmt: skip
 
 
 def estimate(plan: LabellingPlan, price: ModelPrice) -> list[dict]:
