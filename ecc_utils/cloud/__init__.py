@@ -40,7 +40,9 @@ from ecc_utils.cloud.ledger import (
     LabellingPlan,
     SpendCapReached,
     estimate,
+    estimate_frame,
     labelling_plan,
+    ledger_frame,
     summarize,
 )
 from ecc_utils.cloud.prices import PriceTable
@@ -59,6 +61,8 @@ __all__ = [
     "PriceTable",
     "SpendCapReached",
     "estimate",
+    "estimate_frame",
+    "ledger_frame",
     "labelling_plan",
     "summarize",
     "CacheMissError",

@@ -208,3 +208,35 @@ def price_for(table: PriceTable, backend: str, model: str, cap: float | None) ->
             f"{backend}/{model}: add the model under 'models' or unset the cap"
         )
     return price
+
+
+def estimate_frame(plan: LabellingPlan, price: ModelPrice):
+    """`estimate` as a table for a page (prefix cache as yes / no)."""
+    import pandas as pd
+
+    table = pd.DataFrame(estimate(plan, price))
+    table["prefix cache"] = table["prefix cache"].map({True: "yes", False: "no"})
+    return table
+
+
+def ledger_frame(ledger: dict):
+    """A `summarize` result as a two-column table for a page: the costs, then the latencies."""
+    import pandas as pd
+
+    def usd(v: float | None) -> str:
+        return "unknown (the model has no price)" if v is None else f"{v:,.4f}"
+
+    def secs(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3g}"
+
+    rows = [
+        ("cost as sent (USD)", usd(ledger["cost_usd"])),
+        ("without the prefix cache (USD)", usd(ledger["cost_without_cache_usd"])),
+        ("without batch (USD)", usd(ledger["cost_without_batch_usd"])),
+        ("neither: list price (USD)", usd(ledger["cost_list_usd"])),
+        (f"live calls ({ledger['live_calls']}): latency p50 / p95 (s)",
+         f"{secs(ledger['latency_p50_s'])} / {secs(ledger['latency_p95_s'])}"),
+        (f"batch items ({ledger['batch_items']}): turnaround p50 / p95 (s)",
+         f"{secs(ledger['batch_turnaround_p50_s'])} / {secs(ledger['batch_turnaround_p95_s'])}"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["ledger", f"prices as of {ledger['prices_as_of']}"])
