@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,21 @@ def copy_project(dest: Path) -> Path:
             )
     shutil.copy(ROOT / "_config.yml", dest / "_config.yml")
     return dest
+
+
+# A key that must never reach an artifact, a log or an executed notebook.
+FAKE_KEY = "AIzaFAKE-e2e-secret-0123456789"
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke profile through the whole pipeline (twice) in a copy of the project: (root,
+    first run's output, second run's output). Shared by the end-to-end and paper-path tests."""
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
+    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
+    return root, first.stdout, second.stdout

@@ -15,24 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project
+from tests.conftest import FAKE_KEY
 from tests.smoke_results import PINNED, evolution_rows
 
 pytestmark = pytest.mark.slow
-FAKE_KEY = "AIzaFAKE-e2e-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    root = copy_project(tmp_path_factory.mktemp("project"))
-    # A key that must never reach an artifact, a log or an executed notebook.
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
-    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
-    second = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
-    return root, first.stdout, second.stdout
 
 
 def test_every_step_ran_and_is_recorded(smoke_run):

@@ -51,7 +51,12 @@ def run_from_profile(
     pairs = load_training_data(art, cfg.data.n_train)
     device = cfg.end_model.device
     if "LOCAL_RANK" in os.environ and device != "cpu":  # one process per GPU (torchrun)
-        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        import torch
+
+        if torch.cuda.is_available():  # on CPUs every process trains on the CPU (gloo)
+            device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        else:
+            device = "cpu"
     if model is None:
         model, tokenizer = load_end_model(cfg, device=device)
     spec = PeftSpec.from_train(method, cfg.train)
