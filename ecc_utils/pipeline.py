@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ecc_utils import artifacts as A
 from ecc_utils.config import ProfileError, load_profile, profile_path
-from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint
+from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint, hash_paths
 from ecc_utils.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
 from ecc_utils.records import atomic_write_text
 
@@ -238,8 +238,9 @@ def run(
     echo(f"notebooks: {executed} executed, {len(selected) - executed} up to date, {_fmt(total)}")
     if book:
         t0 = time.perf_counter()
-        html = build_book(layout, plan)
-        echo(f"book: {html / 'index.html'} ({_fmt(time.perf_counter() - t0)})")
+        html, built = build_book(layout, plan, force=force)
+        state = "" if built else "up to date, "
+        echo(f"book: {state}{html / 'index.html'} ({_fmt(time.perf_counter() - t0)})")
     return manifest
 
 
@@ -299,10 +300,31 @@ def copy_profile_pages(layout: Layout) -> None:
         atomic_write_text(layout.generated / name, text)
 
 
-def build_book(layout: Layout, plan: list[Step]) -> Path:
-    """Build the book with Jupyter Book 1 (strict: warnings are errors); returns the HTML dir."""
+def book_sources(layout: Layout) -> list[Path]:
+    """What the profile's HTML is built from: the pages and extension under book/ (of the
+    generated pages, this profile's only) and _config.yml."""
+    book = layout.root / "book"
+    pages = [p for p in sorted(book.iterdir()) if p.name != "generated"]
+    return [*pages, layout.generated, layout.root / "_config.yml"]
+
+
+def build_book(layout: Layout, plan: list[Step], *, force: bool = False) -> tuple[Path, bool]:
+    """Build the book with Jupyter Book 1 (strict: warnings are errors); returns the HTML dir
+    and whether it was built. The HTML is kept when it was last built for this profile from
+    sources with the same content hash (`book_sources`) and `force` is not set."""
     copy_profile_pages(layout)
     toc = render_toc(layout, plan)
+    html = layout.root / "_build" / "html"
+    stamp = layout.root / "_build" / "ecc_book_sources.json"
+    sources = {"profile": layout.profile,
+               "sources": hash_paths(book_sources(layout), base=layout.root)}  # fmt: skip
+    if not force and (html / "index.html").is_file() and stamp.is_file():
+        try:
+            if json.loads(stamp.read_text(encoding="utf-8")) == sources:
+                return html, False
+        except json.JSONDecodeError:
+            pass
+    stamp.unlink(missing_ok=True)
     cmd = [
         sys.executable,
         "-c",
@@ -323,7 +345,8 @@ def build_book(layout: Layout, plan: list[Step]) -> Path:
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
         raise PipelineError(f"book build failed (jupyter-book exit {proc.returncode}):\n{tail}")
-    return layout.root / "_build" / "html"
+    atomic_write_text(stamp, json.dumps(sources))
+    return html, True
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def test_every_step_ran_and_is_recorded(smoke_run):
 def test_second_run_executes_no_notebook(smoke_run):
     root, _, second = smoke_run
     assert "notebooks: 0 executed" in second
+    assert "book: up to date" in second  # same sources: the HTML is kept
     manifest = json.loads((root / "artifacts" / "smoke" / "manifest.json").read_text())
     assert manifest["last_run"]["executed"] == 0
 

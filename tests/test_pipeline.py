@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -318,3 +319,35 @@ def test_pipeline_kernels_draw_progress_as_text_for_the_log():
     env = dict(os.environ, ECC_TEXT_PROGRESS="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_book_is_rebuilt_only_when_its_sources_change(tmp_path, monkeypatch):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "_toc.yml").write_text("format: jb-book\nroot: generated/{profile}/a\n")
+    for name in pipeline.PROFILE_PAGES:
+        (tmp_path / "book" / name).write_text(f"# {name}\n")
+    (tmp_path / "book" / "method.md").write_text("# Method\n")
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    layout = pipeline.Layout(tmp_path, "t")
+    layout.generated.mkdir(parents=True)
+    (layout.generated / "a.ipynb").write_text("{}")
+    builds = []
+
+    def fake_jupyter_book(cmd, **kw):
+        builds.append(cmd)
+        html = tmp_path / "_build" / "html"
+        html.mkdir(parents=True, exist_ok=True)
+        (html / "index.html").write_text("<html></html>")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(pipeline.subprocess, "run", fake_jupyter_book)
+    assert pipeline.build_book(layout, [])[1] and len(builds) == 1
+    assert not pipeline.build_book(layout, [])[1] and len(builds) == 1  # nothing changed
+    (layout.generated / "a.ipynb").write_text('{"changed": 1}')  # a re-executed notebook
+    assert pipeline.build_book(layout, [])[1] and len(builds) == 2
+    (tmp_path / "book" / "method.md").write_text("# Method, edited\n")
+    assert pipeline.build_book(layout, [])[1] and len(builds) == 3
+    assert pipeline.build_book(layout, [], force=True)[1] and len(builds) == 4
+    other = pipeline.Layout(tmp_path, "u")  # another profile's book replaces this one's
+    other.generated.mkdir(parents=True)
+    assert pipeline.build_book(other, [])[1] and pipeline.build_book(layout, [])[1]
