@@ -63,6 +63,17 @@ class BatchRoutes:
         with self.b.lock:
             return f"{prefix}{len(self.b.files) + len(self.b.jobs) + 1}"
 
+    def _download(self, name: str) -> bool:
+        with self.b.lock:
+            self.b.downloads += 1
+        data = self.b.files[name]
+        self.h.send_response(200)
+        self.h.send_header("Content-Type", "application/octet-stream")
+        self.h.send_header("Content-Length", str(len(data)))
+        self.h.end_headers()
+        self.h.wfile.write(data)
+        return True
+
     # --- computing a job ----------------------------------------------------------------------
     def _run(self, lines: list[dict]) -> tuple[list[dict], list[dict]]:
         ok, bad = [], []
@@ -147,15 +158,7 @@ class BatchRoutes:
             return True
         m = re.fullmatch(r"(?:/download)?/v1(?:beta)?/(files/[^:]+):download", path.split("?")[0])
         if method == "GET" and m:
-            with b.lock:
-                b.downloads += 1
-            data = b.files[m.group(1)]
-            h.send_response(200)
-            h.send_header("Content-Type", "application/octet-stream")
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
-            return True
+            return self._download(m.group(1))
         return False
 
     def _gemini_job(self, name: str, state: str) -> dict:
@@ -208,15 +211,7 @@ class BatchRoutes:
             return True
         m = re.fullmatch(r"/v1/files/([^/]+)/content", path)
         if method == "GET" and m and m.group(1) in b.files:
-            with b.lock:
-                b.downloads += 1
-            data = b.files[m.group(1)]
-            h.send_response(200)
-            h.send_header("Content-Type", "application/octet-stream")
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
-            return True
+            return self._download(m.group(1))
         return False
 
     def _openai_job(self, bid: str, status: str) -> dict:
