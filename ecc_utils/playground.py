@@ -155,7 +155,9 @@ class Playground:
             with adapter_applied(base, ckpt, merge=True) as m:
                 return generate(m, tokenizer, [message], sampling)[0]
 
-        teacher = cloud.teacher_from_profile(cfg, art, art.read_split("fewshot"), progress=False)
+        teacher = cloud.teacher_from_profile(
+            cfg, art, art.read_split("fewshot"), progress=False, online=True
+        )
         calibration = Path(art.calibration)
         calibrator = Calibrator.load(calibration) if calibration.is_file() else None
         scorer = Scorer.from_config(cfg.scoring, calibrator)

@@ -254,3 +254,19 @@ def test_the_teacher_ledger_of_a_live_run(tmp_path, keys):
     assert led["cost_without_cache_usd"] > led["cost_usd"]  # the fake reports 64 cached
     assert led["latency_p95_s"] >= led["latency_p50_s"] > 0
     assert len(FEWSHOT) == 5
+
+
+def test_answers_someone_waits_for_are_live_where_the_profile_says_batch(tmp_path, root):
+    from dataclasses import replace
+
+    from ecc_utils.artifacts import Artifacts
+    from ecc_utils.config import load_profile
+
+    cfg = load_profile(root / "params" / "smoke.yaml")
+    t = replace(cfg.teacher, backend="gemini", model="gemini-2.5-pro", mode="batch", n_shots=5)
+    cfg = replace(cfg, teacher=t)
+    art = Artifacts(tmp_path)
+    assert cloud.teacher_from_profile(cfg, art, FEWSHOT, progress=False).mode == "batch"
+    assert cloud.teacher_from_profile(cfg, art, FEWSHOT, online=True).mode == "live"
+    replay = replace(cfg, teacher=replace(t, mode="replay"))
+    assert cloud.teacher_from_profile(replay, art, FEWSHOT, online=True).mode == "replay"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,11 +122,21 @@ def _example_context(example: Example | tuple[str, str], turns: int) -> str:
 
 
 def teacher_from_profile(
-    cfg: Profile, art: Artifacts, fewshot: Sequence[Example], progress: bool = True
+    cfg: Profile,
+    art: Artifacts,
+    fewshot: Sequence[Example],
+    progress: bool = True,
+    online: bool = False,
 ) -> Teacher:
     """The profile's teacher (section `teacher`), caching in ``teacher.cache_file`` or
-    ``<artifacts>/teacher/cache.jsonl``; notebooks 02 and 06 share it, and so its cache."""
+    ``<artifacts>/teacher/cache.jsonl``; notebooks 02 and 06 share it, and so its cache.
+
+    `online` is for answers someone waits for (the online loop's escalations, the playground):
+    there ``teacher.mode: batch`` becomes live calls, since a batch job may take hours; the
+    offline labelling of notebook 02 is what batch mode is for."""
     t = cfg.teacher
+    if online and t.mode == "batch":
+        t = replace(t, mode="live")
     cache_file = Path(t.cache_file) if t.cache_file else art.teacher_cache
     return make_teacher(
         t, fewshot, cache_file, seed=cfg.seed, device=cfg.end_model.device, progress=progress
