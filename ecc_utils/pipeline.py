@@ -22,16 +22,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ecc_utils import artifacts as A
 from ecc_utils.config import ProfileError, load_profile, profile_path
 from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint, hash_paths
 from ecc_utils.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
 from ecc_utils.records import atomic_write_text
-
-if TYPE_CHECKING:
-    pass
 
 # Tags of the cells the book hides: ours, and the one papermill injects.
 PARAMETER_TAGS = ("parameters", "injected-parameters")

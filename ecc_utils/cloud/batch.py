@@ -56,8 +56,9 @@ class BatchAPI(Protocol):
 
     def status(self, job: str) -> JobStatus: ...
 
-    def results(self, job: str) -> Iterator[ItemResult]:
-        """Every item the provider returned, answered or failed (with its reason)."""
+    def results(self, job: str, language: str) -> Iterator[ItemResult]:
+        """Every item the provider returned, answered or failed (with its reason); answers are
+        cleaned as for the prompt's `language`."""
 
 
 @dataclass
@@ -78,6 +79,7 @@ class BatchRun:
         backend: str,
         model: str,
         poll_s: float,
+        language: str,
         progress: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -85,6 +87,7 @@ class BatchRun:
         self.state_file = Path(state_file)
         self.backend, self.model = backend, model
         self.poll_s = float(poll_s)
+        self.language = language
         self.progress = progress
         self.sleep = sleep
 
@@ -160,7 +163,7 @@ class BatchRun:
             )
         turnaround = max(time.time() - float(state.get("submitted_unix", time.time())), 0.0)
         failures, seen = [], set()
-        for r in self.api.results(state["job"]):
+        for r in self.api.results(state["job"], self.language):
             if r.custom_id not in items or r.custom_id in seen:
                 continue
             seen.add(r.custom_id)
@@ -194,7 +197,8 @@ def label_in_batch(teacher: Teacher, todo: list[tuple[str, tuple[str, str]]]) ->
     api = teacher.backend.batch_api()
     state_file = teacher.cache.path.with_name(teacher.cache.path.stem + ".batch.json")
     run = BatchRun(api, state_file, backend=teacher.backend_name, model=teacher.model,
-                   poll_s=teacher.budget.batch_poll_s, progress=teacher.progress)  # fmt: skip
+                   poll_s=teacher.budget.batch_poll_s, language=teacher.prompt.language,
+                   progress=teacher.progress)  # fmt: skip
     queries = dict(todo)
 
     def keep(k: str, q: str, c: Completion, job: str) -> None:
@@ -205,9 +209,8 @@ def label_in_batch(teacher: Teacher, todo: list[tuple[str, tuple[str, str]]]) ->
     if pending is not None:
         job = pending["job"]
         failures += run.collect(pending, keep)
-    left = [(k, qc[0]) for k, qc in todo if k not in teacher.cache]
     failed = {f.key for f in failures}
-    left = [(k, q) for k, q in left if k not in failed]
+    left = [(k, qc[0]) for k, qc in todo if k not in teacher.cache and k not in failed]
     guard = teacher.spend_guard(todo, "batch")
     n = guard.affordable(len(left))
     if n:

@@ -36,7 +36,6 @@ class GeminiBatch:
 
     def __init__(self, backend: GeminiBackend):
         self.b = backend
-        self._language = "zh"
 
     def _generation_config(self) -> dict[str, Any]:
         s = self.b._sampling
@@ -50,7 +49,6 @@ class GeminiBatch:
         return cfg
 
     def submit(self, prompt: FewShotPrompt, items: Sequence[tuple[str, str]], name: str) -> str:
-        self._language = prompt.language
         gen = self._generation_config()
         lines = [
             json.dumps(
@@ -87,7 +85,7 @@ class GeminiBatch:
             STATES.get(state, "running"), message=str(getattr(err, "message", "") or "")
         )
 
-    def results(self, job: str) -> Iterator[ItemResult]:
+    def results(self, job: str, language: str) -> Iterator[ItemResult]:
         from google.genai import types
 
         j = self.b._client.batches.get(name=job)
@@ -104,7 +102,7 @@ class GeminiBatch:
             if row.get("response"):
                 try:
                     resp = types.GenerateContentResponse.model_validate(row["response"])
-                    yield ItemResult(key, self.b._parse(resp, self._language, 0.0))
+                    yield ItemResult(key, self.b._parse(resp, language, 0.0))
                 except (TeacherError, ValueError) as e:
                     yield ItemResult(key, None, scrub(f"{type(e).__name__}: {e}")[:300])
             else:

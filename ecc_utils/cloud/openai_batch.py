@@ -30,10 +30,8 @@ class OpenAIBatch:
 
     def __init__(self, backend: OpenAIBackend):
         self.b = backend
-        self._language = "zh"
 
     def submit(self, prompt: FewShotPrompt, items: Sequence[tuple[str, str]], name: str) -> str:
-        self._language = prompt.language
         lines = [
             json.dumps(
                 {
@@ -71,7 +69,7 @@ class OpenAIBatch:
         msg = "; ".join(f"{e.code}: {e.message}" for e in errors[:3])
         return JobStatus(STATES.get(j.status, "running"), done, failed, msg)
 
-    def results(self, job: str) -> Iterator[ItemResult]:
+    def results(self, job: str, language: str) -> Iterator[ItemResult]:
         from openai.types.chat import ChatCompletion
 
         j = self.b._client.batches.retrieve(job)
@@ -88,7 +86,7 @@ class OpenAIBatch:
                 if resp.get("status_code") == 200 and not row.get("error"):
                     try:
                         body = ChatCompletion.model_validate(resp.get("body"))
-                        yield ItemResult(key, self.b._completion(body, self._language, 0.0))
+                        yield ItemResult(key, self.b._completion(body, language, 0.0))
                     except (TeacherError, ValueError) as e:
                         yield ItemResult(key, None, scrub(f"{type(e).__name__}: {e}")[:300])
                     continue

@@ -270,21 +270,20 @@ class Teacher:
 
         try:
             if backend.concurrent and self.batch_size > 1:
-                self._fill_threads(backend, todo, keep, guard)
+                capped = self._fill_threads(backend, todo, keep, guard)
             else:
+                capped = False
                 for start in range(0, len(todo), self.batch_size):
                     chunk = todo[start : start + self.batch_size]
                     chunk = chunk[: guard.affordable(len(chunk))]
                     if not chunk:
-                        raise SpendCapReached(guard.message(done, len(todo) - done,
-                                                            str(self.cache.path)))  # fmt: skip
+                        capped = True
+                        break
                     guard.reserve(len(chunk))
                     it = backend.complete_many(self.prompt, [q for _, (q, _) in chunk],
                                                [c for _, (_, c) in chunk])  # fmt: skip
                     for (k, qc), c in zip(chunk, it, strict=True):
                         keep(k, qc, c)
-        except SpendCapReached:
-            raise
         except Exception as e:
             # Sequential calls go in order, so the failing query is the first not yet kept.
             q = getattr(e, "_ecc_query", None)
@@ -302,6 +301,8 @@ class Teacher:
             ) from None
         finally:
             bar.close()
+        if capped:
+            raise SpendCapReached(guard.message(done, len(todo) - done, str(self.cache.path)))
 
     def progress_note(self, done: int, n: int) -> str:
         return (
@@ -310,7 +311,9 @@ class Teacher:
             "requested again)"
         )
 
-    def _fill_threads(self, backend: Backend, todo: list, keep, guard: SpendGuard) -> None:
+    def _fill_threads(self, backend: Backend, todo: list, keep, guard: SpendGuard) -> bool:
+        """Up to `batch_size` calls at once; True when it stopped at the spend cap."""
+
         def call(q: str) -> Completion:
             try:
                 return backend.complete(self.prompt, q)
@@ -350,9 +353,7 @@ class Teacher:
                     start_next()
             if error is not None:
                 raise error
-            if capped:
-                kept = self.stats.calls
-                raise SpendCapReached(guard.message(kept, len(todo) - kept, str(self.cache.path)))
+            return capped
 
     def _fill_batch(self, todo: list[tuple[str, tuple[str, str]]]) -> None:
         from ecc_utils.cloud.batch import label_in_batch
