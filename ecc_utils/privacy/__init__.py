@@ -34,6 +34,9 @@ __all__ = ["PLACEHOLDERS", "PLACEHOLDER_RE", "find_pii", "mask", "mask_spans",
            "name_address_spans"]  # fmt: skip
 
 NAME, ADDRESS = "[姓名x]", "[地址x]"
+# Placeholders after which a name on its own is contact data (a parcel label: 高军 [电话x]).
+# The name must be set apart from it (a space or punctuation between): 让马健[电话x] is no label.
+CONTACT = frozenset({"[电话x]", "[地址x]", "[数字x]", "[邮箱x]", "[身份证号x]"})
 
 
 def name_address_spans(text: str) -> list[tuple[int, int, str]]:
@@ -48,7 +51,9 @@ def name_address_spans(text: str) -> list[tuple[int, int, str]]:
             c = compact(piece)
             addresses = find_addresses(c)
             found = [(*c.span(s, e), ADDRESS) for s, e in addresses]
-            for s, e in find_names(c):
+            apart = not "\u4e00" <= piece[-1] <= "\u9fff"
+            contact = apart and text[ph_start:ph_end] in CONTACT
+            for s, e in find_names(c, before_contact=contact, at_end=ph_start == len(text)):
                 for a_start, a_end in addresses:  # a name next to an address keeps its own part
                     if s < a_end and a_start < e:
                         s, e = (a_end, e) if e > a_end else (s, a_start)
