@@ -81,6 +81,7 @@ CLEANING_EXAMPLES = "data/cleaning_examples.csv"
 MASKING_EXAMPLES = "data/masking_examples.csv"
 MASKING_QUALITY = "data/masking_quality.csv"
 MASKING_MISSES = "data/masking_misses.csv"
+MASKING_BY_SEED = "data/masking_by_seed.csv"
 STATS_VS_PUBLISHED = "data/stats_vs_published.csv"
 PROMPT_EXAMPLE = "teacher/prompt_example.txt"
 TABLE3 = "teacher/table3.csv"
@@ -188,6 +189,10 @@ class Artifacts:
     @property
     def masking_misses(self) -> Path:
         return self.path(MASKING_MISSES)
+
+    @property
+    def masking_by_seed(self) -> Path:
+        return self.path(MASKING_BY_SEED)
 
     @property
     def stats_vs_published(self) -> Path:

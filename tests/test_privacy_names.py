@@ -29,6 +29,13 @@ NAMES = [
     ("好的，龙 丹", "好的，[姓名x]"),
     ("欧阳 宇，我问问", "[姓名x]，我问问"),
     ("时 桂香", "[姓名x]"),  # 桂香 alone reads as a name too: the surname before it joins
+    ("江雷坤", "[姓名x]"),  # a whole message that is one name
+    ("那好吧 田东", "那好吧 [姓名x]"),  # signed at the end (田东 is also a county)
+    ("好的呢  高丽", "好的呢  [姓名x]"),
+    ("抬头需要改金建平小姐", "抬头需要改[姓名x]小姐"),  # ambiguous surname, three characters
+    ("寄给刘秀华王秀英", "寄给[姓名x][姓名x]"),  # names one after another
+    ("我如果张宁黄阳峰会籍还可以赠送吗", "我如果[姓名x][姓名x]会籍还可以赠送吗"),
+    ("如果张小姐萧建国会籍还可以赠送吗", "如果[姓名x]小姐[姓名x]会籍还可以赠送吗"),
 ]
 ADDRESSES = [
     ("寄到南京市鼓楼区中山北路32号", "寄到[地址x]"),
@@ -40,6 +47,13 @@ ADDRESSES = [
 ]
 BOTH = [
     ("周建平 13700001111 成都市武侯区人民南路四段9号", "[姓名x] [电话x] [地址x]"),
+    # A name at the start of a parcel label, before a phone number and an address: also with an
+    # ambiguous surname (高, 方), a dictionary word (方军, 李鹏) or a surname typed apart.
+    ("高军 13812345678 北京市朝阳区建国路88号", "[姓名x] [电话x] [地址x]"),
+    ("方军，13912345678，上海市浦东新区张江路12号", "[姓名x]，[电话x]，[地址x]"),
+    ("李 鹏 13812345678 北京市海淀区", "[姓名x] [电话x] 北京市海淀区"),
+    ("江雷坤 13812345678 广东省深圳市南山区科技园", "[姓名x] [电话x] [地址x]"),
+    ("方便 13812345678", "方便 [电话x]"),  # an everyday word before a number stays
     ("收件人:李娟 地址:上海市浦东新区张江路88号", "收件人:[姓名x] 地址:[地址x]"),
 ]
 KEPT = [
@@ -58,6 +72,8 @@ KEPT = [
     "在路上了",
     "现在到郑州那里了?",
     "你有安装师傅的电话么?",  # jieba's dictionary tags 师傅, 顾客, 明白 as names
+    "好的 明白",  # at the end of a message, but an everyday word
+    "嗯  连着帮我看一下是哪个店的哦 金福来?",  # asked about at the end: a shop, not a signature
     "顾客通过点击web咚咚",
     "哦，明白了 谢谢",
     "买 多少 斤 包邮",
@@ -132,3 +148,20 @@ def test_recall_and_over_masking_on_the_corpus(jddc_turns) -> None:
     assert by.loc["over-masking: characters of JDDC", "value"] <= 0.01
     assert (by["low"] <= by["value"]).all() and (by["value"] <= by["high"]).all()
     assert set(spans["kind"]) == {"name", "address"} and spans["masked"].dtype == bool
+
+
+def test_name_recall_over_five_corpus_seeds(jddc_turns) -> None:
+    """The data page's seed table: name recall averaged over corpus seeds 0-4 (three fillings a
+    turn) at least 0.98 (0.980 now; 0.974 before the message-edge and listed-names rules), and
+    the over-masking of the page's 2000 clean JDDC turns at most 0.09 % (0.086 % before and
+    after those rules)."""
+    from ecc_utils.privacy import corpus
+    from ecc_utils.privacy.quality import N_CLEAN, recall_by_seed
+
+    by_seed = recall_by_seed(corpus.positives(jddc_turns)).set_index("seed")
+    assert list(by_seed.index) == ["0", "1", "2", "3", "4", "mean"]
+    assert by_seed.loc["mean", "name recall"] >= 0.98
+    assert by_seed.loc["mean", "address recall"] >= 0.95
+    assert by_seed.loc["mean", "names"] == by_seed.drop(index="mean")["names"].sum()
+    table, _ = corpus.evaluate([], {"JDDC": corpus.negatives(jddc_turns)[:N_CLEAN]})
+    assert table.set_index("measure").loc["over-masking: characters of JDDC", "value"] <= 0.0009

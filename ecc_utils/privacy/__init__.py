@@ -35,7 +35,7 @@ __all__ = ["PLACEHOLDERS", "PLACEHOLDER_RE", "find_pii", "mask", "mask_spans",
 
 NAME, ADDRESS = "[姓名x]", "[地址x]"
 # Placeholders after which a name on its own is contact data (a parcel label: 高军 [电话x]).
-# The name must be set apart from it (a space or punctuation between): 让马健[电话x] is no label.
+# (Not a name placeholder: 麻烦让[姓名x] must stay as it is, so that masking is idempotent.)
 CONTACT = frozenset({"[电话x]", "[地址x]", "[数字x]", "[邮箱x]", "[身份证号x]"})
 
 
@@ -51,8 +51,7 @@ def name_address_spans(text: str) -> list[tuple[int, int, str]]:
             c = compact(piece)
             addresses = find_addresses(c)
             found = [(*c.span(s, e), ADDRESS) for s, e in addresses]
-            apart = not "\u4e00" <= piece[-1] <= "\u9fff"
-            contact = apart and text[ph_start:ph_end] in CONTACT
+            contact = text[ph_start:ph_end] in CONTACT
             for s, e in find_names(c, before_contact=contact, at_end=ph_start == len(text)):
                 for a_start, a_end in addresses:  # a name next to an address keeps its own part
                     if s < a_end and a_start < e:

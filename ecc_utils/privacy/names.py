@@ -11,7 +11,11 @@ in one of six ways, weakest evidence last:
    (好的，高建国; 苏 婷婷);
 6. inside running text, a surname that is rarely a word followed by characters of the given-name
    prior (`lexicon.GIVEN_CHARS`), when the result is no common word and cuts none (寄给马健票
-   yes; 扣费明细, 儿童书, 师傅才 no).
+   yes; 扣费明细, 儿童书, 师傅才 no);
+7. at an edge of the message (`edge_names`): the name-shaped run right before a phone number,
+   address or other contact placeholder (高军 [电话x] [地址x], as on a parcel label), a whole
+   message that is one name (江雷坤), or a name signed at its end (那好吧 田东). Here the
+   ambiguous surnames count too, when the given name is of the prior.
 
 Brands named after a person (李宁, 张小泉; `lexicon.BRANDS`) are never names. Surnames that
 are usually ordinary words (于, 和, 高 ...; `lexicon.AMBIGUOUS_SURNAMES`) need the analyser's
@@ -32,7 +36,7 @@ from ecc_utils.privacy.lexicon import (
 )
 from ecc_utils.privacy.segment import Compact, chunks, common_word, dictionary_tag
 
-__all__ = ["find_names"]
+__all__ = ["edge_names", "find_names"]
 
 # Characters that end a name rather than continue it (particles, pronouns, verbs of a request).
 _NOT_GIVEN = set(
@@ -125,7 +129,14 @@ def _titled(c: Compact) -> list[tuple[int, int]]:
     for _, p in _occurrences(c.text, TITLES):
         for k in (4, 3, 2, 1):  # the longest name that ends right before the title
             word, s = c.text[max(0, p - k) : p], p - k
-            if len(word) < k or not (_fits(c, s, p) or k >= 3 and _is_name(word, True)):
+            if len(word) < k or not (
+                _fits(c, s, p)
+                or k >= 3
+                and _is_name(word, True)
+                or k == 3
+                and _is_name(word, False)
+                and set(word[1:]) <= GIVEN_CHARS
+            ):  # 改金建平小姐
                 continue
             single = len(word) == 1 and _surname_len(word) == 1
             if (single and word not in _BEFORE_TITLE and word not in BRANDS) or (
@@ -275,7 +286,7 @@ def _spaced(c: Compact) -> list[tuple[int, int]]:
                 and not (n == 2 and c.spaced_before(i + 2))
                 and set(given) <= GIVEN_CHARS
                 and _given_ok(given)
-                and not _word_not_name(given)
+                and not (_word_not_name(given) and not _whole_given(c, i + 1, n))
                 and not _word_not_name(t[i] + given)
                 and not (i + 1 + n < len(t) and not c.gap_before(i + 1 + n)
                          and common_word(t[i + n : i + n + 2], 50))
@@ -283,6 +294,16 @@ def _spaced(c: Compact) -> list[tuple[int, int]]:
                 found.append((i, i + 1 + n))
                 break
     return found
+
+
+def _whole_given(c: Compact, start: int, n: int) -> bool:
+    """Two given-name characters typed as a run of their own after a surname typed apart (廖 建国
+    想换): a given name even where the dictionary knows the word (建国, a place), unless the word
+    is an everyday one (张 开心 stays)."""
+    end = start + n
+    if n != 2 or common_word(c.text[start:end], 5000):
+        return False
+    return end == len(c.text) or c.gap_before(end)
 
 
 def _with_surname_before(c: Compact, start: int, end: int) -> tuple[int, int]:
@@ -300,9 +321,35 @@ def _with_surname_before(c: Compact, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def find_names(c: Compact) -> list[tuple[int, int]]:
-    """The name spans (compact-text indices) in `c`, merged, in order."""
-    spans = sorted(_tagged(c) + _titled(c) + _cued(c) + _standalone(c) + _scanned(c) + _spaced(c))
+def _chained(c: Compact, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Names listed one after another (收件人刘秀华李鹏秀, 张小姐萧建国): right after a found name,
+    or after the title that follows it, a surname and one or two given-name characters of the
+    prior that form no everyday word are a name too."""
+    found: list[tuple[int, int]] = []
+    ends = sorted({e for _, e in spans})
+    while ends:
+        p = ends.pop(0)
+        p += next((len(x) for x in TITLES if c.text.startswith(x, p)), 0)
+        for n in (3, 2):
+            word = c.text[p : p + n]
+            k = _surname_len(word)
+            if (len(word) == n and k and len(word) > k and set(word[k:]) <= GIVEN_CHARS
+                    and _is_name(word, strict=False)):  # fmt: skip
+                found.append((p, p + n))
+                ends.append(p + n)
+                break
+    return found
+
+
+def find_names(
+    c: Compact, *, before_contact: bool = False, at_end: bool = True
+) -> list[tuple[int, int]]:
+    """The name spans (compact-text indices) in `c`, merged, in order. `before_contact` and
+    `at_end` say where `c` stands in its message (`edge_names`); the defaults read `c` as a
+    whole message."""
+    spans = sorted(_tagged(c) + _titled(c) + _cued(c) + _standalone(c) + _scanned(c) + _spaced(c)
+                   + edge_names(c, before_contact=before_contact, at_end=at_end))  # fmt: skip
+    spans = sorted(spans + _chained(c, spans))
     merged: list[tuple[int, int]] = []
     for s, e in (_with_surname_before(c, *span) for span in spans):
         if merged and s < merged[-1][1]:
@@ -310,3 +357,55 @@ def find_names(c: Compact) -> list[tuple[int, int]]:
         else:
             merged.append((s, e))
     return merged
+
+
+def _edge_ok(word: str) -> bool:
+    """`word`, standing at an edge of a message, reads as a name: a surname, then a given name
+    (for an ambiguous surname, of the prior when there is one given character: 高军, not 方便),
+    and no everyday word (a dictionary word that is no name and not rare, or any very frequent
+    one: 王者, 明白); a place only when the dictionary also knows it as a name (田东)."""
+    n = _surname_len(word)
+    if not n or not 2 <= len(word) <= 4 or word in BRANDS or len(set(word)) == 1:
+        return False
+    if not (_given_ok(word[n:]) or n == 2 and len(word) == 2):
+        return False
+    if n == 1 and len(word) == 2 and word[0] in AMBIGUOUS_SURNAMES and word[1] not in GIVEN_CHARS:
+        return False
+    tag = dictionary_tag(word)
+    if word in admin_names() and tag not in _NAME_FLAGS:
+        return False
+    named = tag in _NAME_FLAGS
+    return not (common_word(word, 1000) or common_word(word, 100) and not named)
+
+
+def _edge_word(c: Compact, runs: list[tuple[int, int, bool]]) -> tuple[int, int] | None:
+    """The compact span of the name-shaped word that the last one or two `runs` form (李 鹏:
+    a surname typed apart is joined to its given name), when it reads as a name."""
+    s, e, _ = runs[-1]
+    if len(runs) >= 2:
+        s0, e0, _ = runs[-2]
+        if e0 == s and c.spaced_before(s) and _surname_len(c.text[s0:e0]) == e0 - s0:
+            s = s0
+    return (s, e) if _edge_ok(c.text[s:e]) else None
+
+
+def edge_names(c: Compact, *, before_contact: bool, at_end: bool) -> list[tuple[int, int]]:
+    """Rule 7 on one piece of a message (the text between two placeholders). `before_contact`:
+    a phone, address or other contact placeholder follows the piece; `at_end`: the piece ends
+    the message. The candidate is the piece's last word, set apart from what precedes it by a
+    space, punctuation or the piece's start, and followed by nothing but punctuation."""
+    runs = chunks(c)
+    if not runs or not (before_contact or at_end):
+        return []
+    s, e, _ = runs[-1]
+    rest = c.text[e:]
+    if any("\u4e00" <= ch <= "\u9fff" or ch.isalnum() for ch in rest):
+        return []
+    if not before_contact and (
+        "?" in rest or "？" in rest
+    ):  # 哪个店的哦 金福来?: a thing asked about
+        return []
+    found = _edge_word(c, runs)
+    if found is None or not c.gap_before(found[0]):
+        return []
+    return [found]

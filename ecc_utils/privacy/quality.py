@@ -1,0 +1,88 @@
+"""The name and address mask measured on the data page: recall and over-masking at the profile's
+seed (`corpus.evaluate`), and recall again over several corpus seeds, since one filling of the
+JDDC placeholders is one draw of names and addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ecc_utils.privacy import corpus
+
+if TYPE_CHECKING:
+    from ecc_utils.data.sources import Corpora
+
+__all__ = ["MaskingReport", "masking_report", "recall_by_seed"]
+
+COPIES = 3  # fillings of each JDDC turn
+N_CLEAN = 2000  # JDDC customer turns without PII, for the over-masking
+SEEDS = (0, 1, 2, 3, 4)
+
+_NAME_NOT_GLUED = "name recall, placeholder not glued inside a sentence"
+_ADDRESS_NOT_GLUED = "address recall, placeholder not glued inside a sentence"
+
+
+@dataclass(frozen=True)
+class MaskingReport:
+    """`quality`: recall with intervals and over-masking at the profile's seed; `by_seed`: the
+    recall of each corpus seed and their mean; `misses`: the spans missed at the profile's seed;
+    `sentence`: what the page says of it."""
+
+    quality: pd.DataFrame
+    by_seed: pd.DataFrame
+    misses: pd.DataFrame
+    sentence: str
+
+
+def recall_by_seed(positives: Sequence[str], seeds: Sequence[int] = SEEDS,
+                   copies: int = COPIES) -> pd.DataFrame:  # fmt: skip
+    """One row per corpus seed (the spans inserted, name and address recall, in all and where the
+    placeholder is not glued inside a sentence), then a ``mean`` row averaging the seeds."""
+    rows = []
+    for seed in seeds:
+        table, spans = corpus.evaluate(corpus.fill_turns(positives, seed=seed, copies=copies), {})
+        by = table.set_index("measure")["value"]
+        rows.append({"seed": str(seed),
+                     "names": int((spans["kind"] == "name").sum()),
+                     "name recall": by["name recall"],
+                     "name recall, not glued": by[_NAME_NOT_GLUED],
+                     "addresses": int((spans["kind"] == "address").sum()),
+                     "address recall": by["address recall"],
+                     "address recall, not glued": by[_ADDRESS_NOT_GLUED]})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    mean = frame.drop(columns="seed").mean().to_dict()
+    mean.update(seed="mean", names=frame["names"].sum(), addresses=frame["addresses"].sum())
+    return pd.concat([frame, pd.DataFrame([mean])], ignore_index=True)
+
+
+def masking_report(corp: Corpora, seed: int, seeds: Sequence[int] = SEEDS) -> MaskingReport | None:
+    """The data page's measurement on `corp`'s JDDC customer turns (None without JDDC): the
+    filled placeholders at `seed` against the JDDC turns without PII and the ECD test contexts'
+    customer turns, and the recall over `seeds`."""
+    if corp.jddc_chat is None:
+        return None
+    turns = [t.text for s in corp.jddc_chat.sessions for t in s.turns if t.speaker == "customer"]
+    positives = corpus.positives(turns)
+    filled = corpus.fill_turns(positives, seed=seed, copies=COPIES)
+    ecd = sorted({t.text for g in corp.ecd_test.groups for t in g.context
+                  if t.speaker == "customer"})  # fmt: skip
+    clean = {"JDDC customer turns": corpus.negatives(turns)[:N_CLEAN], "ECD customer turns": ecd}
+    quality, per_span = corpus.evaluate(filled, clean)
+    misses = per_span[~per_span["masked"]][["kind", "inserted", "glued", "text"]]
+    by_seed = recall_by_seed(positives, seeds)
+    by = quality.set_index("measure")["value"]
+    mean = by_seed.set_index("seed").loc["mean"]
+    sentence = (
+        f"On {len(filled)} filled JDDC turns the mask covers {by['name recall']:.1%} of the "
+        f"inserted names ({by[_NAME_NOT_GLUED]:.1%} where the placeholder is not glued inside a "
+        f"sentence) and {by['address recall']:.1%} of the addresses; over corpus seeds "
+        f"{seeds[0]}-{seeds[-1]} the name recall averages {mean['name recall']:.1%} and the "
+        f"address recall {mean['address recall']:.1%}. It masks "
+        f"{by['over-masking: characters of JDDC customer turns']:.2%} of the characters of JDDC "
+        f"turns without names or addresses and "
+        f"{by['over-masking: characters of ECD customer turns']:.2%} of ECD's."
+    )
+    return MaskingReport(quality, by_seed, misses, sentence)
