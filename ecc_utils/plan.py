@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ecc_utils import artifacts as A
 from ecc_utils.paper import METHOD_NAMES
+from ecc_utils.reproducibility import spread_file
 from ecc_utils.train.sweep import sweep_file
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def data_dirs(profile: Profile) -> tuple[str, ...]:
 def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     """The ordered run plan for a profile; the training notebook runs once per PEFT method.
     `params_dir` (the profiles' folder) adds the training-settings page when the profile has a
-    sweep table there (``params/sweeps/<profile>.csv``)."""
+    sweep table there (``params/sweeps/<profile>.csv``), and the reproducibility page when the
+    project has measured the profile's spread between CPU features
+    (``bench/results/cpu_spread_<profile>.csv``)."""
     splits = {name: A.split_file(name) for name in A.SPLITS}
     t = profile.train
     checkpoints = {
@@ -155,4 +158,9 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     table = sweep_file(params_dir, profile.name) if params_dir is not None else None
     if table is not None and table.is_file():
         plan.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
+    spread = spread_file(params_dir.parent, profile.name) if params_dir is not None else None
+    if spread is not None and spread.is_file():
+        drift = tuple(str(p) for p in sorted(spread.parent.glob("cpu_drift_*.csv")))
+        plan.append(Step("10_reproducibility", "10_reproducibility",
+                         external=(str(spread), str(spread.with_suffix(".json")), *drift)))  # fmt: skip
     return plan

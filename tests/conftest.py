@@ -59,3 +59,26 @@ def smoke_run(tmp_path_factory):
     second = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     return root, first.stdout, second.stdout
+
+
+# Another processor, emulated: every setting changes the bits of the kernels it governs
+# (bench/cpu_drift.py shows the fingerprints). OPENBLAS_CORETYPE stays as the machine sets it.
+NARROWED = {
+    "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",  # no bfloat16 or AMX instructions
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's vectorised kernels at AVX2 width
+    "MKL_CBWR": "COMPATIBLE",  # MKL's vendor-neutral code path
+    "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def smoke_run_narrowed(tmp_path_factory):
+    """The smoke profile (no book) in another copy, with the CPU features `NARROWED`: its root."""
+    root = copy_project(tmp_path_factory.mktemp("narrowed"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **NARROWED)
+    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
+           "--no-book"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return root

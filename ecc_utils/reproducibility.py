@@ -1,0 +1,138 @@
+"""What a reader on another machine should expect from a profile's book: its headline numbers
+from two full runs on one machine, one with the CPU's default features and one with them
+narrowed (a CPU without AVX512-BF16: oneDNN capped at AVX512_CORE, torch's kernels at AVX2),
+side by side. `bench/cpu_spread.py` measures; the Reproducibility page shows the committed file.
+
+Headline numbers: each model's held-out perplexity of the human replies and mean Eq. (1)
+score, the Table VI means, and the verdict of every paired test (the paper's claims on each
+metric, the online loop's gains).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ecc_utils import artifacts as A
+
+__all__ = [
+    "RESULTS",
+    "compare",
+    "drift_table",
+    "headline",
+    "key_numbers",
+    "read_spread",
+    "spread_file",
+    "summarise",
+]
+
+RESULTS = Path("bench") / "results"
+_METRICS = {"perplexity, human reply": "perplexity", "final score (Eq. 1)": "mean Eq. (1) score"}
+NUMERIC = ("perplexity", "mean Eq. (1) score", "Table VI mean")
+
+
+def spread_file(root: str | Path, profile: str) -> Path:
+    """``bench/results/cpu_spread_<profile>.csv`` under the project root `root`."""
+    return Path(root) / RESULTS / f"cpu_spread_{profile}.csv"
+
+
+def headline(art: str | Path) -> pd.DataFrame:
+    """The headline numbers of one run's artifact folder: columns kind, item, value (numbers)
+    and verdict (paired tests)."""
+    art = Path(art)
+    rows = []
+    metrics = pd.read_csv(art / A.METRICS)
+    for metric, kind in _METRICS.items():
+        for r in metrics[metrics["metric"] == metric].itertuples():
+            rows.append({"kind": kind, "item": r.model, "value": float(r.estimate)})
+    table6 = pd.read_csv(art / A.TABLE6, index_col=0)
+    for model, value in table6.loc["Mean"].items():
+        rows.append({"kind": "Table VI mean", "item": model, "value": float(value)})
+    for r in pd.read_csv(art / A.CLAIMS).itertuples():
+        rows.append({"kind": "claim verdict", "item": f"{r.claim}: {r.metric}",
+                     "value": float(r.difference), "verdict": r.verdict})  # fmt: skip
+    gain = art / A.EVOLUTION_GAIN
+    if gain.is_file():
+        for r in pd.read_csv(gain).itertuples():
+            if r.round > 0:
+                rows.append({"kind": "online loop verdict", "item": f"{r.arm} ({r.kind}), round "
+                             f"{r.round}", "value": float(r.difference), "verdict": r.verdict})  # fmt: skip
+    return pd.DataFrame(rows, columns=["kind", "item", "value", "verdict"])
+
+
+def compare(default: pd.DataFrame, narrowed: pd.DataFrame) -> pd.DataFrame:
+    """Both runs' headline rows side by side, with the absolute and relative difference of each
+    number and whether each verdict is the same."""
+    both = default.merge(narrowed, on=["kind", "item"], how="outer",
+                         suffixes=("_default", "_narrowed"))  # fmt: skip
+    both["abs_diff"] = (both["value_narrowed"] - both["value_default"]).abs()
+    both["rel_diff"] = both["abs_diff"] / both["value_default"].abs()
+    tested = both["verdict_default"].notna() | both["verdict_narrowed"].notna()
+    same = both["verdict_default"] == both["verdict_narrowed"]
+    both["same_verdict"] = same.where(tested)
+    return both
+
+
+def summarise(spread: pd.DataFrame) -> pd.DataFrame:
+    """Per kind of headline number: how many, the largest absolute and relative difference, and
+    for verdicts how many changed."""
+    rows = []
+    for kind, part in spread.groupby("kind", sort=False):
+        tested = part["same_verdict"].notna()
+        rows.append({"kind": kind, "n": len(part),
+                     "largest abs difference": part["abs_diff"].max(),
+                     "largest relative difference": part["rel_diff"].max(),
+                     "verdicts changed": int((part.loc[tested, "same_verdict"] == False).sum())  # noqa: E712
+                     if tested.any() else None})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def read_spread(path: str | Path) -> pd.DataFrame:
+    """The committed comparison; a clear error when it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no measurement of the spread between CPU features; run "
+            "bench/cpu_spread.py (it builds the profile twice, about an hour on two cores)"
+        )
+    spread = pd.read_csv(path)
+    spread["same_verdict"] = spread["same_verdict"].map({True: True, False: False, "True": True,
+                                                         "False": False})  # fmt: skip
+    return spread
+
+
+def key_numbers(spread: pd.DataFrame, meta: dict) -> dict[str, str]:
+    """The numbers the Reproducibility page glues into its prose, formatted."""
+    by = summarise(spread).set_index("kind")
+
+    def largest(kind: str, column: str, fmt: str) -> str:
+        return format(by.loc[kind, column], fmt) if kind in by.index else "n/a"
+
+    tested = spread["same_verdict"].notna()
+    changed = int((spread.loc[tested, "same_verdict"] == False).sum())  # noqa: E712
+    runs = meta.get("runs", {})
+    minutes = {tag: f"{r.get('wall_time_s', 0) / 60:.0f} min" for tag, r in runs.items()}
+    return {
+        "spread_ppl": largest("perplexity", "largest relative difference", ".1%"),
+        "spread_eq1": largest("mean Eq. (1) score", "largest abs difference", ".4f"),
+        "spread_t6": largest("Table VI mean", "largest abs difference", ".4f"),
+        "spread_verdicts": f"{changed} of {int(tested.sum())}",
+        "spread_profile": str(meta.get("profile", "?")),
+        "spread_commit": str(meta.get("commit", "?")),
+        "spread_date": str(meta.get("date", "?")),
+        "spread_cpu": str(runs.get("default", {}).get("cpu", {}).get("model", "?")),
+        "spread_default_time": minutes.get("default", "?"),
+        "spread_narrowed_time": minutes.get("narrowed", "?"),
+    }
+
+
+def drift_table(results: str | Path) -> pd.DataFrame:
+    """`bench/cpu_drift.py`'s fingerprints, one column per machine and setting, one row per check
+    (equal entries in a row: bit-equal results)."""
+    files = sorted(Path(results).glob("cpu_drift_*.csv"))
+    if not files:
+        return pd.DataFrame()
+    rows = pd.concat([pd.read_csv(f, dtype=str) for f in files])
+    order = list(dict.fromkeys(rows["check"]))
+    return rows.pivot(index="check", columns="tag", values="value").reindex(order)
