@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecc_utils.peft_methods import PeftSpec, apply_method
+from ecc_utils.endmodel.format import encode_example, encode_prompt, transcript_ids
+from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 from ecc_utils.records import Example
-from ecc_utils.train.format import encode_example, encode_prompt, transcript_ids
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def plain_generate(model, tokenizer, inputs: Sequence[tuple[Sequence, str]], *,
     Gemma's generation config names EOS alone, so the model card's end of turn is added)."""
     import torch
 
-    from ecc_utils.generate import stop_token_ids
+    from ecc_utils.endmodel.generate import stop_token_ids
 
     out = []
     for i, (context, query) in enumerate(inputs):

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 from baseline import plain_encode  # noqa: E402
 from common import RESULTS, machine, natural_pairs, write_csv  # noqa: E402
 
+from ecc_utils import encoders  # noqa: E402
 from ecc_utils.config import load_profile  # noqa: E402
 from ecc_utils.scoring import scorers  # noqa: E402
 from ecc_utils.scoring.eq1 import Scorer  # noqa: E402
@@ -56,7 +57,7 @@ def main() -> None:
     # Model k answers input i with the human reply of another input.
     answers = [[pool[(i + 7 * (k + 1)) % len(pool)] for i in range(a.n)] for k in range(a.models)]
     scorer = Scorer.from_config(cfg)
-    backend = scorers._shared_encoder(cfg.embedder).backend
+    backend = encoders.shared_encoder(cfg.embedder).backend
     q_prefix, a_prefix = scorers.DUAL_MATCHERS[cfg.matcher][1:]
     emb_prefix = scorer.embedder.prefix
 
@@ -76,7 +77,7 @@ def main() -> None:
         return out
 
     def ours() -> list[np.ndarray]:
-        scorers._shared_encoder(cfg.embedder)._cache.clear()
+        encoders.shared_encoder(cfg.embedder)._cache.clear()
         out = []
         for ans in answers:
             out.append(scorer.embedder.similarity(cloud, ans))

@@ -7,7 +7,7 @@ since transformers' generate applies its own to the prompt too):
 
 - plain: the PEFT model as trained (float32, LoRA layers unmerged), `model.generate` on one
   prompt at a time (`baseline.plain_generate`);
-- ours: `ecc_utils.generate.generate`: the adapter merged into the weights, the profile's
+- ours: `ecc_utils.endmodel.generate.generate`: the adapter merged into the weights, the profile's
   inference dtype (bfloat16 where the CPU has it), length-sorted batches, a key/value cache,
   finished rows stopped.
 
@@ -16,7 +16,7 @@ Tokens/s counts the answer tokens each path produced over its wall time; runs al
 against plain one prompt at a time, cut where ours ends a plain-transcript answer (the share
 of identical answers). Prefix-Tuning and
 P-Tuning v2 have no plain baseline: transformers' generate drops PEFT's prefix after the first
-token (`ecc_utils.decoding`). Writes ``generate_<tag>.csv`` under `--out`::
+token (`ecc_utils.endmodel.decoding`). Writes ``generate_<tag>.csv`` under `--out`::
 
     ECC_DATA_DIR=../shared/data python bench/bench_generate.py --n 32 --repeats 3
 """
@@ -36,15 +36,15 @@ from baseline import plain_generate  # noqa: E402
 from common import RESULTS, machine, natural_pairs, write_csv  # noqa: E402
 
 from ecc_utils.config import load_profile  # noqa: E402
-from ecc_utils.generate import (  # noqa: E402
+from ecc_utils.endmodel.generate import (  # noqa: E402
     Sampling,
     cut_at_next_turn,
     generate,
     load_adapter,
     plain_turn_markers,
 )
-from ecc_utils.models import load_end_model, ready_for_inference  # noqa: E402
-from ecc_utils.peft_methods import PeftSpec, apply_method  # noqa: E402
+from ecc_utils.endmodel.load import load_end_model, ready_for_inference  # noqa: E402
+from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method  # noqa: E402
 
 
 def main() -> None:

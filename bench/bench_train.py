@@ -35,12 +35,12 @@ from baseline import PlainTrain, plain_train  # noqa: E402
 from common import RESULTS, machine, natural_pairs, step_timer, write_csv  # noqa: E402
 
 from ecc_utils.config import load_profile  # noqa: E402
-from ecc_utils.generate import adapter_applied  # noqa: E402
-from ecc_utils.models import load_end_model  # noqa: E402
-from ecc_utils.peft_methods import PeftSpec  # noqa: E402
+from ecc_utils.endmodel.generate import adapter_applied  # noqa: E402
+from ecc_utils.endmodel.load import load_end_model  # noqa: E402
+from ecc_utils.endmodel.peft_methods import PeftSpec  # noqa: E402
 from ecc_utils.scoring.likelihood import reply_logprobs  # noqa: E402
 from ecc_utils.scoring.uncertainty import mean_interval  # noqa: E402
-from ecc_utils.train import TrainingPairs, train_method  # noqa: E402
+from ecc_utils.train import TrainingPairs, TrainOptions, train_method  # noqa: E402
 from ecc_utils.train.pairs import mix_training_pairs  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def main() -> None:
                             save_to=d / "plain-adapter")  # fmt: skip
                 t_ours = step_timer()
                 res = train_method(model, tok, spec, TrainingPairs(train, []), d / "ours", ours,
-                                   seed=profile.seed, callbacks=[t_ours])  # fmt: skip
+                                   seed=profile.seed, options=TrainOptions(callbacks=(t_ours,)))  # fmt: skip
                 speed["plain"].append(a.samples / sum(t_plain.times))
                 speed["ours"].append(a.samples / sum(t_ours.times))
                 print(f"{m} repeat {r}: plain {speed['plain'][-1]:.2f}, ours "

@@ -1,7 +1,7 @@
 """Benchmark: the paper profile's training on a GPU, ChatGLM3-6B-shaped, against plain PEFT.
 
 For each Table IV method, on a random-weight ChatGLM3-6B-shaped model in bfloat16
-(`ecc_utils.shaped`; no hub) with the paper profile's settings (lengths 256/512, 128 virtual
+(`ecc_utils.endmodel.shaped`; no hub) with the paper profile's settings (lengths 256/512, 128 virtual
 tokens, LoRA r 8, learning rate, linear schedule over 30000 steps) and real ECD pairs:
 
 1. plain: `transformers.Trainer` + PEFT at batch 1 (`baseline.plain_train`);
@@ -35,9 +35,9 @@ from baseline import PlainTrain, plain_train  # noqa: E402
 from common import machine, median_after, natural_pairs, step_timer, write_csv  # noqa: E402
 
 from ecc_utils.config import load_profile  # noqa: E402
-from ecc_utils.models import load_model  # noqa: E402
-from ecc_utils.peft_methods import PeftSpec  # noqa: E402
-from ecc_utils.train import TrainingPairs, train_method  # noqa: E402
+from ecc_utils.endmodel.load import load_model  # noqa: E402
+from ecc_utils.endmodel.peft_methods import PeftSpec  # noqa: E402
+from ecc_utils.train import TrainingPairs, TrainOptions, train_method  # noqa: E402
 from ecc_utils.train.pairs import mix_training_pairs  # noqa: E402
 
 PAPER_SAMPLES = 30000  # Table IV: 30000 steps of batch 1 per method
@@ -87,7 +87,7 @@ def main() -> None:
     print(f"{a.spec}: {n_params / 1e9:.2f}B parameters on {machine()} in "
           f"{time.perf_counter() - t:.1f} s", flush=True)  # fmt: skip
     pairs = natural_pairs(a.n_pairs)
-    from ecc_utils.train.format import encode_example
+    from ecc_utils.endmodel.format import encode_example
 
     lengths = [len(encode_example(tok, e, train.max_input_length, train.max_output_length)
                    ["input_ids"]) for e in pairs]  # fmt: skip
@@ -117,7 +117,7 @@ def main() -> None:
                                        group_by_length=False)  # fmt: skip
             timer = step_timer()
             train_method(model, tok, spec, TrainingPairs(pairs, []), tmp / "a", ours,
-                         seed=profile.seed, callbacks=[timer])  # fmt: skip
+                         seed=profile.seed, options=TrainOptions(callbacks=(timer,)))  # fmt: skip
             rows.append(row(m, "ours", 1, timer, a.warmup, per_sample))
             print(rows[-1], flush=True)
             for step, loss in sorted(timer.losses.items()):
@@ -139,7 +139,7 @@ def main() -> None:
                                            batch_size=a.bucket_batch, group_by_length=True)  # fmt: skip
             timer = step_timer()
             train_method(model, tok, spec, TrainingPairs(pairs, []), tmp / "c", bucketed,
-                         seed=profile.seed, callbacks=[timer])  # fmt: skip
+                         seed=profile.seed, options=TrainOptions(callbacks=(timer,)))  # fmt: skip
             rows.append(row(m, "ours, length-bucketed", a.bucket_batch, timer, 2, per_sample))
             print(rows[-1], flush=True)
         if a.device.startswith("cuda"):

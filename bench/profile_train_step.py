@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import natural_pairs  # noqa: E402
 
 from ecc_utils.config import load_profile  # noqa: E402
-from ecc_utils.models import load_model  # noqa: E402
-from ecc_utils.peft_methods import PeftSpec  # noqa: E402
-from ecc_utils.train import TrainingPairs, train_method  # noqa: E402
+from ecc_utils.endmodel.load import load_model  # noqa: E402
+from ecc_utils.endmodel.peft_methods import PeftSpec  # noqa: E402
+from ecc_utils.train import TrainingPairs, TrainOptions, train_method  # noqa: E402
 
 
 def main() -> None:
@@ -60,8 +60,9 @@ def main() -> None:
             prof.__exit__(None, None, None)
 
     with tempfile.TemporaryDirectory() as d:
-        train_method(model, tok, PeftSpec.from_train(a.method, cfg), TrainingPairs(
-            natural_pairs(2000), []), d, cfg, seed=profile.seed, callbacks=[Window()])  # fmt: skip
+        pairs = TrainingPairs(natural_pairs(2000), [])
+        train_method(model, tok, PeftSpec.from_train(a.method, cfg), pairs, d, cfg,
+                     seed=profile.seed, options=TrainOptions(callbacks=(Window(),)))  # fmt: skip
     key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
     print(prof.key_averages().table(sort_by=key, row_limit=a.rows, max_name_column_width=60))
 

@@ -37,16 +37,16 @@ import pandas as pd
 
 from ecc_utils.artifacts import Artifacts
 from ecc_utils.config import load_profile
-from ecc_utils.generate import Sampling, adapter_applied, generate
-from ecc_utils.models import load_end_model, ready_for_inference
+from ecc_utils.endmodel.generate import Sampling, adapter_applied, generate
+from ecc_utils.endmodel.load import load_end_model, ready_for_inference
+from ecc_utils.endmodel.peft_methods import PeftSpec
 from ecc_utils.paper import METHODS
-from ecc_utils.peft_methods import PeftSpec
 from ecc_utils.scoring.evaluation import groups_from_candidates
 from ecc_utils.scoring.likelihood import length_scores, reply_logprobs
 from ecc_utils.scoring.selection import rank_of_true
 from ecc_utils.scoring.text import is_degenerate
 from ecc_utils.scoring.uncertainty import bootstrap, mean_interval
-from ecc_utils.train import train_method
+from ecc_utils.train import TrainOptions, train_method
 from ecc_utils.train.run import load_training_data
 from ecc_utils.train.sweep import best_settings, merge_sweeps, read_sweep, sweep_file
 
@@ -138,7 +138,8 @@ def run_one(cfg, art, judge, models, method: str, lr: float, bs: int, samples: i
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = train_method(train_model, tokenizer, PeftSpec.from_train(method, tcfg), pairs,
-                           Path(tmp), tcfg, seed=cfg.seed, device="cpu")  # fmt: skip
+                           Path(tmp), tcfg, seed=cfg.seed,
+                           options=TrainOptions(device="cpu"))  # fmt: skip
         secs = time.perf_counter() - t0
         losses = {h["step"]: h["loss"] for h in res.log.history}
         for step, ckpt in sorted(res.checkpoints.items()):
@@ -154,8 +155,8 @@ def run_one(cfg, art, judge, models, method: str, lr: float, bs: int, samples: i
 def init_check(cfg, art, judge, models) -> list[dict]:
     """The untrained prefixes (0 steps): Prefix-Tuning as PEFT starts it, P-Tuning v2 from
     PEFT's N(0, 1) draw and from the model's own keys/values over training conversations."""
-    from ecc_utils.peft_methods import apply_method
-    from ecc_utils.train.format import transcript_ids
+    from ecc_utils.endmodel.format import transcript_ids
+    from ecc_utils.endmodel.peft_methods import apply_method
 
     train_model, tokenizer, _ = models
     pairs = load_training_data(art, cfg.data.n_train)

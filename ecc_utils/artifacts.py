@@ -114,6 +114,23 @@ def train_log_file(method: str) -> str:
     return f"{run_dir(method)}/{TRAIN_LOG}"
 
 
+def checkpoint_name(step: int) -> str:
+    """``checkpoint-<step>``: the folder transformers' Trainer saves a step's adapter in."""
+    return f"checkpoint-{int(step)}"
+
+
+def checkpoint_dir(method: str, step: int) -> str:
+    """``runs/<method>/checkpoint-<step>``: one milestone's adapter."""
+    return f"{run_dir(method)}/{checkpoint_name(step)}"
+
+
+def milestone_checkpoints(out_dir: str | os.PathLike, milestones: Sequence[int]) -> dict[int, Path]:
+    """``{step: checkpoint dir}`` for the milestones whose adapter exists under `out_dir` (a
+    method's run folder, or any folder a training run writes to)."""
+    found = {s: Path(out_dir) / checkpoint_name(s) for s in sorted(milestones)}
+    return {s: p for s, p in found.items() if (p / "adapter_config.json").exists()}
+
+
 # --- typed records of the contract --------------------------------------------------------
 
 
@@ -283,7 +300,31 @@ class Artifacts:
         return self.path(run_dir(method))
 
     def checkpoint(self, method: str, step: int) -> Path:
-        return self.run_dir(method) / f"checkpoint-{int(step)}"
+        return self.path(checkpoint_dir(method, step))
+
+    def checkpoints_on_disk(self, method: str, steps: Sequence[int]) -> dict[int, Path]:
+        """``{step: adapter dir}`` of `method`'s milestones among `steps` that exist."""
+        return milestone_checkpoints(self.run_dir(method), steps)
+
+    def checkpoints_by_model(
+        self, methods: Sequence[str], milestones: Mapping[str, Sequence[int]]
+    ) -> dict[str, Path | None]:
+        """Table VI's columns mapped to adapters: "Original Model" -> None, then each method's
+        milestone adapter ``runs/<method>/checkpoint-<step>`` (which must exist)."""
+        from ecc_utils.paper import ORIGINAL_LABEL, model_label
+
+        out: dict[str, Path | None] = {ORIGINAL_LABEL: None}
+        for m in methods:
+            steps = list(milestones[m])
+            found = self.checkpoints_on_disk(m, steps)
+            for s in steps:
+                if s not in found:
+                    raise FileNotFoundError(
+                        f"{self.checkpoint(m, s)}: no adapter for {m} at step {s}; "
+                        "run notebook 03_train for this method first"
+                    )
+                out[model_label(m, s)] = found[s]
+        return out
 
     def train_log(self, method: str) -> Path:
         return self.path(train_log_file(method))

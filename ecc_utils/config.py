@@ -18,10 +18,12 @@ from typing import Any
 import yaml
 
 from ecc_utils.paper import ALPHA, METHODS, N_SHOTS, PAPER_MILESTONES, TABLE4, THETA
-from ecc_utils.peft_methods import PREFIX_INITS
 
 # The choices a profile may name; the modules that implement them import these lists.
 BACKENDS: tuple[str, ...] = ("knn", "gemini", "openai", "hf")
+# How a prefix without reparameterisation (P-Tuning v2) starts: "text" = the base model's own
+# keys/values over real training conversations, "random" = PEFT's N(0, 1) embedding.
+PREFIX_INITS: tuple[str, ...] = ("text", "random")
 TEACHER_MODES: tuple[str, ...] = ("live", "replay", "batch")
 GATES: tuple[str, ...] = ("cloud", "match-only")
 CONTROLS: tuple[str, ...] = ("no-update", "random")  # the online loop's control arms

@@ -52,10 +52,16 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     (``bench/results/cpu_spread_<profile>.csv``)."""
     splits = {name: A.split_file(name) for name in A.SPLITS}
     t = profile.train
-    checkpoints = {
-        m: tuple(f"{A.run_dir(m)}/checkpoint-{s}" for s in t.milestones[m]) for m in t.methods
-    }
-    plan = [
+    checkpoints = {m: tuple(A.checkpoint_dir(m, s) for s in t.milestones[m]) for m in t.methods}
+    every_checkpoint = tuple(c for m in t.methods for c in checkpoints[m])
+    plan = _data_steps(profile, splits) + _training_steps(profile, splits, checkpoints)
+    plan += _scoring_steps(profile, splits, every_checkpoint)
+    plan += _reading_steps(profile, splits, every_checkpoint)
+    return plan + _measured_pages(profile, params_dir)
+
+
+def _data_steps(profile: Profile, splits: dict[str, str]) -> list[Step]:
+    return [
         Step("00_environment", "00_environment", outputs=(A.ENVIRONMENT,)),
         Step(
             "01_data",
@@ -70,97 +76,83 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
             outputs=(A.LABELS, A.TEACHER_SUMMARY, A.REFERENCE_QUALITY),
         ),
     ]
-    for m in t.methods:
-        plan.append(
-            Step(
-                "03_train",
-                f"03_train-{m}",
-                {"method": m},
-                inputs=(splits["train"], splits["teacher_queries"], splits["eval"], A.STATS,
-                        A.LABELS),
-                outputs=(A.train_log_file(m), *checkpoints[m]),
-                resumable=(A.run_dir(m),),
-                title=f"Fine-tuning the end model: {METHOD_NAMES[m]}",
-            )
-        )  # fmt: skip
+
+
+def _training_steps(
+    profile: Profile, splits: dict[str, str], checkpoints: dict[str, tuple[str, ...]]
+) -> list[Step]:
+    return [
+        Step(
+            "03_train",
+            f"03_train-{m}",
+            {"method": m},
+            inputs=(splits["train"], splits["teacher_queries"], splits["eval"], A.STATS,
+                    A.LABELS),
+            outputs=(A.train_log_file(m), *checkpoints[m]),
+            resumable=(A.run_dir(m),),
+            title=f"Fine-tuning the end model: {METHOD_NAMES[m]}",
+        )
+        for m in profile.train.methods
+    ]  # fmt: skip
+
+
+def _scoring_steps(
+    profile: Profile, splits: dict[str, str], every_checkpoint: tuple[str, ...]
+) -> list[Step]:
     start, step = profile.loop_start()
-    plan += [
+    return [
         Step(
             "04_score",
             "04_score",
-            inputs=(
-                splits["eval"],
-                splits["train"],
-                A.CANDIDATES,
-                A.STATS,
-                A.LABELS,
-                *(c for m in t.methods for c in checkpoints[m]),
-            ),
-            outputs=(
-                A.SCORES,
-                A.TABLE6,
-                A.CALIBRATION,
-                A.METRICS,
-                A.CLAIMS,
-                A.AGREEMENT,
-                A.VALIDITY,
-                A.SCORE_SUMMARY,
-                A.PER_INPUT,
-                A.PER_GROUP,
-            ),
+            inputs=(splits["eval"], splits["train"], A.CANDIDATES, A.STATS, A.LABELS,
+                    *every_checkpoint),
+            outputs=(A.SCORES, A.TABLE6, A.CALIBRATION, A.METRICS, A.CLAIMS, A.AGREEMENT,
+                     A.VALIDITY, A.SCORE_SUMMARY, A.PER_INPUT, A.PER_GROUP),
             external=data_dirs(profile),
-        ),  # fmt: skip
+        ),
         Step("05_figures", "05_figures", inputs=(A.TABLE6, A.METRICS), outputs=A.FIG3),
         Step(
             "06_online_evolution",
             "06_online_evolution",
-            inputs=(
-                splits["eval"],
-                splits["train"],
-                splits["fewshot"],
-                A.CANDIDATES,
-                A.STATS,
-                A.LABELS,
-                f"{A.run_dir(start)}/checkpoint-{step}",
-                A.CALIBRATION,
-            ),
+            inputs=(splits["eval"], splits["train"], splits["fewshot"], A.CANDIDATES, A.STATS,
+                    A.LABELS, A.checkpoint_dir(start, step), A.CALIBRATION),
             outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
             resumable=(A.EVOLVE,),
-        ),  # fmt: skip
+        ),
+    ]  # fmt: skip
+
+
+def _reading_steps(
+    profile: Profile, splits: dict[str, str], every_checkpoint: tuple[str, ...]
+) -> list[Step]:
+    return [
         Step(
             "07_playground",
             "07_playground",
             {"show_widgets": False},  # the book shows one exchange; the widgets need a kernel
-            inputs=(
-                splits["fewshot"],
-                A.LABELS,
-                A.CALIBRATION,
-                *(c for m in t.methods for c in checkpoints[m]),
-            ),
-        ),  # fmt: skip
+            inputs=(splits["fewshot"], A.LABELS, A.CALIBRATION, *every_checkpoint),
+        ),
         Step(
             "08_results",
             "08_results",
-            inputs=(
-                A.STATS,
-                A.TABLE6,
-                A.METRICS,
-                A.CLAIMS,
-                A.AGREEMENT,
-                A.VALIDITY,
-                A.SCORE_SUMMARY,
-                A.EVOLUTION_GAIN,
-                A.EVOLUTION_CONTROLS,
-            ),
+            inputs=(A.STATS, A.TABLE6, A.METRICS, A.CLAIMS, A.AGREEMENT, A.VALIDITY,
+                    A.SCORE_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
             outputs=(A.GLANCE,),
-        ),  # fmt: skip
-    ]
-    table = sweep_file(params_dir, profile.name) if params_dir is not None else None
-    if table is not None and table.is_file():
-        plan.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
-    spread = spread_file(params_dir.parent, profile.name) if params_dir is not None else None
-    if spread is not None and spread.is_file():
+        ),
+    ]  # fmt: skip
+
+
+def _measured_pages(profile: Profile, params_dir: Path | None) -> list[Step]:
+    """The pages of measurements made by hand and committed, where the profile has them."""
+    if params_dir is None:
+        return []
+    steps = []
+    table = sweep_file(params_dir, profile.name)
+    if table.is_file():
+        steps.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
+    spread = spread_file(params_dir.parent, profile.name)
+    if spread.is_file():
         drift = tuple(str(p) for p in sorted(spread.parent.glob("cpu_drift_*.csv")))
-        plan.append(Step("10_reproducibility", "10_reproducibility",
-                         external=(str(spread), str(spread.with_suffix(".json")), *drift)))  # fmt: skip
-    return plan
+        steps.append(Step("10_reproducibility", "10_reproducibility",
+                          external=(str(spread), str(spread.with_suffix(".json")), *drift)))  # fmt: skip
+    return steps

@@ -139,12 +139,13 @@ class Playground:
     def from_profile(cls, cfg: Profile, art: Artifacts) -> Playground:
         """The profile's end model with every milestone adapter of ``art/runs``, its teacher
         (through the cache of notebook 02) and its scorer (calibrated as notebook 04 saved)."""
-        from ecc_utils import cloud, models
-        from ecc_utils.generate import Sampling, adapter_applied, generate
+        from ecc_utils import cloud
+        from ecc_utils.endmodel.generate import Sampling, adapter_applied, generate
+        from ecc_utils.endmodel.load import load_end_model
         from ecc_utils.scoring import Scorer
         from ecc_utils.scoring.calibration import Calibrator
 
-        base, tokenizer = models.load_end_model(cfg, inference=True)
+        base, tokenizer = load_end_model(cfg, inference=True)
         checkpoints = available_checkpoints(art, cfg)
         sampling = Sampling.from_profile(cfg)
 
@@ -168,16 +169,14 @@ def available_checkpoints(art: Artifacts, cfg: Profile) -> dict[str, Any]:
     """The original model and each method's milestones that notebook 03 has written."""
     import dataclasses
 
-    from ecc_utils.generate import checkpoints_by_model
     from ecc_utils.paper import ORIGINAL_LABEL
-    from ecc_utils.train.trainer import milestone_checkpoints
 
     have = {}
     for m in cfg.train.methods:
-        found = milestone_checkpoints(art.run_dir(m), list(cfg.train.milestones.get(m, ())))
+        found = art.checkpoints_on_disk(m, list(cfg.train.milestones.get(m, ())))
         if found:
             have[m] = tuple(sorted(found))
     if not have:
         return {ORIGINAL_LABEL: None}
     train = dataclasses.replace(cfg.train, methods=tuple(have), milestones=have)
-    return checkpoints_by_model(art, train)
+    return art.checkpoints_by_model(train.methods, train.milestones)

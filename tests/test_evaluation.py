@@ -154,8 +154,8 @@ def test_separation_sets_pair_references_and_random_replies():
 
 
 def test_with_the_guard_models_also_answer_with_plain_sampling():
-    from ecc_utils.generate import Sampling
-    from ecc_utils.models import tiny_random
+    from ecc_utils.endmodel.generate import Sampling
+    from ecc_utils.endmodel.load import tiny_random
     from ecc_utils.records import Example, Turn
     from ecc_utils.scoring.evaluation import (
         CandidateGroup,

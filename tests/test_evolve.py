@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from ecc_utils import evolve, privacy
-from ecc_utils.cloud import Backend, Completion, LabelCache, Teacher, build_prompt
+from ecc_utils.cloud import (
+    Answering,
+    Backend,
+    Completion,
+    LabelCache,
+    Teacher,
+    TeacherOptions,
+    build_prompt,
+)
 from ecc_utils.config import load_profile
 from ecc_utils.evolve import EvolveError, LoopInputs, escalate, run_gate
 from ecc_utils.records import Example
@@ -60,15 +68,9 @@ class SpyBackend(Backend):
 
 def make_teacher(tmp_path, backend):
     prompt = build_prompt([("你好", "亲在的")], n_shots=1, language="zh")
-    return Teacher(
-        "spy",
-        "spy-1",
-        prompt,
-        LabelCache(tmp_path / "cache.jsonl"),
-        sampling={"temperature": 0.0},
-        backend_factory=lambda: backend,
-        progress=False,
-    )
+    answering = Answering("spy", "spy-1", lambda: backend, {"temperature": 0.0})
+    options = TeacherOptions(progress=False)
+    return Teacher(answering, prompt, LabelCache(tmp_path / "cache.jsonl"), options)
 
 
 def ex(i, q):
@@ -77,8 +79,8 @@ def ex(i, q):
 
 @pytest.fixture
 def tiny_lora():
-    from ecc_utils.models import tiny_random
-    from ecc_utils.peft_methods import PeftSpec, apply_method
+    from ecc_utils.endmodel.load import tiny_random
+    from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 
     model, tok = tiny_random(seed=0)
     return apply_method(model, PeftSpec("lora")), tok
@@ -121,25 +123,17 @@ def _run(
 ):
     inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
     cfg = loop_profile(rounds, len(stream) // rounds, steps_per_round, percentile)
-    return run_gate(gate, model, tok, teacher, scorer, inputs, cfg, tmp_path / gate, progress=False)
+    loop = evolve.Loop(model, tok, teacher, scorer, inputs, cfg)
+    return run_gate(gate, loop, tmp_path / gate, progress=False)
 
 
 def test_escalate_rules():
+    """A gate escalates on its one score (final or match) below its threshold."""
     final = np.array([0.1, 0.5, 0.9])
-    assert escalate("cloud", final=final, threshold=0.5).tolist() == [True, False, False]
-    assert escalate("match-only", match=np.array([0.1, 0.2, 0.3]), theta=0.2).tolist() == [
-        True,
-        False,
-        False,
-    ]
+    assert escalate(final, 0.5).tolist() == [True, False, False]
+    assert escalate(np.array([0.1, 0.2, 0.3]), 0.2).tolist() == [True, False, False]
     unhappy = np.array([False, False, True])
-    assert escalate("cloud", final=final, threshold=0.5, dissatisfied=unhappy).tolist() == [
-        True,
-        False,
-        True,
-    ]
-    with pytest.raises(ValueError, match="gate="):
-        escalate("vote", final=final)
+    assert escalate(final, 0.5, dissatisfied=unhappy).tolist() == [True, False, True]
 
 
 def test_match_only_buffer_gets_exactly_the_low_match_queries(tmp_path, tiny_lora):
@@ -280,17 +274,17 @@ def test_percentile_rule_escalates_the_expected_minority_for_both_gates():
     for gate in ("cloud", "match-only"):
         t = evolve.gate_threshold(gate, ev, scores, theta=0.2)
         assert t == pytest.approx(np.percentile(scores, 25))
-        mask = escalate(gate, final=scores, match=scores, threshold=t, theta=t)
+        mask = escalate(scores, t)
         assert mask.sum() == 4  # a quarter of 16 distinct scores: the lowest four
         assert set(np.flatnonzero(mask)) == set(np.argsort(scores)[:4])
     # match-only escalates even when every match is above Theta (the fixed rule's dead end)
     high = np.linspace(0.5, 0.9, 8)
     t = evolve.gate_threshold("match-only", ev, high, theta=0.2)
-    assert escalate("match-only", match=high, theta=t).sum() == 2
-    assert not escalate("match-only", match=high, theta=0.2).any()
+    assert escalate(high, t).sum() == 2
+    assert not escalate(high, 0.2).any()
     tied = np.full(8, 0.3)  # ties at the percentile are not escalated
     t = evolve.gate_threshold("cloud", ev, tied)
-    assert not escalate("cloud", final=tied, threshold=t).any()
+    assert not escalate(tied, t).any()
     assert "25th percentile" in evolve.threshold_rule(ev)
 
 
@@ -394,7 +388,7 @@ def _lora_weights(model):
 
 
 def test_no_update_control_leaves_the_adapter_unchanged_and_asks_nobody(tmp_path, tiny_lora):
-    from ecc_utils.generate import generate
+    from ecc_utils.endmodel.generate import generate
 
     model, tok = tiny_lora
     stream = [ex(i, q) for i, q in enumerate(["你好", "在吗", "发货吗", "包邮吗"])]
@@ -417,8 +411,8 @@ def test_no_update_control_leaves_the_adapter_unchanged_and_asks_nobody(tmp_path
 
 
 def test_random_control_escalates_as_many_as_the_gate_and_pairs_seeds(tmp_path):
-    from ecc_utils.models import tiny_random
-    from ecc_utils.peft_methods import PeftSpec, apply_method
+    from ecc_utils.endmodel.load import tiny_random
+    from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 
     queries = ["你好", "可以便宜吗", "今天发货吗", "快递呢", "在吗", "包邮吗", "几天到", "退货"]
     stream = [ex(i, q) for i, q in enumerate(queries)]
@@ -429,8 +423,8 @@ def test_random_control_escalates_as_many_as_the_gate_and_pairs_seeds(tmp_path):
     gate_model, tok = tiny_random(seed=0)
     gate_model = apply_method(gate_model, PeftSpec("lora"))
     gate_teacher = make_teacher(tmp_path / "g", SpyBackend())
-    _, gate = run_gate("cloud", gate_model, tok, gate_teacher, scorer, inputs, cfg,
-                       tmp_path / "cloud", progress=False)  # fmt: skip
+    gate_loop = evolve.Loop(gate_model, tok, gate_teacher, scorer, inputs, cfg)
+    _, gate = run_gate("cloud", gate_loop, tmp_path / "cloud", progress=False)
     counts = evolve.escalation_counts(gate)
     assert counts == [2, sum(d["escalated"] for d in gate.decisions if d["round"] == 2)]
     model, _ = tiny_random(seed=0)
@@ -453,8 +447,8 @@ def test_random_control_escalates_as_many_as_the_gate_and_pairs_seeds(tmp_path):
 
 def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
     from ecc_utils.artifacts import Artifacts
-    from ecc_utils.models import tiny_random
-    from ecc_utils.peft_methods import PeftSpec, apply_method
+    from ecc_utils.endmodel.load import tiny_random
+    from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 
     model, tok = tiny_random(seed=0)
     start = tmp_path / "start"
@@ -468,8 +462,8 @@ def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
     inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
     art = Artifacts(tmp_path / "art")
     spy = SpyBackend()
-    states = evolve.run_arms(base, tok, make_teacher(tmp_path, spy), scorer, inputs, cfg, art,
-                             start=start, progress=False)  # fmt: skip
+    loop = evolve.Loop(base, tok, make_teacher(tmp_path, spy), scorer, inputs, cfg)
+    states = evolve.run_arms(loop, art, start=start, progress=False)
     assert list(states) == ["cloud", "match-only", "no-update", "random"]
     assert evolve.escalation_counts(states["random"]) == evolve.escalation_counts(states["cloud"])
     assert all((art.evolve_dir(a) / "state.json").is_file() for a in states)
@@ -477,8 +471,8 @@ def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
     firsts = {a: s.probe_scores[0] for a, s in states.items()}
     assert all(v == firsts["cloud"] for v in firsts.values())  # paired at round 0
     failing = SpyBackend(fail_after=0)  # a re-run has nothing left to do: no teacher call
-    again = evolve.run_arms(base, tok, make_teacher(tmp_path / "f", failing), scorer, inputs,
-                            cfg, art, start=start, progress=False)  # fmt: skip
+    loop = evolve.Loop(base, tok, make_teacher(tmp_path / "f", failing), scorer, inputs, cfg)
+    again = evolve.run_arms(loop, art, start=start, progress=False)
     assert {a: s.probe_scores for a, s in again.items()} == {
         a: s.probe_scores for a, s in states.items()
     }

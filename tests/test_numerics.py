@@ -46,7 +46,7 @@ def test_row_dots_are_cosines_of_unit_rows_and_check_shapes() -> None:
 
 
 def test_a_narrowed_onednn_means_no_native_bfloat16(monkeypatch) -> None:
-    from ecc_utils.models import cpu_has_native_bf16
+    from ecc_utils.endmodel.load import cpu_has_native_bf16
 
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
     assert cpu_has_native_bf16() is False

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from ecc_utils.shaped import SHAPED_MODELS, char_tokenizer, shaped_config, shaped_model
+from ecc_utils.endmodel.shaped import SHAPED_MODELS, char_tokenizer, shaped_config, shaped_model
 
 
 def test_shaped_config_has_chatglm3_6b_shapes():

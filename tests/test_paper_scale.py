@@ -49,8 +49,9 @@ def test_paper_profile_trains_resumes_and_scores_on_a_chatglm3_shaped_model(
     import torch
     from safetensors.torch import load_file
 
-    from ecc_utils import generate, scoring
-    from ecc_utils.models import load_end_model
+    from ecc_utils import scoring
+    from ecc_utils.endmodel import generate
+    from ecc_utils.endmodel.load import load_end_model
     from ecc_utils.train.run import run_from_profile
 
     cfg = _paper_on_the_cpu(root)
@@ -79,7 +80,7 @@ def test_paper_profile_trains_resumes_and_scores_on_a_chatglm3_shaped_model(
     teacher = art.teacher_answers(eval_set)
     groups = scoring.groups_from_candidates(art.candidates, art.read_split("eval"))[:2]
     base, tokenizer = load_end_model(cfg, inference=True)
-    checkpoints = generate.checkpoints_by_model(art, cfg.train)
+    checkpoints = art.checkpoints_by_model(cfg.train.methods, cfg.train.milestones)
     assert len(checkpoints) == 5  # the original model and 1 + 1 + 2 milestones
     evaluations = scoring.evaluate_models(
         base, tokenizer, checkpoints, eval_set, [r.answer for r in teacher], groups,

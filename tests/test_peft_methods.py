@@ -1,13 +1,12 @@
-"""ecc_utils.peft_methods: the Table IV configs, field by field."""
+"""ecc_utils.endmodel.peft_methods: the Table IV configs, field by field."""
 
 from __future__ import annotations
 
 import pytest
 from peft import LoraConfig, PrefixTuningConfig, TaskType
 
-from ecc_utils.models import count_parameters, tiny_random
-from ecc_utils.paper import TABLE4
-from ecc_utils.peft_methods import (
+from ecc_utils.endmodel.load import count_parameters, tiny_random
+from ecc_utils.endmodel.peft_methods import (
     DEVIATION_NOTE,
     METHODS,
     PeftSpec,
@@ -17,6 +16,7 @@ from ecc_utils.peft_methods import (
     method_label,
     peft_config,
 )
+from ecc_utils.paper import TABLE4
 
 
 def test_prefix_tuning_is_table_iv():
@@ -111,10 +111,10 @@ def test_ptuning_v2_starts_near_the_untrained_model_not_far_above_it(data_dir):
     import numpy as np
 
     from ecc_utils.data.ecd import read_ecd
-    from ecc_utils.models import load_model
+    from ecc_utils.endmodel.format import transcript_ids
+    from ecc_utils.endmodel.load import load_model
     from ecc_utils.records import Example
     from ecc_utils.scoring.likelihood import reply_logprobs
-    from ecc_utils.train.format import transcript_ids
 
     groups = read_ecd(data_dir / "ecd_sample" / "test").groups
     pairs = [Example(f"g{g.index}", "ecd", list(g.context[:-1]), g.context[-1].text,

@@ -11,8 +11,8 @@ import torch
 
 from ecc_utils.artifacts import Artifacts
 from ecc_utils.config import EndModelConfig, TrainConfig, load_profile
-from ecc_utils.models import tiny_random
-from ecc_utils.peft_methods import PeftSpec
+from ecc_utils.endmodel.load import tiny_random
+from ecc_utils.endmodel.peft_methods import PeftSpec
 from ecc_utils.records import Example, Turn, write_jsonl
 from ecc_utils.train import (
     IGNORE_INDEX,
@@ -181,7 +181,7 @@ def fixed_batch_loss(model, tok, examples) -> float:
 
 @pytest.mark.parametrize("method", ["prefix", "ptuning_v2", "lora"])
 def test_each_method_lowers_the_loss_on_a_fixed_batch(method, tiny, tmp_path):
-    from ecc_utils.generate import adapter_applied
+    from ecc_utils.endmodel.generate import adapter_applied
 
     model, tok = tiny
     data = toy(4)
@@ -260,7 +260,7 @@ def test_resume_after_interruption_ends_at_the_same_weights(method, tmp_path):
     hist = read_train_log(tmp_path / "b").history
     assert [h["step"] for h in hist] == [1, 2, 3, 4, 5, 6]
     # The resumed adapter loads onto a fresh base model and answers.
-    from ecc_utils.generate import Sampling, generate, load_adapter
+    from ecc_utils.endmodel.generate import Sampling, generate, load_adapter
 
     base, tok = tiny_random()
     tuned = load_adapter(base, tmp_path / "b" / "checkpoint-6")
@@ -380,7 +380,7 @@ def test_run_from_profile_reads_the_artifact_contract(tmp_path):
 
 @pytest.mark.parametrize("method", [None, "prefix"])
 def test_response_logits_only_gives_the_same_loss(method, tiny):
-    from ecc_utils.peft_methods import apply_method
+    from ecc_utils.endmodel.peft_methods import apply_method
     from ecc_utils.train import accepts_logits_to_keep
 
     model, tok = tiny

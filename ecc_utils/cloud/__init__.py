@@ -47,7 +47,7 @@ from ecc_utils.cloud.ledger import (
 )
 from ecc_utils.cloud.prices import PriceTable
 from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, count_tokens
-from ecc_utils.cloud.teacher import Teacher, TeacherStats
+from ecc_utils.cloud.teacher import Answering, Teacher, TeacherOptions, TeacherStats
 from ecc_utils.config import BACKENDS
 from ecc_utils.records import LabelRecord
 
@@ -71,7 +71,9 @@ __all__ = [
     "LabelCache",
     "LabelRecord",
     "MalformedResponseError",
+    "Answering",
     "Teacher",
+    "TeacherOptions",
     "TeacherError",
     "TeacherStats",
     "build_prompt",

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ecc_utils.cloud.prompt import ANSWER_CUE, FewShotPrompt
-
-if TYPE_CHECKING:
-    from ecc_utils.cloud.batch import BatchAPI
 
 
 @dataclass
@@ -21,6 +18,39 @@ class Completion:
     output_tokens: int = 0
     cached_tokens: int = 0
     latency_s: float = 0.0
+
+
+TERMINAL = ("succeeded", "failed", "cancelled", "expired")
+
+
+@dataclass
+class JobStatus:
+    """A batch job as the provider reports it; `done` / `failed` are None when not reported."""
+
+    state: str  # "running" | one of TERMINAL
+    done: int | None = None
+    failed: int | None = None
+    message: str = ""
+
+
+@dataclass
+class ItemResult:
+    custom_id: str
+    completion: Completion | None
+    error: str | None = None
+
+
+class BatchAPI(Protocol):
+    """What a backend offers for batch mode."""
+
+    def submit(self, prompt: FewShotPrompt, items: Sequence[tuple[str, str]], name: str) -> str:
+        """Upload the requests (custom id, masked query) and create the job; its id."""
+
+    def status(self, job: str) -> JobStatus: ...
+
+    def results(self, job: str, language: str) -> Iterator[ItemResult]:
+        """Every item the provider returned, answered or failed (with its reason); answers are
+        cleaned as for the prompt's `language`."""
 
 
 class Backend:

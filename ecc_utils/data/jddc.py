@@ -130,6 +130,83 @@ def _dev_refs(field_text: str) -> list[str]:
     return refs
 
 
+def _joined(text: str) -> str:
+    """Messages joined with ``!@@@!`` as one turn's text."""
+    return " ".join(m.strip() for m in text.split(_JDDC_MSG_SEP) if m.strip())
+
+
+def _read_dev_answers(aprob: Problems) -> dict[str, list[tuple[int, list[str]]]]:
+    """``dev_answer.txt``: session id -> one (line, references) per question, in order."""
+    answers: dict[str, list[tuple[int, list[str]]]] = {}
+    sid: str | None = None
+    for i, text in aprob.lines():
+        if m := _SESSION_OPEN.match(text.strip()):
+            sid = m.group(1)
+            answers[sid] = []
+        elif m := _SESSION_CLOSE.match(text.strip()):
+            if m.group(1) != sid:
+                aprob.report(i, f"</session {m.group(1)}> closes session {sid!r}")
+            sid = None
+        elif sid is None:
+            aprob.report(i, "answer line outside <session ...> ... </session ...>")
+        else:
+            answers[sid].append((i, _dev_refs(text)))
+    return answers
+
+
+@dataclass
+class _DevSession:
+    """One ``<session>`` of ``dev_question.txt`` as it is read."""
+
+    sid: str
+    context: list[Turn] = field(default_factory=list)
+    questions: list[tuple[int, int, str]] = field(default_factory=list)  # (line, k, text)
+    in_context: bool = False
+
+    def context_line(self, text: str) -> None:
+        """A ``Q:`` (customer) or ``A:`` (agent: its first non-NULL reference) context line."""
+        body = text[2:].strip()
+        if text.startswith("Q:"):
+            q = _joined(body)
+            if q and q != "NULL":
+                self.context.append(Turn("customer", q))
+        elif refs := _dev_refs(body):
+            self.context.append(Turn("agent", refs[0]))
+
+    def examples(self, answers: list[tuple[int, list[str]]]) -> tuple[list[Example], int]:
+        """(one Example per question that has a reference, the count of those without): each
+        question sees the context and the earlier questions with their first references."""
+        out, no_ref, turns = [], 0, list(self.context)
+        for (_, k, q), (_, refs) in zip(self.questions, answers, strict=True):
+            query = _joined(q)
+            if refs and query:
+                out.append(Example(id=f"jddc-dev-{self.sid}-Q{k}", source="jddc_dev",
+                                   context=list(turns), query=query, response=refs[0],
+                                   references=refs))  # fmt: skip
+            else:
+                no_ref += 1
+            if query:
+                turns.append(Turn("customer", query))
+            if refs:
+                turns.append(Turn("agent", refs[0]))
+        return out, no_ref
+
+
+def _close_dev_session(
+    session: _DevSession, line: int, answers: dict, qprob: Problems, apath: Path
+) -> tuple[list[Example], int]:
+    """The examples of a finished session, or a reported problem when its answers do not fit."""
+    ans = answers.get(session.sid)
+    if ans is None:
+        qprob.report(line, f"session {session.sid!r} has no answers in {apath}")
+        return [], 0
+    if len(ans) != len(session.questions):
+        qprob.report(line, f"session {session.sid!r} has {len(session.questions)} questions but "
+                     f"{apath} has {len(ans)} answer lines for it")  # fmt: skip
+        return [], 0
+    return session.examples(ans)
+
+
 def read_jddc_dev(
     question_path: str | os.PathLike,
     answer_path: str | os.PathLike | None = None,
@@ -150,94 +227,31 @@ def read_jddc_dev(
     require_file(apath, "JDDC dev answers (pass answer_path)")
     qprob = Problems(qpath, strict)
     aprob = Problems(apath, strict)
-
-    # Answers: session id -> list of (line, references).
-    answers: dict[str, list[tuple[int, list[str]]]] = {}
-    sid: str | None = None
-    for i, text in aprob.lines():
-        if m := _SESSION_OPEN.match(text.strip()):
-            sid = m.group(1)
-            answers[sid] = []
-        elif m := _SESSION_CLOSE.match(text.strip()):
-            if m.group(1) != sid:
-                aprob.report(i, f"</session {m.group(1)}> closes session {sid!r}")
-            sid = None
-        elif sid is None:
-            aprob.report(i, "answer line outside <session ...> ... </session ...>")
-        else:
-            answers[sid].append((i, _dev_refs(text)))
-
+    answers = _read_dev_answers(aprob)
     examples: list[Example] = []
     no_ref = 0
-    sid = None
-    in_context = False
-    ctx: list[Turn] = []
-    questions: list[tuple[int, int, str]] = []
-
-    def close_session(line: int) -> None:
-        nonlocal no_ref
-        if sid is None:
-            return
-        ans = answers.get(sid)
-        if ans is None:
-            qprob.report(line, f"session {sid!r} has no answers in {apath}")
-            return
-        if len(ans) != len(questions):
-            qprob.report(
-                line,
-                f"session {sid!r} has {len(questions)} questions but {apath} has "
-                f"{len(ans)} answer lines for it",
-            )
-            return
-        turns = list(ctx)
-        for (_, k, q), (_, refs) in zip(questions, ans, strict=True):
-            query = " ".join(m.strip() for m in q.split(_JDDC_MSG_SEP) if m.strip())
-            if refs and query:
-                examples.append(
-                    Example(
-                        id=f"jddc-dev-{sid}-Q{k}",
-                        source="jddc_dev",
-                        context=list(turns),
-                        query=query,
-                        response=refs[0],
-                        references=refs,
-                    )
-                )
-            else:
-                no_ref += 1
-            if query:
-                turns.append(Turn("customer", query))
-            if refs:
-                turns.append(Turn("agent", refs[0]))
-
+    session: _DevSession | None = None
     for i, text in qprob.lines():
         line = text.strip()
         if m := _SESSION_OPEN.match(line):
-            sid, ctx, questions, in_context = m.group(1), [], [], False
+            session = _DevSession(m.group(1))
         elif m := _SESSION_CLOSE.match(line):
+            sid = session.sid if session else None
             if m.group(1) != sid:
                 qprob.report(i, f"</session {m.group(1)}> closes session {sid!r}")
-            else:
-                close_session(i)
-            sid = None
-        elif sid is None:
+            elif session is not None:
+                found, missing = _close_dev_session(session, i, answers, qprob, apath)
+                examples += found
+                no_ref += missing
+            session = None
+        elif session is None:
             qprob.report(i, "line outside <session ...> ... </session ...>")
-        elif line == "<context>":
-            in_context = True
-        elif line == "</context>":
-            in_context = False
-        elif in_context and text.startswith(("Q:", "A:")):
-            body = text[2:].strip()
-            if text.startswith("Q:"):
-                q = " ".join(m.strip() for m in body.split(_JDDC_MSG_SEP) if m.strip())
-                if q and q != "NULL":
-                    ctx.append(Turn("customer", q))
-            else:
-                refs = _dev_refs(body)
-                if refs:
-                    ctx.append(Turn("agent", refs[0]))
+        elif line in ("<context>", "</context>"):
+            session.in_context = line == "<context>"
+        elif session.in_context and text.startswith(("Q:", "A:")):
+            session.context_line(text)
         elif m := _QUESTION.match(line):
-            questions.append((i, int(m.group(1)), m.group(2)))
+            session.questions.append((i, int(m.group(1)), m.group(2)))
         else:
             qprob.report(
                 i,

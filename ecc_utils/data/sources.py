@@ -144,21 +144,11 @@ def resolve_source(
         )
     root = cfg.data_dir if cfg.data_dir is not None else os.environ.get("ECC_DATA_DIR")
     root_path = Path(root).expanduser() if root else None
-    jddc_dir = None
-    if cfg.use_jddc and root_path is not None and (root_path / "jddc_sample").is_dir():
-        jddc_dir = root_path / "jddc_sample"
-    jddc_note = ""
-    if cfg.use_jddc:
-        jddc_note = (
-            f"; JDDC from {display_path(jddc_dir)}"
-            if jddc_dir
-            else "; JDDC not found (needs a data folder with jddc_sample/), ECD only"
-        )
-    n_synth = cfg.synthetic_contexts
-
+    jddc_dir, jddc_note = _jddc_dir(cfg, root_path)
     if source == "synthetic":
-        return _synthetic_source(cache_dir, n_synth, seed, "asked for by the profile")
-
+        return _synthetic_source(
+            cache_dir, cfg.synthetic_contexts, seed, "asked for by the profile"
+        )
     if root_path is not None and _has_ecd(root_path / "ecd_sample"):
         where = display_path(root_path)
         return DataSource(
@@ -171,38 +161,51 @@ def resolve_source(
             f"data folder not found: looked for ECD files train and test in {looked}; set "
             "data.data_dir in the profile or the ECC_DATA_DIR environment variable"
         )
+    found, error = _cached_or_downloaded(cfg, cache_dir, opener, timeout, jddc_note)
+    if found is not None:
+        return DataSource("download", found[1], found[0], jddc_dir)
+    if source == "ecd_sample":
+        raise DataNotFoundError(
+            f"ECD sample not found: looked in {root_path or 'ECC_DATA_DIR (unset)'} and "
+            f"{Path(cache_dir) / 'ecd_sample'}, and {error}"
+        )
+    return _synthetic_source(cache_dir, cfg.synthetic_contexts, seed, f"no ECD data ({error})")
 
+
+def _jddc_dir(cfg: DataConfig, root: Path | None) -> tuple[Path | None, str]:
+    """(the JDDC sample folder when the profile uses JDDC and the data folder holds it, the note
+    on it for the source line)."""
+    if not cfg.use_jddc:
+        return None, ""
+    if root is not None and (root / "jddc_sample").is_dir():
+        return root / "jddc_sample", f"; JDDC from {display_path(root / 'jddc_sample')}"
+    return None, "; JDDC not found (needs a data folder with jddc_sample/), ECD only"
+
+
+def _cached_or_downloaded(
+    cfg: DataConfig,
+    cache_dir: str | os.PathLike,
+    opener: Callable[..., object],
+    timeout: float,
+    jddc_note: str,
+) -> tuple[tuple[Path, str] | None, str]:
+    """((the ECD sample folder, the source line) from the verified cache or a download, or
+    None; why not)."""
     cached = Path(cache_dir) / "ecd_sample"
     if _has_ecd(cached) and all(
         (cached / n).is_file() and _sha256((cached / n).read_bytes()) == s
         for n, s in ECD_FILES.items()
     ):
-        return DataSource(
-            "download",
-            f"ECD sample (commit {ECD_COMMIT[:7]}) from the cache {display_path(cached)}"
-            + jddc_note,
-            cached,
-            jddc_dir,
-        )
-    error = "downloading is off (data.download: false)"
-    if cfg.download:
-        try:
-            d = download_ecd_sample(cache_dir, opener=opener, timeout=timeout)
-            return DataSource(
-                "download",
-                f"ECD sample downloaded from {ECD_BASE_URL} (sha256 verified) into "
-                f"{display_path(d)}" + jddc_note,
-                d,
-                jddc_dir,
-            )
-        except DataDownloadError as e:
-            error = str(e)
-    if source == "ecd_sample":
-        raise DataNotFoundError(
-            f"ECD sample not found: looked in {root_path or 'ECC_DATA_DIR (unset)'} and "
-            f"{cached}, and {error}"
-        )
-    return _synthetic_source(cache_dir, n_synth, seed, f"no ECD data ({error})")
+        where = f"ECD sample (commit {ECD_COMMIT[:7]}) from the cache {display_path(cached)}"
+        return (cached, where + jddc_note), ""
+    if not cfg.download:
+        return None, "downloading is off (data.download: false)"
+    try:
+        d = download_ecd_sample(cache_dir, opener=opener, timeout=timeout)
+    except DataDownloadError as e:
+        return None, str(e)
+    where = f"ECD sample downloaded from {ECD_BASE_URL} (sha256 verified) into {display_path(d)}"
+    return (d, where + jddc_note), ""
 
 
 def source_from_profile(cfg: Profile) -> DataSource:
@@ -243,6 +246,15 @@ class Corpora:
     ecd_test: EcdFile
     jddc_chat: JddcChat | None = None
     jddc_dev: JddcDev | None = None
+
+    def customer_turns(self) -> tuple[list[str], list[str]]:
+        """(the customer turns of the JDDC chat log, empty without it; the distinct customer
+        turns of the ECD test contexts, sorted): what the data page measures the mask on."""
+        jddc = [t.text for s in self.jddc_chat.sessions for t in s.turns
+                if t.speaker == "customer"] if self.jddc_chat is not None else []  # fmt: skip
+        ecd = sorted({t.text for g in self.ecd_test.groups for t in g.context
+                      if t.speaker == "customer"})  # fmt: skip
+        return jddc, ecd
 
 
 def load_corpora(source: DataSource, *, use_jddc: bool = False, strict: bool = True) -> Corpora:

@@ -58,34 +58,55 @@ def make_splits(
     (all when None); ``teacher_queries`` (from ``train``) and ``fewshot`` (the Table II pool)
     are filled from the ranked pool at the same pace and never share an example.
     """
-    n_eval, n_fewshot, n_teacher_queries = cfg.n_eval, cfg.n_fewshot, cfg.n_teacher_queries
-    n_train = cfg.n_train
-    if n_eval < len(TABLE6_INPUTS):
+    if cfg.n_eval < len(TABLE6_INPUTS):
         raise ValueError(
-            f"n_eval={n_eval} is smaller than the {len(TABLE6_INPUTS)} Table VI inputs it "
+            f"n_eval={cfg.n_eval} is smaller than the {len(TABLE6_INPUTS)} Table VI inputs it "
             "must hold (parameter data.n_eval of the profile)"
         )
-    ecd_train, ecd_test = corpora.ecd_train, corpora.ecd_test
-    jddc_pairs = corpora.jddc_chat.pairs if corpora.jddc_chat is not None else []
-    jddc_dev = corpora.jddc_dev.examples if corpora.jddc_dev is not None else []
     source = corpora.source.corpus
     rng = random.Random(seed)
     counts: Counter = Counter()
     clean = dict(segmented=True, max_input_tokens=cfg.max_input_tokens,
                  max_output_tokens=cfg.max_output_tokens, counts=counts)  # fmt: skip
+    table6 = find_table6(
+        corpora.ecd_test, corpus="ECD sample" if source == "ecd" else f"{source} corpus"
+    )
+    test_clean = clean_examples(ecd_examples(corpora.ecd_test, "test", source), **clean)
+    rng.shuffle(test_clean)
+    eval_, eval_groups = _eval_set(corpora, cfg.n_eval, table6, test_clean, rng, clean,
+                                   min_query_tokens)  # fmt: skip
+    natural, n_ecd = _natural_pool(corpora, test_clean, eval_, eval_groups, clean)
+    rng.shuffle(natural)
+    train, teacher, fewshot = _pools(natural, source, cfg)
+    report = {
+        "cleaning": dict(sorted(counts.items())),
+        "n_natural": len(natural),
+        "n_natural_ecd": n_ecd,
+    }
+    return Splits(train, teacher, fewshot, eval_, table6, _candidates(corpora, eval_, source),
+                  report)  # fmt: skip
 
-    table6 = find_table6(ecd_test, corpus="ECD sample" if source == "ecd" else f"{source} corpus")
+
+def _eval_set(
+    corpora: Corpora,
+    n_eval: int,
+    table6: list,
+    test_clean: list[Example],
+    rng: random.Random,
+    clean: dict,
+    min_query_tokens: int,
+) -> tuple[list[Example], set[int]]:
+    """(the evaluation set, the ECD test groups it draws from): the Table VI inputs, then
+    held-out ECD test contexts (`test_clean`, shuffled), then up to half of the remaining places
+    from the JDDC dev questions."""
+    source = corpora.source.corpus
     eval_: list[Example] = [
         Example(f"table6-{k + 1}", source, [], it.query, it.response, [], it.label)
         for k, it in enumerate(table6)
     ]
     eval_groups = {it.group_index for it in table6}
-
-    test_raw = ecd_examples(ecd_test, "test", source)
-    test_clean = clean_examples(test_raw, **clean)
-    rng.shuffle(test_clean)
-    rest = n_eval - len(eval_)
-    n_dev = min(len(jddc_dev), rest // 2) if jddc_dev else 0
+    jddc_dev = corpora.jddc_dev.examples if corpora.jddc_dev is not None else []
+    n_dev = min(len(jddc_dev), (n_eval - len(eval_)) // 2) if jddc_dev else 0
     taken_queries = {e.query for e in eval_}
     for ex in test_clean:
         if len(eval_) >= n_eval - n_dev:
@@ -111,20 +132,30 @@ def make_splits(
             if ex.query not in taken_queries and count_tokens(ex.query) >= min_query_tokens:
                 eval_.append(ex)
                 taken_queries.add(ex.query)
+    return eval_, eval_groups
 
+
+def _natural_pool(
+    corpora: Corpora,
+    test_clean: list[Example],
+    eval_: list[Example],
+    eval_groups: set[int],
+    clean: dict,
+) -> tuple[list[Example], int]:
+    """(the natural pairs, how many of them are ECD's): ECD train, the ECD test contexts the
+    evaluation did not use, then JDDC's pairs; without any whose query is an evaluation query,
+    and without duplicates across sources."""
+    source, counts = corpora.source.corpus, clean["counts"]
     # Whole eval groups are out (below); so is any other example with the same query text.
     banned = {e.query for e in eval_}
     eval_ids = {e.id for e in eval_}
-
-    natural: list[Example] = []
-    train_raw = ecd_examples(ecd_train, "train", source)
-    natural += clean_examples(train_raw, **clean)
+    natural = clean_examples(ecd_examples(corpora.ecd_train, "train", source), **clean)
     natural += [
         e for e in test_clean if e.id not in eval_ids and _group_index(e) not in eval_groups
     ]
     n_ecd = len(natural)
-    if jddc_pairs:
-        natural += clean_examples(jddc_pairs, **{**clean, "segmented": False})
+    if corpora.jddc_chat is not None and corpora.jddc_chat.pairs:
+        natural += clean_examples(corpora.jddc_chat.pairs, **{**clean, "segmented": False})
     before = len(natural)
     natural = [e for e in natural if e.query not in banned]
     counts["eval_leak_excluded"] += before - len(natural)
@@ -138,13 +169,18 @@ def make_splits(
             continue
         seen.add(key)
         uniq.append(e)
-    natural = uniq
+    return uniq, n_ecd
 
-    rng.shuffle(natural)
+
+def _pools(
+    natural: list[Example], source: str, cfg: DataConfig
+) -> tuple[list[Example], list[Example], list[Example]]:
+    """(train, teacher queries, few-shot pool) from the shuffled natural pairs, ECD first."""
     # ECD pairs first: the cap n_train and the two pools should not starve the corpus the
     # evaluation is drawn from when JDDC is much larger.
+    n_teacher_queries, n_fewshot = cfg.n_teacher_queries, cfg.n_fewshot
     ranked = sorted(natural, key=lambda e: 0 if e.source.startswith(source) else 1)
-    train_ranked = ranked if n_train is None else ranked[:n_train]
+    train_ranked = ranked if cfg.n_train is None else ranked[: cfg.n_train]
     train_ids = {e.id for e in train_ranked}
     train = [e for e in natural if e.id in train_ids]
     teacher: list[Example] = []
@@ -161,10 +197,13 @@ def make_splits(
             teacher.append(e)
         elif want_f:
             fewshot.append(e)
+    return train, teacher, fewshot
 
-    # R10@k candidates for the held-out ECD contexts (Table VI items are single queries).
-    groups = {g.index: g for g in ecd_test.groups}
-    candidates = [
+
+def _candidates(corpora: Corpora, eval_: list[Example], source: str) -> list[dict]:
+    """R10@k candidates for the held-out ECD contexts (Table VI items are single queries)."""
+    groups = {g.index: g for g in corpora.ecd_test.groups}
+    return [
         {
             "id": e.id,
             "candidates": [clean_text(c) for c in groups[_group_index(e)].candidates],
@@ -173,9 +212,3 @@ def make_splits(
         for e in eval_
         if e.id.startswith(f"{source}-test-")
     ]
-    report = {
-        "cleaning": dict(sorted(counts.items())),
-        "n_natural": len(natural),
-        "n_natural_ecd": n_ecd,
-    }
-    return Splits(train, teacher, fewshot, eval_, table6, candidates, report)

@@ -13,9 +13,10 @@ each run like a gate (same stream, probe, seeds and local update; see `ecc_utils
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,9 +24,7 @@ from ecc_utils.config import CONTROLS, GATES
 from ecc_utils.evolve.loop import (
     Decision,
     Loop,
-    LoopInputs,
     Policy,
-    Teacher,
     answers_of,
     ask_teacher,
     run_arm,
@@ -37,8 +36,6 @@ from ecc_utils.records import Example
 
 if TYPE_CHECKING:
     from ecc_utils.artifacts import Artifacts
-    from ecc_utils.config import Profile
-    from ecc_utils.scoring import Scorer
 
 
 def random_picks(n: int, count: int, seed: int, k: int) -> np.ndarray:
@@ -101,26 +98,19 @@ def run_control(
 
 
 def run_arms(
-    base: Any,
-    tokenizer: Any,
-    teacher: Teacher,
-    scorer: Scorer,
-    inputs: LoopInputs,
-    cfg: Profile,
-    art: Artifacts,
-    *,
-    start: Path,
-    progress: bool = True,
+    loop: Loop, art: Artifacts, *, start: Path, progress: bool = True
 ) -> dict[str, LoopState]:
     """Every arm of section `evolve`, the gates first, then the controls, each from the adapter
-    saved in `start` on the `base` model, its state under ``art.evolve_dir(arm)``. An arm's
-    run key covers the settings, the inputs, the starting adapter and (``random``) the
-    reference gate's counts, so a re-run continues exactly the arms whose inputs are unchanged.
+    saved in `start` on `loop`'s model (the base model), its state under
+    ``art.evolve_dir(arm)``. An arm's run key covers the settings, the inputs, the starting
+    adapter and (``random``) the reference gate's counts, so a re-run continues exactly the arms
+    whose inputs are unchanged.
     """
-    from ecc_utils.generate import unload_adapter
+    from ecc_utils.endmodel.generate import unload_adapter
 
+    cfg, base = loop.cfg, loop.model
     ev = cfg.evolve
-    ids = [e.id for e in [*inputs.probe, *inputs.stream]]
+    ids = [e.id for e in [*loop.inputs.probe, *loop.inputs.stream]]
     train = cfg.train.for_method(cfg.loop_start()[0])
     settings = (ev, cfg.generation, cfg.scoring, train, cfg.seed, ids)
     files = sorted(Path(start).glob("adapter_*"))
@@ -128,13 +118,12 @@ def run_arms(
     for arm in (*ev.gates, *ev.controls):
         counts = escalation_counts(states[ev.gates[0]]) if arm == "random" else []
         key = run_key(arm, *settings, counts, files=files)
-        model = trainable_adapter(base, start)
+        arm_loop = dataclasses.replace(loop, model=trainable_adapter(base, start))
         if arm in GATES:
-            _, states[arm] = run_gate(arm, model, tokenizer, teacher, scorer, inputs, cfg,
-                                      art.evolve_dir(arm), run_key=key, progress=progress)  # fmt: skip
+            _, states[arm] = run_gate(arm, arm_loop, art.evolve_dir(arm), run_key=key,
+                                      progress=progress)  # fmt: skip
         else:
-            loop = Loop(model, tokenizer, teacher, scorer, inputs, cfg)
-            states[arm] = run_control(arm, loop, art.evolve_dir(arm), counts=counts,
+            states[arm] = run_control(arm, arm_loop, art.evolve_dir(arm), counts=counts,
                                       run_key=key, progress=progress)  # fmt: skip
-        base = unload_adapter(model)
+        base = unload_adapter(arm_loop.model)
     return states

@@ -39,26 +39,12 @@ if TYPE_CHECKING:
 
 
 def escalate(
-    gate: str,
-    *,
-    final: np.ndarray | None = None,
-    match: np.ndarray | None = None,
-    threshold: float = 0.5,
-    theta: float = THETA,
-    dissatisfied: np.ndarray | None = None,
+    score: np.ndarray, threshold: float, dissatisfied: np.ndarray | None = None
 ) -> np.ndarray:
-    """Boolean mask of the queries a gate sends to the cloud for a pseudo-label: the cloud
-    gate's final scores below `threshold`, the match-only gate's matches below `theta`."""
-    if gate == "cloud":
-        if final is None:
-            raise ValueError("gate 'cloud' needs the final scores (final=)")
-        mask = np.asarray(final) < threshold
-    elif gate == "match-only":
-        if match is None:
-            raise ValueError("gate 'match-only' needs the match scores (match=)")
-        mask = np.asarray(match) < theta
-    else:
-        raise ValueError(f"gate={gate!r}: one of {', '.join(GATES)}")
+    """Boolean mask of the queries a gate sends to the cloud for a pseudo-label: those whose
+    gate score (the cloud gate's Eq. (1) final score, the match-only gate's match) falls
+    strictly below the gate's `threshold` (`gate_threshold`), or whose user is `dissatisfied`."""
+    mask = np.asarray(score) < threshold
     if dissatisfied is not None:
         mask = mask | np.asarray(dissatisfied, dtype=bool)
     return mask

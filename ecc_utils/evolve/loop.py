@@ -40,7 +40,7 @@ from ecc_utils.records import Example
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
-    from ecc_utils.generate import Sampling
+    from ecc_utils.endmodel.generate import Sampling
     from ecc_utils.scoring import Scorer
 
 
@@ -96,7 +96,7 @@ Policy = Callable[[LoopState, int, list[Example]], Decision]
 
 def round_sampling(cfg: Profile, k: int) -> Sampling:
     """Section `generation` of the profile, seeded ``seed + k`` for round `k` (every arm)."""
-    from ecc_utils.generate import Sampling
+    from ecc_utils.endmodel.generate import Sampling
 
     return dataclasses.replace(Sampling.from_profile(cfg), seed=cfg.seed + k)
 
@@ -140,18 +140,12 @@ def run_arm(
     """
     from tqdm.auto import tqdm
 
-    cfg, inputs, ev = loop.cfg, loop.inputs, loop.cfg.evolve
-    need = ev.rounds * ev.queries_per_round
-    if len(inputs.stream) < need:
-        raise ValueError(
-            f"stream: {len(inputs.stream)} queries, but rounds x queries_per_round = {need}; "
-            "raise data.n_eval or lower evolve.rounds / evolve.queries_per_round"
-        )
+    ev = loop.cfg.evolve
+    _check_stream(loop)
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_file, adapter = state_dir / "state.json", state_dir / "adapter"
     state = LoopState.load(state_file, arm, run_key)
-    train_cfg = cfg.train.for_method(cfg.loop_start()[0])
     if state.rounds_done:
         load_adapter_weights(loop.model, adapter)
     if not state.records:  # round 0: before any local update
@@ -161,58 +155,77 @@ def run_arm(
     label = f"gate {arm}" if arm in GATES else f"control {arm}"
     q = ev.queries_per_round
     for r in tqdm(range(state.rounds_done, ev.rounds), desc=label, disable=not progress):
-        k = r + 1
-        batch = list(inputs.stream[r * q : k * q])
+        batch = list(loop.inputs.stream[r * q : (r + 1) * q])
         try:
-            d = policy(state, k, batch)
+            d = policy(state, r + 1, batch)
         except TeacherFailure as e:
             raise EvolveError(
-                f"{label}, round {k}: the teacher failed ({e}); {state.rounds_done} finished "
+                f"{label}, round {r + 1}: the teacher failed ({e}); {state.rounds_done} finished "
                 f"rounds and a buffer of {len(state.buffer)} pseudo-labels are kept in "
                 f"{state_dir}; re-run to continue"
             ) from e.__cause__
-        masked = {rec.id: rec.query for rec in d.called}  # the query as the teacher saw it
-        state.buffer.extend(
-            Example(id=f"pseudo-{e.id}", source="teacher", context=list(e.context),
-                    query=masked[e.id], response=d.cloud[i]).to_dict()
-            for i, e in enumerate(batch) if d.mask[i]
-        )  # fmt: skip
-        rng = random.Random(cfg.seed * 1000 + r)
-        replay = rng.sample(list(inputs.replay), min(len(inputs.replay), len(state.buffer)))
-        secs = local_update(
-            loop.model,
-            loop.tokenizer,
-            [Example.from_dict(x) for x in state.buffer] + replay,
-            train_cfg,
-            steps=ev.steps_per_round,
-            seed=cfg.seed + r,
-            work_dir=state_dir / "trainer",
-        )
-        means = _probe(loop, state, k)
-        mask = np.asarray(d.mask, dtype=bool)
-        state.records.append(asdict(RoundRecord(
-            arm, k, len(batch), int(mask.sum()), float(mask.mean()), len(d.called),
-            _tokens(d.called, "input_tokens"), _tokens(d.called, "output_tokens"),
-            len(state.buffer), round(secs, 3), *means, state.threshold,
-        )))  # fmt: skip
-        for rec in state.records:  # round 0's row shows the threshold fixed at round 1
-            rec["threshold"] = state.threshold
-        state.escalated_ids.append([e.id for e, m in zip(batch, mask, strict=True) if m])
-        state.decisions.extend(
-            {"round": k, "id": e.id, "query": e.query,
-             "answer": None if d.answers is None else d.answers[i],
-             "gate_score": None if d.gate_score is None else float(d.gate_score[i]),
-             "escalated": bool(mask[i])}
-            for i, e in enumerate(batch)
-        )  # fmt: skip
+        _finish_round(loop, state, r + 1, batch, d, state_dir)
         save_adapter_weights(loop.model, adapter)
         state.save(state_file)
     return state
 
 
+def _check_stream(loop: Loop) -> None:
+    ev = loop.cfg.evolve
+    need = ev.rounds * ev.queries_per_round
+    if len(loop.inputs.stream) < need:
+        raise ValueError(
+            f"stream: {len(loop.inputs.stream)} queries, but rounds x queries_per_round = "
+            f"{need}; raise data.n_eval or lower evolve.rounds / evolve.queries_per_round"
+        )
+
+
+def _finish_round(
+    loop: Loop, state: LoopState, k: int, batch: list[Example], d: Decision, state_dir: Path
+) -> None:
+    """Round `k` after the policy's decision `d`: the escalated queries join the buffer, a
+    replay sample of the training pairs joins them in the local update, the probe is scored
+    and the round recorded in `state`."""
+    cfg, r = loop.cfg, k - 1
+    masked = {rec.id: rec.query for rec in d.called}  # the query as the teacher saw it
+    state.buffer.extend(
+        Example(id=f"pseudo-{e.id}", source="teacher", context=list(e.context),
+                query=masked[e.id], response=d.cloud[i]).to_dict()
+        for i, e in enumerate(batch) if d.mask[i]
+    )  # fmt: skip
+    rng = random.Random(cfg.seed * 1000 + r)
+    replay = rng.sample(list(loop.inputs.replay), min(len(loop.inputs.replay), len(state.buffer)))
+    secs = local_update(
+        loop.model,
+        loop.tokenizer,
+        [Example.from_dict(x) for x in state.buffer] + replay,
+        cfg.train.for_method(cfg.loop_start()[0]),
+        steps=cfg.evolve.steps_per_round,
+        seed=cfg.seed + r,
+        work_dir=state_dir / "trainer",
+    )
+    means = _probe(loop, state, k)
+    mask = np.asarray(d.mask, dtype=bool)
+    state.records.append(asdict(RoundRecord(
+        state.arm, k, len(batch), int(mask.sum()), float(mask.mean()), len(d.called),
+        _tokens(d.called, "input_tokens"), _tokens(d.called, "output_tokens"),
+        len(state.buffer), round(secs, 3), *means, state.threshold,
+    )))  # fmt: skip
+    for rec in state.records:  # round 0's row shows the threshold fixed at round 1
+        rec["threshold"] = state.threshold
+    state.escalated_ids.append([e.id for e, m in zip(batch, mask, strict=True) if m])
+    state.decisions.extend(
+        {"round": k, "id": e.id, "query": e.query,
+         "answer": None if d.answers is None else d.answers[i],
+         "gate_score": None if d.gate_score is None else float(d.gate_score[i]),
+         "escalated": bool(mask[i])}
+        for i, e in enumerate(batch)
+    )  # fmt: skip
+
+
 def _probe(loop: Loop, state: LoopState, k: int) -> tuple[float, float]:
     """Answer and score the probe set at round `k`; keep the per-query scores in `state`."""
-    from ecc_utils.generate import generate
+    from ecc_utils.endmodel.generate import generate
 
     probe = list(loop.inputs.probe)
     answers = generate(loop.model, loop.tokenizer, probe, round_sampling(loop.cfg, k))
@@ -231,7 +244,7 @@ def _tokens(records: Sequence, attr: str) -> int:
 def gate_policy(gate: str, loop: Loop) -> Policy:
     """The policy of a gate (see `ecc_utils.evolve.gates`): answer the batch, score it, fix
     the threshold at round 1, escalate below it (or on dissatisfaction)."""
-    from ecc_utils.generate import generate
+    from ecc_utils.endmodel.generate import generate
 
     if gate not in GATES:
         raise ValueError(f"gate={gate!r}: one of {', '.join(GATES)}")
@@ -249,8 +262,7 @@ def gate_policy(gate: str, loop: Loop) -> Policy:
             score = np.asarray(loop.scorer.match(queries, answers), dtype=float)
         if state.threshold is None:
             state.threshold = gate_threshold(gate, loop.cfg.evolve, score, loop.scorer.theta)
-        t = state.threshold
-        mask = escalate(gate, final=score, match=score, threshold=t, theta=t, dissatisfied=unhappy)
+        mask = escalate(score, state.threshold, dissatisfied=unhappy)
         if gate == "cloud":
             cloud = [x.answer if m else "" for x, m in zip(called, mask, strict=True)]
         else:
@@ -263,21 +275,10 @@ def gate_policy(gate: str, loop: Loop) -> Policy:
 
 
 def run_gate(
-    gate: str,
-    model: Any,
-    tokenizer: Any,
-    teacher: Teacher,
-    scorer: Scorer,
-    inputs: LoopInputs,
-    cfg: Profile,
-    state_dir: str | Path,
-    *,
-    run_key: str = "",
-    progress: bool = True,
+    gate: str, loop: Loop, state_dir: str | Path, *, run_key: str = "", progress: bool = True
 ) -> tuple[list[RoundRecord], LoopState]:
-    """Run (or continue) the loop for one gate on a trainable PEFT `model` (see `run_arm`);
-    returns the per-round records (round 0 first) and the state."""
-    loop = Loop(model, tokenizer, teacher, scorer, inputs, cfg)
+    """Run (or continue) the loop for one gate on `loop`'s trainable PEFT model (see
+    `run_arm`); returns the per-round records (round 0 first) and the state."""
     state = run_arm(
         gate, gate_policy(gate, loop), loop, state_dir, run_key=run_key, progress=progress
     )

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ecc_utils.privacy import corpus
-
-if TYPE_CHECKING:
-    from ecc_utils.data.sources import Corpora
 
 __all__ = ["MaskingReport", "masking_report", "recall_by_seed"]
 
@@ -58,18 +54,18 @@ def recall_by_seed(positives: Sequence[str], seeds: Sequence[int] = SEEDS,
     return pd.concat([frame, pd.DataFrame([mean])], ignore_index=True)
 
 
-def masking_report(corp: Corpora, seed: int, seeds: Sequence[int] = SEEDS) -> MaskingReport | None:
-    """The data page's measurement on `corp`'s JDDC customer turns (None without JDDC): the
-    filled placeholders at `seed` against the JDDC turns without PII and the ECD test contexts'
-    customer turns, and the recall over `seeds`."""
-    if corp.jddc_chat is None:
+def masking_report(
+    jddc_turns: Sequence[str], ecd_turns: Sequence[str], seed: int, seeds: Sequence[int] = SEEDS
+) -> MaskingReport | None:
+    """The data page's measurement (None without JDDC turns): the JDDC customer turns'
+    placeholders filled at `seed`, against the JDDC turns without PII and the ECD test contexts'
+    customer turns (`data.Corpora.customer_turns`), and the recall over `seeds`."""
+    if not jddc_turns:
         return None
-    turns = [t.text for s in corp.jddc_chat.sessions for t in s.turns if t.speaker == "customer"]
-    positives = corpus.positives(turns)
+    positives = corpus.positives(jddc_turns)
     filled = corpus.fill_turns(positives, seed=seed, copies=COPIES)
-    ecd = sorted({t.text for g in corp.ecd_test.groups for t in g.context
-                  if t.speaker == "customer"})  # fmt: skip
-    clean = {"JDDC customer turns": corpus.negatives(turns)[:N_CLEAN], "ECD customer turns": ecd}
+    clean = {"JDDC customer turns": corpus.negatives(jddc_turns)[:N_CLEAN],
+             "ECD customer turns": list(ecd_turns)}  # fmt: skip
     quality, per_span = corpus.evaluate(filled, clean)
     misses = per_span[~per_span["masked"]][["kind", "inserted", "glued", "text"]]
     by_seed = recall_by_seed(positives, seeds)

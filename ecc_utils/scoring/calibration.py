@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ecc_utils.encoders import _same_length, _texts
 from ecc_utils.records import atomic_write_text
-from ecc_utils.scoring.scorers import _same_length, _texts
 
 if TYPE_CHECKING:
     from ecc_utils.scoring.scorers import Embedder, Matcher

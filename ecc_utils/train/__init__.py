@@ -1,13 +1,14 @@
 """Fine-tuning the end model (paper Section IV-B, Table IV), one module per concern.
 
-* `format`: the prompt format shared with generation, and the token ids of one pair;
+* the prompt format and the token ids of one pair live in `endmodel.format` (shared with
+  generation and the likelihood) and are re-exported here;
 * `pairs`: natural and teacher-labelled pairs mixed, encoded and padded into batches;
 * `trainer`: `train_method` (transformers' Trainer, milestone checkpoints, exact resume);
 * `run`: training as a profile says, and the CLI ``python -m ecc_utils.train``.
 """
 
-from ecc_utils.artifacts import TrainLog, read_train_log
-from ecc_utils.train.format import (
+from ecc_utils.artifacts import TrainLog, milestone_checkpoints, read_train_log
+from ecc_utils.endmodel.format import (
     IGNORE_INDEX,
     PLAIN_ROLES,
     conversation_messages,
@@ -24,7 +25,7 @@ from ecc_utils.train.pairs import (
     read_teacher_labels,
 )
 from ecc_utils.train.run import load_training_data, run_from_profile
-from ecc_utils.train.trainer import TrainResult, milestone_checkpoints, train_method
+from ecc_utils.train.trainer import TrainOptions, TrainResult, train_method
 
 __all__ = [
     "IGNORE_INDEX",
@@ -32,6 +33,7 @@ __all__ = [
     "PadCollator",
     "PairDataset",
     "TrainLog",
+    "TrainOptions",
     "TrainResult",
     "TrainingPairs",
     "accepts_logits_to_keep",

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecc_utils.artifacts import read_label_file
+from ecc_utils.endmodel.format import IGNORE_INDEX, encode_example
 from ecc_utils.records import Example
-from ecc_utils.train.format import IGNORE_INDEX, encode_example
 
 
 def read_teacher_labels(

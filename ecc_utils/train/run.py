@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ecc_utils.artifacts import Artifacts
+from ecc_utils.endmodel.peft_methods import PeftSpec
 from ecc_utils.paper import METHODS
-from ecc_utils.peft_methods import PeftSpec
 from ecc_utils.train.pairs import TrainingPairs, read_teacher_labels
-from ecc_utils.train.trainer import TrainResult, train_method
+from ecc_utils.train.trainer import TrainOptions, TrainResult, train_method
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -46,7 +46,7 @@ def run_from_profile(
 
     The end model is loaded from ``cfg.end_model`` unless `model` and `tokenizer` are given.
     """
-    from ecc_utils.models import load_end_model
+    from ecc_utils.endmodel.load import load_end_model
 
     pairs = load_training_data(art, cfg.data.n_train)
     device = cfg.end_model.device
@@ -68,7 +68,7 @@ def run_from_profile(
         art.run_dir(method),
         cfg.train.for_method(method),
         seed=cfg.seed,
-        device=device,
+        options=TrainOptions(device=device),
     )
 
 

@@ -18,14 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecc_utils.artifacts import TRAIN_LOG, TrainLog, read_train_log, write_train_log
-from ecc_utils.peft_methods import (
+from ecc_utils.artifacts import (
+    TRAIN_LOG,
+    TrainLog,
+    milestone_checkpoints,
+    read_train_log,
+    write_train_log,
+)
+from ecc_utils.endmodel.format import transcript_ids
+from ecc_utils.endmodel.peft_methods import (
     DEPRECATION_NOISE,
     PeftSpec,
     apply_method,
     check_gradient_checkpointing,
 )
-from ecc_utils.train.format import transcript_ids
 from ecc_utils.train.pairs import (
     PadCollator,
     PairDataset,
@@ -124,7 +130,7 @@ def _bf16_math(mixed_precision: str, dtype: Any, dev: str) -> bool:
     2.86 and 2.72 samples/s; every logged loss within 0.01 of float32's."""
     import torch
 
-    from ecc_utils.models import resolve_inference_dtype
+    from ecc_utils.endmodel.load import resolve_inference_dtype
 
     if dtype == torch.bfloat16 and dev.startswith("cuda"):
         return True
@@ -153,13 +159,6 @@ class TrainResult:
     @property
     def log_path(self) -> Path:
         return self.out_dir / TRAIN_LOG
-
-
-def milestone_checkpoints(out_dir: str | os.PathLike, milestones: Sequence[int]) -> dict[int, Path]:
-    """``{step: checkpoint dir}`` for the milestones whose checkpoint exists under `out_dir`."""
-    out_dir = Path(out_dir)
-    found = {s: out_dir / f"checkpoint-{s}" for s in sorted(milestones)}
-    return {s: p for s, p in found.items() if (p / "adapter_config.json").exists()}
 
 
 def _check_milestones(method: str, cfg: TrainConfig) -> tuple[int, ...]:
@@ -209,6 +208,20 @@ def _training_arguments(out_dir: Path, cfg: TrainConfig, seed: int, dev: str, bf
     return args
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """How a `train_method` call runs, beyond the profile's section `train`: `device` ("auto":
+    the model's), `training_args` overriding any `transformers.TrainingArguments` field (e.g.
+    ``{"torch_compile": True}`` on a GPU), `response_logits_only` (None: when the model
+    supports ``logits_to_keep``) for vocabulary logits only where the loss needs them, and extra
+    `transformers.TrainerCallback`s (e.g. the benchmarks' step timer)."""
+
+    device: str = "auto"
+    training_args: dict[str, Any] | None = None
+    response_logits_only: bool | None = None
+    callbacks: tuple[Any, ...] = ()
+
+
 def train_method(
     model: Any,
     tokenizer: Any,
@@ -218,10 +231,7 @@ def train_method(
     cfg: TrainConfig,
     *,
     seed: int = 0,
-    device: str = "auto",
-    training_args: dict[str, Any] | None = None,
-    response_logits_only: bool | None = None,
-    callbacks: Sequence[Any] = (),
+    options: TrainOptions = TrainOptions(),
 ) -> TrainResult:
     """Fine-tune `model` with the method of `spec` (Table IV) and write milestone adapters.
 
@@ -230,22 +240,14 @@ def train_method(
     (the adapter is removed after training; it lives in the checkpoints under `out_dir`).
     Re-running with the same `out_dir` resumes from the last checkpoint; if the last milestone
     is already there, nothing is trained. The same seed and inputs give the same adapter
-    weights. `training_args` overrides any `transformers.TrainingArguments` field (e.g.
-    ``{"torch_compile": True}`` on a GPU). `response_logits_only` (default: when the model
-    supports ``logits_to_keep``) computes vocabulary logits only where the loss needs them.
-    `callbacks` are extra `transformers.TrainerCallback`s (e.g. the benchmarks' step timer).
+    weights. `options`: device, Trainer overrides, response-only logits, callbacks.
     """
-    from transformers import Trainer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import set_seed
 
-    from ecc_utils.models import count_parameters, resolve_device
-
-    method = spec.method
-    check_gradient_checkpointing(method, cfg.gradient_checkpointing)
-    ms = _check_milestones(method, cfg)
+    check_gradient_checkpointing(spec.method, cfg.gradient_checkpointing)
+    ms = _check_milestones(spec.method, cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-
     done = milestone_checkpoints(out_dir, ms)
     if ms[-1] in done and (out_dir / TRAIN_LOG).exists():
         return TrainResult(read_train_log(out_dir), out_dir, done, skipped=True)
@@ -253,42 +255,96 @@ def train_method(
         raise ValueError("tokenizer=None: pass the tokenizer that belongs to the model")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-
     mixed = mix_training_pairs(pairs.natural, pairs.teacher, cfg.teacher_mix, seed)
     teacher_objs = {id(e) for e in pairs.teacher}
     n_teacher = sum(1 for p in mixed if id(p) in teacher_objs)
-    dataset = PairDataset(tokenizer, mixed, cfg.max_input_length, cfg.max_output_length)
-
     requires_grad = {n: p.requires_grad for n, p in model.named_parameters()}
     was_training = model.training
-    dev = resolve_device(device) if device != "auto" else model.device.type
-    use_bf16 = _bf16_math(cfg.mixed_precision, next(model.parameters()).dtype, dev)
-    args_kw = _training_arguments(out_dir, cfg, seed, dev, use_bf16)
-    args_kw.update(training_args or {})
     set_seed(seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=DEPRECATION_NOISE)
-        init = transcript_ids(tokenizer, mixed, spec.num_virtual_tokens,
-                              cfg.max_input_length, cfg.max_output_length)  # fmt: skip
-        peft_model = apply_method(model, spec, init_ids=init)
-        trainable, total = count_parameters(peft_model)
-        logits_only = (
-            accepts_logits_to_keep(model) if response_logits_only is None else response_logits_only
-        )
-        trainer = _resumable_trainer(Trainer)(
-            model=peft_model,
-            args=TrainingArguments(**args_kw),
-            train_dataset=dataset,
-            data_collator=PadCollator(tokenizer.pad_token_id, cfg.pad_to_multiple_of, logits_only),
-            callbacks=[_milestone_callback(ms), *callbacks],
-        )
-        _text_progress(trainer)
-        last = get_last_checkpoint(str(out_dir)) if any(out_dir.glob("checkpoint-*")) else None
-        resumed_from = int(Path(last).name.split("-")[-1]) if last else None
-        t0 = time.perf_counter()
-        trainer.train(resume_from_checkpoint=last)
-        runtime = time.perf_counter() - t0
+        run = _run_trainer(model, tokenizer, spec, mixed, out_dir, cfg, seed, options)
+    checkpoints = milestone_checkpoints(out_dir, ms)
+    log = _train_log(run, spec, cfg, seed, ms, len(mixed), n_teacher, checkpoints)
+    if run.trainer.is_world_process_zero():
+        write_train_log(out_dir, log)
+    # Give the caller its model back unchanged; the trained adapter is in the checkpoints.
+    if spec.method == "lora":
+        run.peft_model.unload()
+    for n, p in model.named_parameters():
+        p.requires_grad_(requires_grad.get(n, p.requires_grad))
+    model.train(was_training)
+    return TrainResult(log, out_dir, checkpoints, skipped=False)
 
+
+@dataclass
+class _Run:
+    """What one Trainer run leaves for its log."""
+
+    trainer: Any
+    peft_model: Any
+    trainable: int
+    total: int
+    resumed_from: int | None
+    runtime: float
+
+
+def _run_trainer(
+    model: Any,
+    tokenizer: Any,
+    spec: PeftSpec,
+    mixed: list,
+    out_dir: Path,
+    cfg: TrainConfig,
+    seed: int,
+    options: TrainOptions,
+) -> _Run:
+    """The adapter applied (P-Tuning v2's prefix started from the pairs' transcripts) and the
+    Trainer run to the last milestone, resuming from the last checkpoint under `out_dir`."""
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from ecc_utils.endmodel.load import count_parameters, resolve_device
+
+    dataset = PairDataset(tokenizer, mixed, cfg.max_input_length, cfg.max_output_length)
+    dev = resolve_device(options.device) if options.device != "auto" else model.device.type
+    use_bf16 = _bf16_math(cfg.mixed_precision, next(model.parameters()).dtype, dev)
+    args_kw = _training_arguments(out_dir, cfg, seed, dev, use_bf16)
+    args_kw.update(options.training_args or {})
+    init = transcript_ids(tokenizer, mixed, spec.num_virtual_tokens,
+                          cfg.max_input_length, cfg.max_output_length)  # fmt: skip
+    peft_model = apply_method(model, spec, init_ids=init)
+    trainable, total = count_parameters(peft_model)
+    logits_only = options.response_logits_only
+    if logits_only is None:
+        logits_only = accepts_logits_to_keep(model)
+    trainer = _resumable_trainer(Trainer)(
+        model=peft_model,
+        args=TrainingArguments(**args_kw),
+        train_dataset=dataset,
+        data_collator=PadCollator(tokenizer.pad_token_id, cfg.pad_to_multiple_of, logits_only),
+        callbacks=[_milestone_callback(_check_milestones(spec.method, cfg)), *options.callbacks],
+    )
+    _text_progress(trainer)
+    last = get_last_checkpoint(str(out_dir)) if any(out_dir.glob("checkpoint-*")) else None
+    resumed_from = int(Path(last).name.split("-")[-1]) if last else None
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=last)
+    return _Run(trainer, peft_model, trainable, total, resumed_from, time.perf_counter() - t0)
+
+
+def _train_log(
+    run: _Run,
+    spec: PeftSpec,
+    cfg: TrainConfig,
+    seed: int,
+    ms: tuple[int, ...],
+    n_pairs: int,
+    n_teacher: int,
+    checkpoints: dict[int, Path],
+) -> TrainLog:
+    """The run's `TrainLog`: its loss history and what this execution trained at what speed."""
+    state = run.trainer.state
     history = [
         {
             "step": h["step"],
@@ -298,41 +354,31 @@ def train_method(
             # The Trainer's running average since this execution started.
             "tokens_per_s": h.get("train_tokens_per_second"),
         }
-        for h in trainer.state.log_history
+        for h in state.log_history
         if "loss" in h
     ]
-    steps_run = trainer.state.global_step - (resumed_from or 0)
-    tokens_run = trainer.state.num_input_tokens_seen - _tokens_at(history, resumed_from)
-    checkpoints = milestone_checkpoints(out_dir, ms)
-    log = TrainLog(
-        method=method,
+    steps_run = state.global_step - (run.resumed_from or 0)
+    tokens_run = state.num_input_tokens_seen - _tokens_at(history, run.resumed_from)
+    runtime = run.runtime
+    return TrainLog(
+        method=spec.method,
         label=spec.label,
         milestones=list(ms),
         max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate,
         batch_size=cfg.batch_size,
         seed=seed,
-        trainable_params=trainable,
-        total_params=total,
-        n_pairs=len(mixed),
+        trainable_params=run.trainable,
+        total_params=run.total,
+        n_pairs=n_pairs,
         n_teacher_pairs=n_teacher,
         steps_per_s=steps_run / runtime if runtime > 0 else 0.0,
         tokens_per_s=tokens_run / runtime if runtime > 0 else 0.0,
         runtime_s=runtime,
-        resumed_from=resumed_from,
+        resumed_from=run.resumed_from,
         checkpoints={str(s): p.name for s, p in checkpoints.items()},
         history=history,
     )
-    if trainer.is_world_process_zero():
-        write_train_log(out_dir, log)
-
-    # Give the caller its model back unchanged; the trained adapter is in the checkpoints.
-    if method == "lora":
-        peft_model.unload()
-    for n, p in model.named_parameters():
-        p.requires_grad_(requires_grad.get(n, p.requires_grad))
-    model.train(was_training)
-    return TrainResult(log, out_dir, checkpoints, skipped=False)
 
 
 def _tokens_at(history: list[dict], step: int | None) -> int:

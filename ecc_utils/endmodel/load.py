@@ -8,7 +8,7 @@ A spec is one of:
 - ``"tiny-random"``: a seeded 2-layer random Gemma-3-shaped model with a byte-level tokenizer,
   for tests and the smoke profile;
 - ``"chatglm3-shaped"`` / ``"chatglm3-shaped-small"``: seeded random models with the paper's
-  ChatGLM3-6B architecture at full or CPU size (`ecc_utils.shaped`), for checks of the paper
+  ChatGLM3-6B architecture at full or CPU size (`ecc_utils.endmodel.shaped`), for checks of the paper
   path without the hub;
 - anything else: a Hugging Face hub id or a local directory (``THUDM/chatglm3-6b`` needs
   ``trust_remote_code=True``).
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecc_utils.shaped import SHAPED_MODELS, shaped_model
+from ecc_utils.endmodel.shaped import SHAPED_MODELS, shaped_model
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile

@@ -1,13 +1,13 @@
 """Batched sampling from the end model with the paper's settings (top_p 0.8, temperature 0.6).
 
-The prompt is built exactly as in training (`train.format.encode_prompt`). `generate` works
+The prompt is built exactly as in training (`endmodel.format.encode_prompt`). `generate` works
 with a base model alone (the paper's "Original" row) or with a milestone adapter loaded by
 `load_adapter` / `adapter_applied`. Its settings are one `Sampling` (from the profile's
 section `generation`, with `Sampling.from_profile`).
 
 Inputs are batched by prompt length (little padding) and answered in their original order.
 Top-p sampling is transformers' own definition computed without sorting the vocabulary at
-every step (`ecc_utils.nucleus`): the same distribution, drawn faster.
+every step (`ecc_utils.endmodel.nucleus`): the same distribution, drawn faster.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from ecc_utils.models import ready_for_inference
+from ecc_utils.endmodel.format import PLAIN_ROLES, encode_prompt
+from ecc_utils.endmodel.load import ready_for_inference
+from ecc_utils.endmodel.peft_methods import DEPRECATION_NOISE
 from ecc_utils.paper import TABLE4
-from ecc_utils.peft_methods import DEPRECATION_NOISE
 from ecc_utils.records import Example, Turn
-from ecc_utils.train.format import PLAIN_ROLES, encode_prompt
 
 if TYPE_CHECKING:
-    from ecc_utils.artifacts import Artifacts
-    from ecc_utils.config import Profile, TrainConfig
+    from ecc_utils.config import Profile
 
 # End-of-turn markers of common chat templates; generation stops at any that the vocab has.
 _END_OF_TURN_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|user|>", "<|observation|>")
@@ -144,8 +143,8 @@ def generate(
     """
     import torch
 
-    from ecc_utils.decoding import decode
-    from ecc_utils.nucleus import NucleusSampler
+    from ecc_utils.endmodel.decoding import Guard, Stopping, decode
+    from ecc_utils.endmodel.nucleus import NucleusSampler
 
     sp = sampling or Sampling()
     batch_size = sp.batch_size
@@ -169,6 +168,10 @@ def generate(
     answers: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
+    stop = Stopping(
+        pad_id, frozenset(stops), _turn_marker_stop(tokenizer, markers) if markers else None
+    )
+    guard = Guard(sp.repetition_penalty, sp.no_repeat_ngram_size)
     starts = range(0, len(prompts), batch_size)
     for b, start in enumerate(tqdm(starts, desc="generate", disable=not progress)):
         rows = order[start : start + batch_size]
@@ -179,18 +182,8 @@ def generate(
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(sp.seed + b)
-            out = decode(
-                model,
-                ids,
-                mask,
-                max_new_tokens=sp.max_new_tokens,
-                pick=pick,
-                stop_ids=set(stops),
-                pad_id=pad_id,
-                stop_rows=_turn_marker_stop(tokenizer, markers) if markers else None,
-                repetition_penalty=sp.repetition_penalty,
-                no_repeat_ngram_size=sp.no_repeat_ngram_size,
-            )
+            out = decode(model, ids, mask, max_new_tokens=sp.max_new_tokens, pick=pick,
+                         stop=stop, guard=guard)  # fmt: skip
         for i, row in zip(rows, out, strict=True):
             text = tokenizer.decode(row, skip_special_tokens=True)
             # One kind of line break: a bare "\r" would split a row of every CSV it lands in.
@@ -262,26 +255,6 @@ def _is_prompt_learning(checkpoint_dir: str | os.PathLike) -> bool:
 
     cfg = json.loads((Path(checkpoint_dir) / "adapter_config.json").read_text(encoding="utf-8"))
     return cfg.get("peft_type") in ("PREFIX_TUNING", "P_TUNING", "PROMPT_TUNING")
-
-
-def checkpoints_by_model(art: Artifacts, cfg: TrainConfig) -> dict[str, Path | None]:
-    """Table VI's columns mapped to adapters: "Original Model" -> None, then each method's
-    milestone checkpoint ``runs/<method>/checkpoint-<step>`` of `art` (which must exist)."""
-    from ecc_utils.paper import ORIGINAL_LABEL, model_label
-    from ecc_utils.train.trainer import milestone_checkpoints
-
-    out: dict[str, Path | None] = {ORIGINAL_LABEL: None}
-    for m in cfg.methods:
-        steps = list(cfg.milestones[m])
-        found = milestone_checkpoints(art.run_dir(m), steps)
-        for s in steps:
-            if s not in found:
-                raise FileNotFoundError(
-                    f"{art.checkpoint(m, s)}: no adapter for {m} at step {s}; "
-                    "run notebook 03_train for this method first"
-                )
-            out[model_label(m, s)] = found[s]
-    return out
 
 
 def answers_by_model(

@@ -12,7 +12,7 @@ back to the full sort, so the kept set and the probabilities are always the warp
 random stream differs from transformers' own sampler (it draws among the kept tokens, not among
 the whole vocabulary), so the same seed gives other (equally distributed) text.
 
-`NucleusSampler.sample` draws the next tokens for `ecc_utils.decoding`; called as a logits
+`NucleusSampler.sample` draws the next tokens for `ecc_utils.endmodel.decoding`; called as a logits
 processor it returns scores in which only the drawn token is finite (for a greedy `generate`).
 """
 

@@ -10,12 +10,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from ecc_utils.config import PREFIX_INITS, TrainConfig
 from ecc_utils.paper import METHOD_NAMES, METHODS, PREFIX_METHODS, TABLE4
-
-if TYPE_CHECKING:
-    from ecc_utils.config import TrainConfig
 
 # transformers 5 warns about its own renamed attribute whenever PEFT touches a model.
 DEPRECATION_NOISE = ".*is_gradient_checkpointing.* is deprecated"
@@ -45,10 +42,6 @@ DEVIATION_NOTE = (
     "draw, which is far from the scale of real keys and values and made the untrained "
     "Gemma 3 270M 7x more perplexed than without a prefix."
 )
-
-# How a prefix without reparameterisation (P-Tuning v2) starts: "text" = the base model's own
-# keys/values over real training conversations, "random" = PEFT's N(0, 1) embedding.
-PREFIX_INITS: tuple[str, ...] = ("text", "random")
 
 
 def method_label(method: str) -> str:
@@ -158,7 +151,7 @@ def apply_method(model, spec: PeftSpec, *, init_ids: list[int] | None = None):
     ``spec.target_modules`` is given. LoRA modifies `model` in place (see
     `generate.unload_adapter`). For P-Tuning v2 with ``spec.prefix_init == "text"``, the
     prefix starts as the model's own keys/values over the tokens `init_ids` (real training
-    conversations, `train.format.transcript_ids`); without them it stays PEFT's random draw.
+    conversations, `endmodel.format.transcript_ids`); without them it stays PEFT's random draw.
     """
     from dataclasses import replace
 

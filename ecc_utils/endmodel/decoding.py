@@ -13,9 +13,43 @@ with positions counted after the prefix as in the training forward pass.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 PickNext = Callable[[Any], Any]  # (rows, vocab) logits -> (rows,) token ids
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """Where a row ends: at a token of `ids` (kept, like transformers does) or when
+    `rows(new_tokens)` says so (one bool per row); afterwards it is padded with `pad_id`."""
+
+    pad_id: int
+    ids: frozenset[int] = field(default_factory=frozenset)
+    rows: Callable[[Any], list[bool]] | None = None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The repetition guard, on the answer's tokens only (not the prompt's).
+
+    `repetition_penalty` > 1 (Keskar et al. 2019, as transformers'
+    `RepetitionPenaltyLogitsProcessor`): a positive logit of a token already in the answer is
+    divided by it, a negative one multiplied. `no_repeat_ngram_size` = n > 0 forbids any
+    n-gram of tokens to occur twice in the answer (as transformers'
+    `NoRepeatNGramLogitsProcessor`)."""
+
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def apply(self, logits: Any, new: list[Any]) -> Any:
+        import torch
+
+        if self.repetition_penalty != 1.0 and new:
+            logits = penalise_repeats(logits, torch.stack(new, 1), self.repetition_penalty)
+        if self.no_repeat_ngram_size and len(new) >= self.no_repeat_ngram_size:
+            logits = ban_repeated_ngrams(logits, torch.stack(new, 1), self.no_repeat_ngram_size)
+        return logits
 
 
 def prefix_of(model: Any) -> tuple[Any, Callable[[int, int], Any] | None, int]:
@@ -43,23 +77,13 @@ def decode(
     *,
     max_new_tokens: int,
     pick: PickNext,
-    stop_ids: set[int],
-    pad_id: int,
-    stop_rows: Callable[[Any], list[bool]] | None = None,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 0,
+    stop: Stopping,
+    guard: Guard = Guard(),
 ) -> Any:
     """New tokens for a left-padded batch (`ids`, `mask`), one step at a time with a cache.
 
-    `pick` chooses each row's next token from its logits; a row ends at a token of
-    `stop_ids` (kept, like transformers does) or when `stop_rows(new_tokens)` says so, and is
-    padded with `pad_id` afterwards. Returns a (rows, steps) tensor of the new tokens.
-
-    `repetition_penalty` > 1 is the repetition guard (Keskar et al. 2019, as in transformers'
-    `RepetitionPenaltyLogitsProcessor`), applied to the tokens of the answer so far only, not
-    to the prompt: a positive logit is divided by it, a negative one multiplied.
-    `no_repeat_ngram_size` = n > 0 forbids any n-gram of tokens to occur twice in the answer
-    (as transformers' `NoRepeatNGramLogitsProcessor`, again on the answer only).
+    `pick` chooses each row's next token from its logits after the `guard`; a row ends as
+    `stop` says and is padded afterwards. Returns a (rows, steps) tensor of the new tokens.
     """
     import torch
     from transformers import DynamicCache
@@ -73,22 +97,17 @@ def decode(
     out = core(input_ids=ids, attention_mask=full_mask, position_ids=positions,
                past_key_values=cache, use_cache=True, logits_to_keep=1)  # fmt: skip
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
-    stops = torch.tensor(sorted(stop_ids), device=device) if stop_ids else None
+    stops = torch.tensor(sorted(stop.ids), device=device) if stop.ids else None
     new: list[Any] = []
     position = positions[:, -1:]
     for _ in range(max_new_tokens):
-        logits = out.logits[:, -1]
-        if repetition_penalty != 1.0 and new:
-            logits = penalise_repeats(logits, torch.stack(new, 1), repetition_penalty)
-        if no_repeat_ngram_size and len(new) >= no_repeat_ngram_size:
-            logits = ban_repeated_ngrams(logits, torch.stack(new, 1), no_repeat_ngram_size)
-        token = pick(logits)
-        token = torch.where(finished, torch.full_like(token, pad_id), token)
+        token = pick(guard.apply(out.logits[:, -1], new))
+        token = torch.where(finished, torch.full_like(token, stop.pad_id), token)
         new.append(token)
         if stops is not None:
             finished |= torch.isin(token, stops)
-        if stop_rows is not None:
-            finished |= torch.tensor(stop_rows(torch.stack(new, 1)), device=device)
+        if stop.rows is not None:
+            finished |= torch.tensor(stop.rows(torch.stack(new, 1)), device=device)
         if bool(finished.all()):
             break
         full_mask = torch.cat([full_mask, torch.ones(rows, 1, dtype=mask.dtype, device=device)], 1)

@@ -1,0 +1,88 @@
+"""The spread between CPU features (`ecc_utils.reproducibility`): headline numbers read from a
+run, two runs compared, the committed measurement, and the page that shows it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from ecc_utils import reproducibility as rep
+from tests.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_the_smoke_runs_with_default_and_narrowed_features_agree(smoke_run, smoke_run_narrowed):
+    root, _, _ = smoke_run
+    a = rep.headline(root / "artifacts" / "smoke")
+    b = rep.headline(smoke_run_narrowed / "artifacts" / "smoke")
+    assert set(a["kind"]) >= {"perplexity", "mean Eq. (1) score", "Table VI mean",
+                              "claim verdict", "online loop verdict"}  # fmt: skip
+    spread = rep.compare(a, b)
+    assert len(spread) == len(a) == len(b)
+    assert (spread["abs_diff"] <= 1e-6).all(), spread.sort_values("abs_diff").tail(3)
+    assert spread["same_verdict"].dropna().all()
+    summary = rep.summarise(spread).set_index("kind")
+    assert summary.loc["claim verdict", "verdicts changed"] == 0
+
+
+def _run(kind_values: dict[str, float], verdict: str) -> pd.DataFrame:
+    rows = [{"kind": "perplexity", "item": m, "value": v, "verdict": None}
+            for m, v in kind_values.items()]  # fmt: skip
+    rows.append({"kind": "claim verdict", "item": "LoRA above x: ppl", "value": 1.0,
+                 "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_compare_and_summarise_measure_each_difference() -> None:
+    spread = rep.compare(_run({"A": 10.0, "B": 20.0}, "supported"),
+                         _run({"A": 11.0, "B": 20.0}, "inconclusive"))  # fmt: skip
+    by = spread.set_index("item")
+    assert by.loc["A", "abs_diff"] == pytest.approx(1.0)
+    assert by.loc["A", "rel_diff"] == pytest.approx(0.1)
+    assert by.loc["LoRA above x: ppl", "same_verdict"] == False  # noqa: E712
+    assert pd.isna(by.loc["A", "same_verdict"])  # a number, not a test
+    summary = rep.summarise(spread).set_index("kind")
+    assert summary.loc["perplexity", "largest relative difference"] == pytest.approx(0.1)
+    assert summary.loc["claim verdict", "verdicts changed"] == 1
+    numbers = rep.key_numbers(spread, {"commit": "abc", "profile": "quick", "runs": {}})
+    assert numbers["spread_ppl"] == "10.0%" and numbers["spread_verdicts"] == "1 of 1"
+
+
+def test_the_committed_measurement_reads_and_names_its_provenance() -> None:
+    path = rep.spread_file(ROOT, "quick")
+    spread = rep.read_spread(path)
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert {"commit", "date", "narrowed_variables", "runs"} <= set(meta)
+    assert set(meta["runs"]) == {"default", "narrowed"}
+    assert meta["runs"]["narrowed"]["cpu"]["variables"] == meta["narrowed_variables"]
+    assert {"perplexity", "claim verdict", "Table VI mean"} <= set(spread["kind"])
+    assert spread["same_verdict"].dropna().isin([True, False]).all()
+    with pytest.raises(FileNotFoundError, match="bench/cpu_spread.py"):
+        rep.read_spread(path.with_name("cpu_spread_nothing.csv"))
+
+
+def test_the_page_is_planned_only_where_the_spread_was_measured(tmp_path) -> None:
+    from ecc_utils.config import load_profile
+    from ecc_utils.plan import build_plan
+
+    cfg = load_profile(ROOT / "params" / "quick.yaml")
+    shutil.copytree(ROOT / "params", tmp_path / "params")
+    assert "10_reproducibility" not in [s.key for s in build_plan(cfg, tmp_path / "params")]
+    results = tmp_path / rep.RESULTS
+    results.mkdir(parents=True)
+    shutil.copy(rep.spread_file(ROOT, "quick"), results)
+    (results / "cpu_drift_x.csv").write_text("tag,check,value\nx,cpu,y\n", encoding="utf-8")
+    step = build_plan(cfg, tmp_path / "params")[-1]
+    assert step.key == "10_reproducibility"
+    assert any(e.endswith("cpu_drift_x.csv") for e in step.external)
+
+
+def test_the_drift_table_has_a_column_per_machine_and_setting() -> None:
+    table = rep.drift_table(ROOT / rep.RESULTS)
+    assert {"epyc", "h200-host"} <= set(table.columns)
+    numerics = table.loc["retrieval numerics.pairwise_dots"]
+    assert numerics.nunique() == 1  # the same bits on every machine and setting
+    assert table.loc["retrieval float32 (Q @ M.T)"].nunique() > 1
