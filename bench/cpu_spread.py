@@ -39,6 +39,7 @@ def run(profile: str, dest: Path, extra: dict[str, str]) -> float:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True,
                              capture_output=True).stdout  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    (dest / "COMMIT").write_text(_commit() + "\n", encoding="utf-8")
     env = dict(os.environ, **extra, PYTHONPATH=str(dest), HF_HUB_OFFLINE="1")
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(dest), "--profile", profile,
@@ -47,11 +48,20 @@ def run(profile: str, dest: Path, extra: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
+def _commit() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+
 def provenance(root: Path, profile: str) -> dict:
+    """What the run under `root` executed on, and at which commit (its ``COMMIT`` file, which
+    `run` writes; a run made otherwise needs one written by hand)."""
+    commit = root / "COMMIT"
     env = json.loads((root / "artifacts" / profile / "environment.json").read_text())
     manifest = json.loads((root / "artifacts" / profile / "manifest.json").read_text())
     wall = sum(float(v.get("wall_time_s", 0) or 0) for v in manifest.get("steps", {}).values())
-    return {"cpu": env["device"]["cpu"], "threads": env["device"].get("torch_threads"),
+    return {"commit": commit.read_text().strip() if commit.is_file() else None,
+            "cpu": env["device"]["cpu"], "threads": env["device"].get("torch_threads"),
             "python": env["python"], "packages": env["packages"], "wall_time_s": round(wall, 1)}  # fmt: skip
 
 
@@ -75,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / spread_file(".", args.profile).name
     out.parent.mkdir(parents=True, exist_ok=True)
     spread.to_csv(out, index=False)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    meta = {"profile": args.profile, "commit": commit, "date": date.today().isoformat(),
+    meta = {"profile": args.profile, "commit": _commit(), "date": date.today().isoformat(),
             "narrowed_variables": NARROWED,
             "runs": {tag: provenance(root, args.profile) for tag, root in roots.items()}}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
