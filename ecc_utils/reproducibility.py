@@ -62,9 +62,9 @@ def headline(art: str | Path) -> pd.DataFrame:
 
 
 def compare(default: pd.DataFrame, narrowed: pd.DataFrame) -> pd.DataFrame:
-    """Both runs' headline rows side by side, with the absolute and relative difference of each
-    number and whether each verdict is the same."""
-    both = default.merge(narrowed, on=["kind", "item"], how="outer",
+    """Both runs' headline rows side by side (those measured in both), with the absolute and
+    relative difference of each number and whether each verdict is the same."""
+    both = default.merge(narrowed, on=["kind", "item"], how="inner",
                          suffixes=("_default", "_narrowed"))  # fmt: skip
     both["abs_diff"] = (both["value_narrowed"] - both["value_default"]).abs()
     both["rel_diff"] = both["abs_diff"] / both["value_default"].abs()
