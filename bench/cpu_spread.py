@@ -1,15 +1,18 @@
 """The spread of a profile's headline numbers between CPU features, on one machine.
 
-Runs the profile's pipeline twice in fresh copies of the committed tree, once with this CPU's
-default features and once narrowed to a CPU without AVX512-BF16 (``ONEDNN_MAX_CPU_ISA=
-AVX512_CORE ATEN_CPU_CAPABILITY=avx2``: bfloat16 is then not native, so the quick profile
-trains and answers in float32, as on such a machine), then writes
+Runs the profile's pipeline up to the scoring page (`STAGES`) twice in fresh copies of the
+committed tree, once with this CPU's default features and once narrowed to a CPU without
+AVX512-BF16 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE ATEN_CPU_CAPABILITY=avx2``: bfloat16 is then not
+native, so the quick profile trains and answers in float32, as on such a machine). The narrowed
+run reuses the default run's data and teacher labels (``data/``, ``teacher/``), which do not
+depend on the processor's arithmetic (retrieval goes through `ecc_utils.numerics`), and
+re-runs the environment page, training and scoring. Then it writes
 ``bench/results/cpu_spread_<profile>.csv`` (`ecc_utils.reproducibility.compare`) and a JSON of
 provenance beside it. The Reproducibility page of the book shows them.
 
     ECC_DATA_DIR=../shared/data .venv/bin/python bench/cpu_spread.py --profile quick
 
-(about 70 minutes for quick on two cores, the two runs one after the other). ``--default`` and
+(about an hour for quick on two cores, the two runs one after the other). ``--default`` and
 ``--narrowed`` take the project roots of runs made before, to compare without running.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,21 +34,32 @@ sys.path.insert(0, str(ROOT))
 from ecc_utils.reproducibility import compare, headline, spread_file, summarise  # noqa: E402
 
 NARROWED = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "ATEN_CPU_CAPABILITY": "avx2"}
+STAGES = ("00_environment", "01_data", "02_cloud_labels", "03_train", "04_score")
+REUSED = ("data", "teacher")  # the narrowed run takes these from the default run
 
 
-def run(profile: str, dest: Path, extra: dict[str, str]) -> float:
-    """The committed tree (HEAD) copied to `dest` and the profile's pipeline run there, its own
-    copy of ecc_utils first on the path; the wall time in seconds."""
+def run(profile: str, dest: Path, extra: dict[str, str], reuse: Path | None = None) -> float:
+    """The committed tree (HEAD) copied to `dest` and the profile's `STAGES` run there, its own
+    copy of ecc_utils first on the path; with `reuse`, that run's data and teacher labels are
+    copied in and the data stages skipped. The wall time in seconds."""
     dest.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True,
                              capture_output=True).stdout  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     (dest / "COMMIT").write_text(_commit() + "\n", encoding="utf-8")
+    stages = STAGES
+    if reuse is not None:
+        for name in REUSED:
+            shutil.copytree(
+                reuse / "artifacts" / profile / name, dest / "artifacts" / profile / name
+            )
+        stages = tuple(s for s in STAGES if s not in ("01_data", "02_cloud_labels"))
     env = dict(os.environ, **extra, PYTHONPATH=str(dest), HF_HUB_OFFLINE="1")
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(dest), "--profile", profile,
-           "--no-book"]  # fmt: skip
-    subprocess.run(cmd, check=True, env=env)
+    for stage in stages:
+        cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(dest), "--profile",
+               profile, "--no-book", "--only", stage]  # fmt: skip
+        subprocess.run(cmd, check=True, env=env)
     return time.perf_counter() - t0
 
 
@@ -78,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if given is None:
             given = args.work / tag
             print(f"{tag}: running the {args.profile} profile in {given} {extra or ''}", flush=True)
-            run(args.profile, given, extra)
+            run(args.profile, given, extra, reuse=roots.get("default"))
         roots[tag] = given
     runs = {tag: headline(root / "artifacts" / args.profile) for tag, root in roots.items()}
     spread = compare(runs["default"], runs["narrowed"])
@@ -86,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     spread.to_csv(out, index=False)
     meta = {"profile": args.profile, "commit": _commit(), "date": date.today().isoformat(),
-            "narrowed_variables": NARROWED,
+            "narrowed_variables": NARROWED, "stages": STAGES, "reused_by_narrowed": REUSED,
             "runs": {tag: provenance(root, args.profile) for tag, root in roots.items()}}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(summarise(spread).to_string(index=False))
