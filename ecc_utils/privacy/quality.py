@@ -4,6 +4,7 @@ JDDC placeholders is one draw of names and addresses."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,7 +72,7 @@ def masking_report(
     by_seed = recall_by_seed(positives, seeds)
     by = quality.set_index("measure")["value"]
     mean = by_seed.set_index("seed").loc["mean"]
-    sentence = (
+    sentence = textwrap.fill(
         f"On {len(filled)} filled JDDC turns the mask covers {by['name recall']:.1%} of the "
         f"inserted names ({by[_NAME_NOT_GLUED]:.1%} where the placeholder is not glued inside a "
         f"sentence) and {by['address recall']:.1%} of the addresses; over corpus seeds "
@@ -79,6 +80,7 @@ def masking_report(
         f"address recall {mean['address recall']:.1%}. It masks "
         f"{by['over-masking: characters of JDDC customer turns']:.2%} of the characters of JDDC "
         f"turns without names or addresses and "
-        f"{by['over-masking: characters of ECD customer turns']:.2%} of ECD's."
+        f"{by['over-masking: characters of ECD customer turns']:.2%} of ECD's.",
+        88,
     )
     return MaskingReport(quality, by_seed, misses, sentence)
