@@ -76,6 +76,7 @@ def provenance(root: Path, profile: str) -> dict:
     manifest = json.loads((root / "artifacts" / profile / "manifest.json").read_text())
     wall = sum(float(v.get("wall_time_s", 0) or 0) for v in manifest.get("steps", {}).values())
     return {"commit": commit.read_text().strip() if commit.is_file() else None,
+            "steps": sorted(manifest.get("steps", {})),
             "cpu": env["device"]["cpu"], "threads": env["device"].get("torch_threads"),
             "python": env["python"], "packages": env["packages"], "wall_time_s": round(wall, 1)}  # fmt: skip
 
@@ -100,9 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / spread_file(".", args.profile).name
     out.parent.mkdir(parents=True, exist_ok=True)
     spread.to_csv(out, index=False)
+    runs = {tag: provenance(root, args.profile) for tag, root in roots.items()}
     meta = {"profile": args.profile, "commit": _commit(), "date": date.today().isoformat(),
-            "narrowed_variables": NARROWED, "stages": STAGES, "reused_by_narrowed": REUSED,
-            "runs": {tag: provenance(root, args.profile) for tag, root in roots.items()}}  # fmt: skip
+            "narrowed_variables": runs["narrowed"]["cpu"]["variables"],
+            "ran_here": sorted(tag for tag, given in (("default", args.default),
+                                                      ("narrowed", args.narrowed)) if given is None),
+            "runs": runs}  # fmt: skip
+    if meta["ran_here"]:  # runs given by root record their own steps
+        meta.update(
+            stages=STAGES, reused_by_narrowed=REUSED if "narrowed" in meta["ran_here"] else []
+        )
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(summarise(spread).to_string(index=False))
     print(f"wrote {out} and {out.with_suffix('.json').name}")

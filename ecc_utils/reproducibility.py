@@ -119,6 +119,10 @@ def key_numbers(spread: pd.DataFrame, meta: dict) -> dict[str, str]:
         "spread_t6": largest("Table VI mean", "largest abs difference", ".4f"),
         "spread_verdicts": f"{changed} of {int(tested.sum())}",
         "spread_profile": str(meta.get("profile", "?")),
+        "spread_variables": " ".join(
+            f"{k}={v}" for k, v in meta.get("narrowed_variables", {}).items()
+        )
+        or "none",
         "spread_commit": str(meta.get("commit", "?")),
         "spread_date": str(meta.get("date", "?")),
         "spread_cpu": str(runs.get("default", {}).get("cpu", {}).get("model", "?")),

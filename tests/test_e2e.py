@@ -313,7 +313,9 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
     assert [k for k in ran if k.startswith("03_train")] == ["03_train-prefix",
                                                             "03_train-ptuning_v2",
                                                             "03_train-lora"]  # fmt: skip
-    assert {"04_score", "06_online_evolution"} <= set(ran)
+    # The online loop fine-tunes (it imports the trainer); the scoring page reads only the
+    # adapters, which a seeded re-run writes again byte for byte, so it stays up to date.
+    assert "06_online_evolution" in ran and "04_score" not in ran
     # 02 imports the scoring package for its reference table, which imports the prompt
     # format from ecc_utils.train: it re-runs too (and rewrites the same labels).
     assert not {"00_environment", "01_data"} & set(ran)

@@ -15,6 +15,10 @@ from tests.conftest import ROOT
 
 @pytest.mark.slow
 def test_the_smoke_runs_with_default_and_narrowed_features_agree(smoke_run, smoke_run_narrowed):
+    """The test suite's two smoke runs: every verdict the same; Table VI and the Eq. (1) means
+    to the 6 decimals they are pinned with; the held-out perplexity (not pinned) moves in its
+    8th significant digit (measured: 4.6e-8 relative, claim differences in perplexity units by
+    2.4e-5), so the tolerances below are a hundred times what was measured."""
     root, _, _ = smoke_run
     a = rep.headline(root / "artifacts" / "smoke")
     b = rep.headline(smoke_run_narrowed / "artifacts" / "smoke")
@@ -22,8 +26,12 @@ def test_the_smoke_runs_with_default_and_narrowed_features_agree(smoke_run, smok
                               "claim verdict", "online loop verdict"}  # fmt: skip
     spread = rep.compare(a, b)
     assert len(spread) == len(a) == len(b)
-    assert (spread["abs_diff"] <= 1e-6).all(), spread.sort_values("abs_diff").tail(3)
     assert spread["same_verdict"].dropna().all()
+    by = spread.groupby("kind")
+    assert by.get_group("Table VI mean")["abs_diff"].max() <= 1e-6
+    assert by.get_group("mean Eq. (1) score")["abs_diff"].max() <= 1e-6
+    assert by.get_group("perplexity")["rel_diff"].max() <= 5e-6
+    assert by.get_group("claim verdict")["abs_diff"].max() <= 2.5e-3
     summary = rep.summarise(spread).set_index("kind")
     assert summary.loc["claim verdict", "verdicts changed"] == 0
 
@@ -52,14 +60,21 @@ def test_compare_and_summarise_measure_each_difference() -> None:
 
 
 def test_the_committed_measurement_reads_and_names_its_provenance() -> None:
-    path = rep.spread_file(ROOT, "quick")
+    """The committed smoke measurement (the test suite's own two runs, default and narrowed):
+    the numbers the smoke profile pins are equal, and so is every verdict; the held-out
+    perplexity, which is not pinned, moves in its 8th significant digit."""
+    path = rep.spread_file(ROOT, "smoke")
     spread = rep.read_spread(path)
     meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     assert {"commit", "date", "narrowed_variables", "runs"} <= set(meta)
     assert set(meta["runs"]) == {"default", "narrowed"}
     assert meta["runs"]["narrowed"]["cpu"]["variables"] == meta["narrowed_variables"]
+    assert meta["runs"]["default"]["cpu"]["variables"] == {}
     assert {"perplexity", "claim verdict", "Table VI mean"} <= set(spread["kind"])
-    assert spread["same_verdict"].dropna().isin([True, False]).all()
+    assert spread["same_verdict"].dropna().all()
+    by = rep.summarise(spread).set_index("kind")
+    assert by.loc["Table VI mean", "largest abs difference"] == 0
+    assert by.loc["perplexity", "largest relative difference"] < 1e-6
     with pytest.raises(FileNotFoundError, match="bench/cpu_spread.py"):
         rep.read_spread(path.with_name("cpu_spread_nothing.csv"))
 
@@ -70,10 +85,15 @@ def test_the_page_is_planned_only_where_the_spread_was_measured(tmp_path) -> Non
 
     cfg = load_profile(ROOT / "params" / "quick.yaml")
     shutil.copytree(ROOT / "params", tmp_path / "params")
-    assert "10_reproducibility" not in [s.key for s in build_plan(cfg, tmp_path / "params")]
     results = tmp_path / rep.RESULTS
     results.mkdir(parents=True)
-    shutil.copy(rep.spread_file(ROOT, "quick"), results)
+    for p in (ROOT / rep.RESULTS).glob("cpu_spread_*"):
+        if not p.name.startswith("cpu_spread_quick"):
+            shutil.copy(p, results)
+    assert "10_reproducibility" not in [s.key for s in build_plan(cfg, tmp_path / "params")]
+    smoke = rep.spread_file(ROOT, "smoke")
+    for suffix in (".csv", ".json"):
+        shutil.copy(smoke.with_suffix(suffix), results / f"cpu_spread_quick{suffix}")
     (results / "cpu_drift_x.csv").write_text("tag,check,value\nx,cpu,y\n", encoding="utf-8")
     step = build_plan(cfg, tmp_path / "params")[-1]
     assert step.key == "10_reproducibility"
