@@ -114,9 +114,9 @@ def key_numbers(spread: pd.DataFrame, meta: dict) -> dict[str, str]:
     runs = meta.get("runs", {})
     minutes = {tag: f"{r.get('wall_time_s', 0) / 60:.0f} min" for tag, r in runs.items()}
     return {
-        "spread_ppl": largest("perplexity", "largest relative difference", ".1%"),
-        "spread_eq1": largest("mean Eq. (1) score", "largest abs difference", ".4f"),
-        "spread_t6": largest("Table VI mean", "largest abs difference", ".4f"),
+        "spread_ppl": largest("perplexity", "largest relative difference", ".2g"),
+        "spread_eq1": largest("mean Eq. (1) score", "largest abs difference", ".2g"),
+        "spread_t6": largest("Table VI mean", "largest abs difference", ".2g"),
         "spread_verdicts": f"{changed} of {int(tested.sum())}",
         "spread_profile": str(meta.get("profile", "?")),
         "spread_variables": " ".join(

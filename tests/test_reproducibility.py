@@ -56,7 +56,7 @@ def test_compare_and_summarise_measure_each_difference() -> None:
     assert summary.loc["perplexity", "largest relative difference"] == pytest.approx(0.1)
     assert summary.loc["claim verdict", "verdicts changed"] == 1
     numbers = rep.key_numbers(spread, {"commit": "abc", "profile": "quick", "runs": {}})
-    assert numbers["spread_ppl"] == "10.0%" and numbers["spread_verdicts"] == "1 of 1"
+    assert numbers["spread_ppl"] == "0.1" and numbers["spread_verdicts"] == "1 of 1"
 
 
 def test_the_committed_measurement_reads_and_names_its_provenance() -> None:
