@@ -57,7 +57,9 @@ class Browser:
     def __enter__(self) -> Browser:
         from websockets.sync.client import connect
 
-        self._profile = tempfile.TemporaryDirectory(prefix="ecc-chromium-")
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="ecc-chromium-", ignore_cleanup_errors=True
+        )
         w, h = self.size
         self._proc = subprocess.Popen(
             [self.binary, "--headless=new", "--no-sandbox", "--disable-gpu",
