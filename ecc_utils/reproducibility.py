@@ -29,7 +29,6 @@ __all__ = [
 
 RESULTS = Path("bench") / "results"
 _METRICS = {"perplexity, human reply": "perplexity", "final score (Eq. 1)": "mean Eq. (1) score"}
-NUMERIC = ("perplexity", "mean Eq. (1) score", "Table VI mean")
 
 
 def spread_file(root: str | Path, profile: str) -> Path:
