@@ -14,6 +14,7 @@ them to a folder and reads and writes the files.
 | data/{train,teacher_queries,fewshot,eval}.jsonl | 01 | `Example` records |
 | data/candidates.jsonl, data/stats.json | 01 | R10@k candidates; counts and statistics |
 | teacher/labels.jsonl, teacher/summary.json | 02 | one `LabelRecord` per query; cost |
+| vocabulary.json | 03 (first use) | the trimmed head's tokens: a cache keyed by the texts' digest |
 | runs/<method>/checkpoint-<step>/, runs/<method>/train_log.json | 03 | adapters; `TrainLog` |
 | scores.csv, table6.csv, calibration.json | 04 | Eq. (1) per (input, model); Table VI |
 | fig3.png, fig3.svg | 05 | Fig. 3 |
@@ -58,6 +59,7 @@ ENVIRONMENT = "environment.json"
 DATA = "data"
 SPLITS: tuple[str, ...] = ("train", "teacher_queries", "fewshot", "eval")
 CANDIDATES = "data/candidates.jsonl"
+VOCABULARY = "vocabulary.json"
 STATS = "data/stats.json"
 TEACHER = "teacher"
 LABELS = "teacher/labels.jsonl"
@@ -186,6 +188,11 @@ class Artifacts:
     @property
     def candidates(self) -> Path:
         return self.path(CANDIDATES)
+
+    @property
+    def vocabulary(self) -> Path:
+        """The end model's trimmed vocabulary (`endmodel.vocab.profile_vocabulary`)."""
+        return self.path(VOCABULARY)
 
     @property
     def stats(self) -> Path:

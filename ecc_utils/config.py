@@ -120,6 +120,9 @@ class EndModelConfig:
     # Answering and likelihoods (no training): "auto" is bfloat16 where the processor computes
     # it natively (GPUs with bf16, CPUs with AVX512-BF16 or AMX), else the training dtype.
     inference_dtype: str = _f("auto", *_one_of("auto", "float32", "bfloat16", "float16"))
+    # The output head keeps only the tokens of the profile's texts plus byte fallback
+    # (`endmodel.vocab`): on a CPU most of a small model's arithmetic is its 262k-row head.
+    trim_vocabulary: bool = False
 
 
 @dataclass(frozen=True)

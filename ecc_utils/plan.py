@@ -78,6 +78,14 @@ def _data_steps(profile: Profile, splits: dict[str, str]) -> list[Step]:
     ]
 
 
+def _end_model_inputs(profile: Profile, splits: dict[str, str], *inputs: str) -> tuple[str, ...]:
+    """`inputs` plus, when the end model's head is trimmed, every text its vocabulary is taken
+    from (`endmodel.vocab.profile_vocabulary`): a change to any of them re-runs the step."""
+    if profile.end_model.trim_vocabulary:
+        inputs += (*splits.values(), A.CANDIDATES, A.LABELS)
+    return tuple(dict.fromkeys(inputs))
+
+
 def _training_steps(
     profile: Profile, splits: dict[str, str], checkpoints: dict[str, tuple[str, ...]]
 ) -> list[Step]:
@@ -86,8 +94,8 @@ def _training_steps(
             "03_train",
             f"03_train-{m}",
             {"method": m},
-            inputs=(splits["train"], splits["teacher_queries"], splits["eval"], A.STATS,
-                    A.LABELS),
+            inputs=_end_model_inputs(profile, splits, splits["train"], splits["teacher_queries"],
+                                     splits["eval"], A.STATS, A.LABELS),
             outputs=(A.train_log_file(m), *checkpoints[m]),
             resumable=(A.run_dir(m),),
             title=f"Fine-tuning the end model: {METHOD_NAMES[m]}",
@@ -104,8 +112,8 @@ def _scoring_steps(
         Step(
             "04_score",
             "04_score",
-            inputs=(splits["eval"], splits["train"], A.CANDIDATES, A.STATS, A.LABELS,
-                    *every_checkpoint),
+            inputs=_end_model_inputs(profile, splits, splits["eval"], splits["train"],
+                                     A.CANDIDATES, A.STATS, A.LABELS, *every_checkpoint),
             outputs=(A.SCORES, A.TABLE6, A.CALIBRATION, A.METRICS, A.CLAIMS, A.AGREEMENT,
                      A.VALIDITY, A.SCORE_SUMMARY, A.PER_INPUT, A.PER_GROUP),
             external=data_dirs(profile),
@@ -114,8 +122,9 @@ def _scoring_steps(
         Step(
             "06_online_evolution",
             "06_online_evolution",
-            inputs=(splits["eval"], splits["train"], splits["fewshot"], A.CANDIDATES, A.STATS,
-                    A.LABELS, A.checkpoint_dir(start, step), A.CALIBRATION),
+            inputs=_end_model_inputs(profile, splits, splits["eval"], splits["train"],
+                                     splits["fewshot"], A.CANDIDATES, A.STATS, A.LABELS,
+                                     A.checkpoint_dir(start, step), A.CALIBRATION),
             outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
             resumable=(A.EVOLVE,),
         ),
@@ -130,7 +139,8 @@ def _reading_steps(
             "07_playground",
             "07_playground",
             {"show_widgets": False},  # the book shows one exchange; the widgets need a kernel
-            inputs=(splits["fewshot"], A.LABELS, A.CALIBRATION, *every_checkpoint),
+            inputs=_end_model_inputs(profile, splits, splits["fewshot"], A.LABELS,
+                                     A.CALIBRATION, *every_checkpoint),
         ),
         Step(
             "08_results",

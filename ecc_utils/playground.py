@@ -145,7 +145,7 @@ class Playground:
         from ecc_utils.scoring import Scorer
         from ecc_utils.scoring.calibration import Calibrator
 
-        base, tokenizer = load_end_model(cfg, inference=True)
+        base, tokenizer = load_end_model(cfg, inference=True, art=art)
         checkpoints = available_checkpoints(art, cfg)
         sampling = Sampling.from_profile(cfg)
 

@@ -551,3 +551,59 @@ def test_gain_figure_has_error_bars_per_arm():
     ax = fig.get_axes()[0]
     assert len(ax.containers) == 4  # one errorbar series per arm
     assert [t.get_text() for t in ax.get_legend().get_texts()] == list(dict.fromkeys(gain["arm"]))
+
+
+def test_arms_compute_what_the_starting_adapter_answers_once(tmp_path, monkeypatch):
+    """run_arms shares the round-0 probe and the gates' round-1 answers between arms (the same
+    weights and seed give the same answers): fewer generate calls, the same states."""
+    from ecc_utils.artifacts import Artifacts
+    from ecc_utils.endmodel import generate as gen
+    from ecc_utils.endmodel.load import tiny_random
+    from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
+
+    model, tok = tiny_random(seed=0)
+    start = tmp_path / "start"
+    apply_method(model, PeftSpec("lora")).save_pretrained(str(start))
+    queries = ["你好", "可以便宜吗", "今天发货吗", "快递呢"]
+    stream = [ex(i, q) for i, q in enumerate(queries)]
+    matcher = ConstMatcher({q: 0.3 + 0.1 * i for i, q in enumerate(queries)})
+    scorer = Scorer(CharEmbedder(), matcher, alpha=0.8, theta=0.2)
+    cfg = loop_profile(2, 2, percentile=25)
+    inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
+    calls = []
+    real = gen.generate
+    monkeypatch.setattr(gen, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    states = {}
+    for shared in (False, True):
+        base, _ = tiny_random(seed=0)
+        loop = evolve.Loop(base, tok, make_teacher(tmp_path / str(shared), SpyBackend()),
+                           scorer, inputs, cfg)  # fmt: skip
+        calls.clear()
+        if shared:
+            states[shared] = evolve.run_arms(loop, Artifacts(tmp_path / "a"), start=start,
+                                             progress=False)  # fmt: skip
+        else:  # each arm on its own, as before the sharing
+            from ecc_utils.endmodel.generate import unload_adapter
+            from ecc_utils.evolve.update import trainable_adapter
+
+            states[shared] = {}
+            for arm in ("cloud", "match-only", "no-update", "random"):
+                one = dataclasses.replace(loop, model=trainable_adapter(base, start))
+                if arm in ("cloud", "match-only"):
+                    _, states[shared][arm] = run_gate(arm, one, tmp_path / "b" / arm,
+                                                      progress=False)  # fmt: skip
+                else:
+                    counts = evolve.escalation_counts(states[shared]["cloud"])
+                    states[shared][arm] = evolve.run_control(
+                        arm, one, tmp_path / "b" / arm, counts=counts, progress=False
+                    )
+                base = unload_adapter(one.model)
+        n_calls = len(calls)
+        if not shared:
+            separate = n_calls
+    # 4 arms x (probe at rounds 0-2) + 2 gates x 2 rounds = 16; shared: 3 probes at round 0
+    # and one gate's answers at round 1 fewer.
+    assert (separate, n_calls) == (16, 12)
+    for arm in states[True]:
+        assert states[True][arm].probe_scores == states[False][arm].probe_scores
+        assert states[True][arm].probe_answers == states[False][arm].probe_answers

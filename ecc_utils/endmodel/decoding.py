@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecc_utils.endmodel.head import to_ids, trimmed_head
+
 PickNext = Callable[[Any], Any]  # (rows, vocab) logits -> (rows,) token ids
 
 
@@ -82,8 +84,9 @@ def decode(
 ) -> Any:
     """New tokens for a left-padded batch (`ids`, `mask`), one step at a time with a cache.
 
-    `pick` chooses each row's next token from its logits after the `guard`; a row ends as
-    `stop` says and is padded afterwards. Returns a (rows, steps) tensor of the new tokens.
+    `pick` chooses each row's next logit column after the `guard` (a token id, or with a
+    trimmed head its position among the kept tokens); a row ends as `stop` says and is padded
+    afterwards. Returns a (rows, steps) tensor of the new token ids.
     """
     import torch
     from transformers import DynamicCache
@@ -98,11 +101,14 @@ def decode(
                past_key_values=cache, use_cache=True, logits_to_keep=1)  # fmt: skip
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     stops = torch.tensor(sorted(stop.ids), device=device) if stop.ids else None
-    new: list[Any] = []
+    head = trimmed_head(core)  # a trimmed head's logit columns are positions, not token ids
+    new: list[Any] = []  # token ids
+    picked: list[Any] = []  # their logit columns, which the guard works on
     position = positions[:, -1:]
     for _ in range(max_new_tokens):
-        token = pick(guard.apply(out.logits[:, -1], new))
-        token = torch.where(finished, torch.full_like(token, stop.pad_id), token)
+        column = pick(guard.apply(out.logits[:, -1], picked))
+        token = torch.where(finished, torch.full_like(column, stop.pad_id), to_ids(head, column))
+        picked.append(column)
         new.append(token)
         if stops is not None:
             finished |= torch.isin(token, stops)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ecc_utils.endmodel.decoding import prefix_of
 from ecc_utils.endmodel.format import encode_prompt, encode_response
+from ecc_utils.endmodel.head import to_positions, vocabulary_of
 from ecc_utils.records import Turn
 
 Prompt = tuple[Sequence[Turn], str]  # (context, query)
@@ -45,13 +46,15 @@ def _head(core: Any):
 
 
 def _logprobs(head: Any, cap: float | None, hidden: Any, targets: Any) -> Any:
-    """log p(target) of each row of `hidden` (one position each) under the output head."""
+    """log p(target) of each row of `hidden` (one position each) under the output head (over
+    its kept tokens when it is trimmed)."""
     import torch
 
     logits = head(hidden).float()
     if cap:
         logits = torch.tanh(logits / cap) * cap
-    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
+    columns = to_positions(head, targets)
+    return logits.gather(-1, columns.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
 
 
 def _score_group(model: Any, prompt: list[int], replies: list[list[int]], pad_id: int, chunk: int):
@@ -113,6 +116,7 @@ def reply_logprobs(
     if len(prompts) != len(replies):
         raise ValueError(f"{len(prompts)} prompts but {len(replies)} reply lists")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    vocab = vocabulary_of(model)
     was_training = model.training
     model.eval()
     results = []
@@ -122,6 +126,8 @@ def reply_logprobs(
             toks = [encode_response(tokenizer, context, query, r) for r in group]
             toks = [t[:max_reply_tokens] if max_reply_tokens else t for t in toks]
             toks = [t or [pad] for t in toks]  # an empty reply still scores its end-of-turn
+            if vocab is not None:  # a trimmed head: tokens it lacks are spelled in bytes
+                toks = [vocab.fit(tokenizer, t) for t in toks]
             rows = _score_group(model, ids, toks, pad, chunk)
             results.append(
                 ReplyScores(np.array([sum(r) for r in rows]), np.array([len(r) for r in rows]))

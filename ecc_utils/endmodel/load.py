@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ecc_utils.endmodel.shaped import SHAPED_MODELS, shaped_model
 
 if TYPE_CHECKING:
+    from ecc_utils.artifacts import Artifacts
     from ecc_utils.config import Profile
 
 PACKAGED_MODELS: tuple[str, ...] = ("gemma3-270m", "smollm2-135m")
@@ -338,21 +339,39 @@ def torch_bfloat16():
 
 
 def count_parameters(model) -> tuple[int, int]:
-    """``(trainable, total)`` parameter counts of `model`."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    """``(trainable, total)`` parameter counts of `model` (a trimmed head's rows, a copy of
+    part of the tied embeddings, are not counted)."""
+    copies = {id(m.rows) for m in model.modules() if type(m).__name__ == "TrimmedHead"}
+    params = [p for p in model.parameters() if id(p) not in copies]
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    total = sum(p.numel() for p in params)
     return trainable, total
 
 
 def load_end_model(
-    cfg: Profile, device: str | None = None, inference: bool = False
+    cfg: Profile, device: str | None = None, inference: bool = False, art: Artifacts | None = None
 ) -> tuple[Any, Any]:
     """The profile's end model and tokenizer (section `end_model`); `device` overrides its
     device. ``inference=True`` loads it in ``end_model.inference_dtype`` (for answering and
-    scoring only, never for training)."""
+    scoring only, never for training). With ``end_model.trim_vocabulary`` the output head keeps
+    only the tokens of the profile's texts under `art` (`endmodel.vocab`), which is then
+    required."""
     e = cfg.end_model
     dev = resolve_device(device or e.device)
     dtype = e.dtype
     if inference:
         dtype = str(resolve_inference_dtype(e.inference_dtype, e.dtype, dev)).removeprefix("torch.")
-    return load_model(e.spec, trust_remote_code=e.trust_remote_code, dtype=dtype, device=dev)
+    model, tokenizer = load_model(
+        e.spec, trust_remote_code=e.trust_remote_code, dtype=dtype, device=dev
+    )
+    if e.trim_vocabulary:
+        if art is None:
+            raise ValueError(
+                "end_model.trim_vocabulary is on: pass art= (the profile's Artifacts) to "
+                "load_end_model, whose texts define the vocabulary"
+            )
+        from ecc_utils.endmodel.head import trim_head
+        from ecc_utils.endmodel.vocab import profile_vocabulary
+
+        trim_head(model, profile_vocabulary(art, tokenizer, cfg.train.max_input_length))
+    return model, tokenizer

@@ -102,7 +102,8 @@ def run_arms(
 ) -> dict[str, LoopState]:
     """Every arm of section `evolve`, the gates first, then the controls, each from the adapter
     saved in `start` on `loop`'s model (the base model), its state under
-    ``art.evolve_dir(arm)``. An arm's run key covers the settings, the inputs, the starting
+    ``art.evolve_dir(arm)``. What the starting adapter answers (the probe at round 0, the
+    gates' answers at round 1) is computed once for all arms. An arm's run key covers the settings, the inputs, the starting
     adapter and (``random``) the reference gate's counts, so a re-run continues exactly the arms
     whose inputs are unchanged.
     """
@@ -115,10 +116,11 @@ def run_arms(
     settings = (ev, cfg.generation, cfg.scoring, train, cfg.seed, ids)
     files = sorted(Path(start).glob("adapter_*"))
     states: dict[str, LoopState] = {}
+    shared: dict = {}  # every arm starts from `start`: its round-0 work is done once
     for arm in (*ev.gates, *ev.controls):
         counts = escalation_counts(states[ev.gates[0]]) if arm == "random" else []
         key = run_key(arm, *settings, counts, files=files)
-        arm_loop = dataclasses.replace(loop, model=trainable_adapter(base, start))
+        arm_loop = dataclasses.replace(loop, model=trainable_adapter(base, start), shared=shared)
         if arm in GATES:
             _, states[arm] = run_gate(arm, arm_loop, art.evolve_dir(arm), run_key=key,
                                       progress=progress)  # fmt: skip

@@ -77,6 +77,19 @@ class Loop:
     scorer: Scorer
     inputs: LoopInputs
     cfg: Profile
+    # What the starting adapter computes, shared by arms that start from the same adapter
+    # (`run_arms` gives them one dict; None: nothing shared).
+    shared: dict | None = field(default=None, compare=False, repr=False)
+
+    def once(self, key: tuple, compute: Callable[[], Any], *, starting: bool) -> Any:
+        """``compute()``, or its result from an earlier arm when the model is still the
+        starting adapter (`starting`): the arms answer with the same weights and seed there, so
+        the answers are the same, and are computed once."""
+        if self.shared is None or not starting:
+            return compute()
+        if key not in self.shared:
+            self.shared[key] = compute()
+        return self.shared[key]
 
 
 @dataclass
@@ -149,7 +162,7 @@ def run_arm(
     if state.rounds_done:
         load_adapter_weights(loop.model, adapter)
     if not state.records:  # round 0: before any local update
-        means = _probe(loop, state, 0)
+        means = _probe(loop, state, 0, starting=True)
         state.records.append(asdict(RoundRecord(arm, 0, 0, 0, 0.0, 0, 0, 0, 0, 0.0, *means)))
         state.save(state_file)
     label = f"gate {arm}" if arm in GATES else f"control {arm}"
@@ -204,7 +217,7 @@ def _finish_round(
         seed=cfg.seed + r,
         work_dir=state_dir / "trainer",
     )
-    means = _probe(loop, state, k)
+    means = _probe(loop, state, k, starting=False)
     mask = np.asarray(d.mask, dtype=bool)
     state.records.append(asdict(RoundRecord(
         state.arm, k, len(batch), int(mask.sum()), float(mask.mean()), len(d.called),
@@ -223,15 +236,19 @@ def _finish_round(
     )  # fmt: skip
 
 
-def _probe(loop: Loop, state: LoopState, k: int) -> tuple[float, float]:
-    """Answer and score the probe set at round `k`; keep the per-query scores in `state`."""
+def _probe(loop: Loop, state: LoopState, k: int, *, starting: bool) -> tuple[float, float]:
+    """Answer and score the probe set at round `k` (once for every arm when the model is the
+    `starting` adapter); keep the per-query scores in `state`."""
     from ecc_utils.endmodel.generate import generate
 
     probe = list(loop.inputs.probe)
-    answers = generate(loop.model, loop.tokenizer, probe, round_sampling(loop.cfg, k))
-    scores = loop.scorer.score(
-        [e.query for e in probe], answers, list(loop.inputs.probe_references)
-    )
+
+    def answer_and_score():
+        answers = generate(loop.model, loop.tokenizer, probe, round_sampling(loop.cfg, k))
+        refs = list(loop.inputs.probe_references)
+        return answers, loop.scorer.score([e.query for e in probe], answers, refs)
+
+    answers, scores = loop.once(("probe", k), answer_and_score, starting=starting)
     state.probe_answers.append(answers)
     state.probe_scores.append([float(x) for x in scores["final_score"]])
     return float(scores["final_score"].mean()), float(scores["sim"].mean())
@@ -251,7 +268,11 @@ def gate_policy(gate: str, loop: Loop) -> Policy:
 
     def decide(state: LoopState, k: int, batch: list[Example]) -> Decision:
         queries = [e.query for e in batch]
-        answers = generate(loop.model, loop.tokenizer, batch, round_sampling(loop.cfg, k))
+        answers = loop.once(
+            ("answers", k, tuple(e.id for e in batch)),
+            lambda: generate(loop.model, loop.tokenizer, batch, round_sampling(loop.cfg, k)),
+            starting=not state.rounds_done,  # round 1: every gate still has the start's weights
+        )
         unhappy = loop.inputs.dissatisfied
         unhappy = unhappy(batch, answers) if unhappy is not None else None
         if gate == "cloud":  # the paper: the cloud answers every query, to score the end model

@@ -30,7 +30,8 @@ def local_update(
     adapter's method with `TrainConfig.for_method`). No examples: no update. Returns seconds."""
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from ecc_utils.train.pairs import PadCollator, PairDataset
+    from ecc_utils.endmodel.head import vocabulary_of
+    from ecc_utils.train.pairs import PadCollator, PairDataset, accepts_logits_to_keep
 
     if not examples:
         return 0.0
@@ -53,12 +54,14 @@ def local_update(
         use_cpu=next(model.parameters()).device.type == "cpu",
         disable_tqdm=True,
     )
-    dataset = PairDataset(tokenizer, examples, cfg.max_input_length, cfg.max_output_length)
+    dataset = PairDataset(tokenizer, examples, cfg.max_input_length, cfg.max_output_length,
+                          vocabulary_of(model))  # fmt: skip
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=dataset,
-        data_collator=PadCollator(tokenizer.pad_token_id),
+        # Vocabulary logits only where the loss needs them (the same loss, less arithmetic).
+        data_collator=PadCollator(tokenizer.pad_token_id, None, accepts_logits_to_keep(model)),
     )
     t0 = time.perf_counter()
     trainer.train()

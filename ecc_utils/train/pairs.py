@@ -11,6 +11,7 @@ from typing import Any
 
 from ecc_utils.artifacts import read_label_file
 from ecc_utils.endmodel.format import IGNORE_INDEX, encode_example
+from ecc_utils.endmodel.vocab import Vocabulary
 from ecc_utils.records import Example
 
 
@@ -81,20 +82,36 @@ def mix_training_pairs(
 
 
 class PairDataset:
-    """Encoded training pairs (a map-style dataset for the Trainer)."""
+    """Encoded training pairs (a map-style dataset for the Trainer).
+
+    For a model with a trimmed head (`vocab`, from `endmodel.head.vocabulary_of`), response
+    tokens outside the vocabulary are spelled in bytes and the labels are logit columns."""
 
     def __init__(
-        self, tokenizer, examples: Sequence[Example], max_input_length: int, max_output_length: int
+        self,
+        tokenizer,
+        examples: Sequence[Example],
+        max_input_length: int,
+        max_output_length: int,
+        vocab: Vocabulary | None = None,
     ):
-        self.items = [
+        items = [
             encode_example(tokenizer, e, max_input_length, max_output_length) for e in examples
         ]
+        self.items = [_fitted(tokenizer, it, vocab) for it in items] if vocab else items
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, list[int]]:
         return self.items[i]
+
+
+def _fitted(tokenizer, item: dict[str, list[int]], vocab: Vocabulary) -> dict[str, list[int]]:
+    n = sum(1 for lab in item["labels"] if lab == IGNORE_INDEX)
+    target = vocab.fit(tokenizer, item["input_ids"][n:])
+    return {"input_ids": item["input_ids"][:n] + target,
+            "labels": [IGNORE_INDEX] * n + vocab.positions(target)}  # fmt: skip
 
 
 @dataclass

@@ -58,7 +58,7 @@ def run_from_profile(
         else:
             device = "cpu"
     if model is None:
-        model, tokenizer = load_end_model(cfg, device=device)
+        model, tokenizer = load_end_model(cfg, device=device, art=art)
     spec = PeftSpec.from_train(method, cfg.train)
     return train_method(
         model,

@@ -26,6 +26,7 @@ from ecc_utils.artifacts import (
     write_train_log,
 )
 from ecc_utils.endmodel.format import transcript_ids
+from ecc_utils.endmodel.head import vocabulary_of
 from ecc_utils.endmodel.peft_methods import (
     DEPRECATION_NOISE,
     PeftSpec,
@@ -306,7 +307,8 @@ def _run_trainer(
 
     from ecc_utils.endmodel.load import count_parameters, resolve_device
 
-    dataset = PairDataset(tokenizer, mixed, cfg.max_input_length, cfg.max_output_length)
+    dataset = PairDataset(tokenizer, mixed, cfg.max_input_length, cfg.max_output_length,
+                          vocabulary_of(model))  # fmt: skip
     dev = resolve_device(options.device) if options.device != "auto" else model.device.type
     use_bf16 = _bf16_math(cfg.mixed_precision, next(model.parameters()).dtype, dev)
     args_kw = _training_arguments(out_dir, cfg, seed, dev, use_bf16)
