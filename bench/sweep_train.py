@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if not art.labels.is_file():
         raise SystemExit(f"{art.labels} is missing: run notebooks 01-02 for this profile first")
     lrs = parse_lrs(a.lr) or {m: [cfg.train.learning_rate] for m in cfg.train.methods}
-    train_model, tokenizer = load_end_model(cfg, device="cpu")
-    infer_model = ready_for_inference(load_end_model(cfg, device="cpu", inference=True)[0])
+    train_model, tokenizer = load_end_model(cfg, device="cpu", art=art)
+    infer_model = ready_for_inference(load_end_model(cfg, device="cpu", inference=True, art=art)[0])
     models = (train_model, tokenizer, infer_model)
     g = cfg.generation  # the profile's guard when it has one, else the quick profile's
     penalty = a.guard_penalty or (g.repetition_penalty if g.guarded else 1.2)
