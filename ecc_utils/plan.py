@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ecc_utils import artifacts as A
 from ecc_utils.paper import METHOD_NAMES
-from ecc_utils.reproducibility import spread_file
+from ecc_utils.reproducibility import spread_file, vocab_file
 from ecc_utils.train.sweep import sweep_file
 
 if TYPE_CHECKING:
@@ -163,6 +163,10 @@ def _measured_pages(profile: Profile, params_dir: Path | None) -> list[Step]:
     spread = spread_file(params_dir.parent, profile.name)
     if spread.is_file():
         drift = tuple(str(p) for p in sorted(spread.parent.glob("cpu_drift_*.csv")))
+        vocab = vocab_file(params_dir.parent, profile.name)
+        vocab_paths = (str(vocab),) if vocab.is_file() else ()
         steps.append(Step("10_reproducibility", "10_reproducibility",
-                          external=(str(spread), str(spread.with_suffix(".json")), *drift)))  # fmt: skip
+                          inputs=(A.METRICS, A.TABLE6, A.CLAIMS, A.EVOLUTION_GAIN),
+                          external=(str(spread), str(spread.with_suffix(".json")), *drift,
+                                    *vocab_paths)))  # fmt: skip
     return steps

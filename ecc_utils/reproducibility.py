@@ -25,6 +25,9 @@ __all__ = [
     "read_spread",
     "spread_file",
     "summarise",
+    "this_build",
+    "vocab_file",
+    "vocab_numbers",
 ]
 
 RESULTS = Path("bench") / "results"
@@ -139,3 +142,49 @@ def drift_table(results: str | Path) -> pd.DataFrame:
     rows = pd.concat([pd.read_csv(f, dtype=str) for f in files])
     order = list(dict.fromkeys(rows["check"]))
     return rows.pivot(index="check", columns="tag", values="value").reindex(order)
+
+
+def this_build(spread: pd.DataFrame, art: str | Path) -> pd.DataFrame:
+    """This build's headline numbers beside the measured default run's (the spread's), for the
+    verdicts: the rows whose verdict differs, with both values. Empty when they all agree."""
+    default = spread[["kind", "item", "value_default", "verdict_default"]].rename(
+        columns={"value_default": "value", "verdict_default": "verdict"}
+    )
+    both = compare(default, headline(art))
+    both = both.rename(columns=lambda c: c.replace("_narrowed", "_this_build"))
+    return both[both["same_verdict"] == False]  # noqa: E712
+
+
+def vocab_file(root: str | Path, profile: str) -> Path:
+    """``bench/results/vocab_<profile>.csv`` (`bench/bench_vocab.py`: full against trimmed head)."""
+    return Path(root) / RESULTS / f"vocab_{profile}.csv"
+
+
+def vocab_numbers(table: pd.DataFrame) -> dict[str, str]:
+    """Glue values for the Reproducibility page's section on the trimmed head, from
+    `bench/bench_vocab.py`'s table (one row per model: the original, then an adapter)."""
+    if table.empty:
+        keys = ["kept", "full", "held_out_only", "inputs", "dtype", "adapter"] + [
+            f"{m}_{k}" for m in ("original", "adapter")
+            for k in ("ppl_full", "ppl_trimmed", "nll", "generate", "likelihood")
+        ]  # fmt: skip
+        return {f"vocab_{k}": "n/a" for k in keys}
+    first = table.iloc[0]
+    out = {
+        "vocab_kept": f"{int(first['kept_tokens']):,}",
+        "vocab_full": f"{int(first['full_tokens']):,}",
+        "vocab_held_out_only": f"{int(first['held_out_only_tokens']):,}",
+        "vocab_inputs": str(int(first["inputs"])),
+        "vocab_dtype": str(first["dtype"]).removeprefix("torch."),
+        "vocab_adapter": str(table.iloc[-1]["model"]).removeprefix("adapter ").split("/", 2)[-1],
+    }
+    for i, r in enumerate(table.itertuples()):
+        key = "original" if i == 0 else "adapter"
+        out |= {
+            f"vocab_{key}_ppl_full": f"{r.perplexity_full:.2f}",
+            f"vocab_{key}_ppl_trimmed": f"{r.perplexity_trimmed:.2f}",
+            f"vocab_{key}_nll": f"{r.nll_difference:+.4f} [{r.nll_low:+.4f}, {r.nll_high:+.4f}]",
+            f"vocab_{key}_generate": f"{r.generate_ratio:.2f}",
+            f"vocab_{key}_likelihood": f"{r.likelihood_ratio:.2f}",
+        }
+    return out

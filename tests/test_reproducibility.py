@@ -98,6 +98,11 @@ def test_the_page_is_planned_only_where_the_spread_was_measured(tmp_path) -> Non
     step = build_plan(cfg, tmp_path / "params")[-1]
     assert step.key == "10_reproducibility"
     assert any(e.endswith("cpu_drift_x.csv") for e in step.external)
+    assert not any("vocab_" in e for e in step.external)
+    shutil.copy(rep.vocab_file(ROOT, "quick"), results)
+    step = build_plan(cfg, tmp_path / "params")[-1]
+    assert any(e.endswith("vocab_quick.csv") for e in step.external)
+    assert "claims.csv" in step.inputs  # the page compares this build's verdicts
 
 
 def test_the_drift_table_has_a_column_per_machine_and_setting() -> None:
@@ -106,3 +111,33 @@ def test_the_drift_table_has_a_column_per_machine_and_setting() -> None:
     numerics = table.loc["retrieval numerics.pairwise_dots"]
     assert numerics.nunique() == 1  # the same bits on every machine and setting
     assert table.loc["retrieval float32 (Q @ M.T)"].nunique() > 1
+
+
+def test_this_build_lists_only_the_verdicts_that_moved(monkeypatch) -> None:
+    measured = rep.compare(_run({"A": 10.0}, "supported"), _run({"A": 10.5}, "supported"))
+    monkeypatch.setattr(rep, "headline", lambda art: _run({"A": 12.0}, "supported"))
+    assert rep.this_build(measured, "unused").empty  # numbers moved, the verdict did not
+    monkeypatch.setattr(rep, "headline", lambda art: _run({"A": 10.0}, "inconclusive"))
+    moved = rep.this_build(measured, "unused")
+    assert list(moved["item"]) == ["LoRA above x: ppl"]
+    assert list(moved[["verdict_default", "verdict_this_build"]].iloc[0]) == [
+        "supported",
+        "inconclusive",
+    ]
+
+
+def test_the_trimmed_head_measurement_reads_and_only_lowers_perplexity() -> None:
+    """`bench/results/vocab_quick.csv` (`bench/bench_vocab.py`): a trimmed head renormalises over
+    the kept tokens, so every model's held-out perplexity falls and the paired NLL difference
+    lies below zero; the page's glue values come from the table."""
+    table = pd.read_csv(rep.vocab_file(ROOT, "quick"))
+    assert list(table["model"])[0] == "Original Model" and len(table) == 2
+    assert (table["perplexity_trimmed"] < table["perplexity_full"]).all()
+    assert (table["nll_high"] < 0).all() and (table["nll_low"] <= table["nll_difference"]).all()
+    assert (table["kept_tokens"] < table["full_tokens"]).all()
+    numbers = rep.vocab_numbers(table)
+    assert numbers["vocab_kept"] == f"{int(table['kept_tokens'][0]):,}"
+    assert numbers["vocab_adapter"].startswith("runs/lora/checkpoint-")
+    assert numbers["vocab_original_ppl_trimmed"] == f"{table['perplexity_trimmed'][0]:.2f}"
+    assert set(rep.vocab_numbers(pd.DataFrame())) == set(numbers)  # no file: n/a, same keys
+    assert set(rep.vocab_numbers(pd.DataFrame()).values()) == {"n/a"}
