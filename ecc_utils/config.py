@@ -180,6 +180,9 @@ class GenerationConfig:
     # a penalty on the answer's own tokens (> 1) and/or no n-gram twice in an answer (n > 0).
     repetition_penalty: float = _f(1.0, lambda v: v >= 1.0, ">= 1 (1: no guard)")
     no_repeat_ngram_size: int = _f(0, *_nonneg)
+    # With the guard on, the scoring page also answers with the paper's plain sampling, to
+    # measure the guard's effect on degenerate answers: one more generation pass per model.
+    compare_unguarded: bool = True
 
     @property
     def guarded(self) -> bool:

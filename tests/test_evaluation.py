@@ -3,6 +3,8 @@ constructed tables whose answers are known."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,6 +162,8 @@ def test_with_the_guard_models_also_answer_with_plain_sampling():
     from ecc_utils.scoring.evaluation import (
         CandidateGroup,
         evaluate_models,
+        metric_intervals,
+        per_group_table,
         per_input_table,
     )
 
@@ -184,3 +188,20 @@ def test_with_the_guard_models_also_answer_with_plain_sampling():
                            "final_score": 0.0})  # fmt: skip
     table = per_input_table(b, inputs, scores)
     assert {"degenerate", "degenerate_unguarded"} <= set(table.columns)
+    # generation.compare_unguarded off: the same guarded answers, no second pass, no row.
+    c = evaluate_models(model, tok, {"Original Model": None}, inputs, teacher, groups,
+                        sampling=dataclasses.replace(guard, compare_unguarded=False),
+                        max_output_length=kw["max_output_length"])  # fmt: skip
+    assert c["Original Model"].unguarded == []
+    assert c["Original Model"].answers == b["Original Model"].answers
+    unmeasured = per_input_table(c, inputs, scores)
+    assert unmeasured["degenerate_unguarded"].isna().all()
+    tables = {"input": unmeasured, "group": per_group_table(c, groups)}
+    metrics = set(metric_intervals(tables, ["Original Model"])["metric"])
+    assert "degenerate answers" in metrics and "degenerate answers, no guard" not in metrics
+    tables["input"] = table
+    assert "degenerate answers, no guard" in set(
+        metric_intervals({**tables, "group": per_group_table(b, groups)}, ["Original Model"])[
+            "metric"
+        ]
+    )

@@ -101,6 +101,8 @@ class Sampling:
     # The repetition guard (a deviation from the paper, see `decoding.decode`): > 1 / > 0 on.
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    # Guarded: whether the scoring page also answers with the paper's plain sampling.
+    compare_unguarded: bool = True
 
     @classmethod
     def from_profile(cls, cfg: Profile) -> Sampling:
@@ -115,6 +117,7 @@ class Sampling:
             seed=cfg.seed,
             repetition_penalty=g.repetition_penalty,
             no_repeat_ngram_size=g.no_repeat_ngram_size,
+            compare_unguarded=g.compare_unguarded,
         )
 
     @property

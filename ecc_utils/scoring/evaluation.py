@@ -63,7 +63,8 @@ class ModelEvaluation:
     human: tuple[np.ndarray, np.ndarray]  # (summed log-probability, tokens) per input
     teacher: tuple[np.ndarray, np.ndarray]
     selection: dict[str, list[np.ndarray]]  # per selector, one score per candidate per group
-    # With the repetition guard on: the answers of the paper's plain sampling, for comparison.
+    # With the repetition guard on: the answers of the paper's plain sampling, for comparison
+    # (None: no guard, so the answers are those; empty: guarded, plain sampling not measured).
     unguarded: list[str] | None = None
 
 
@@ -80,7 +81,8 @@ def evaluate_models(
 ) -> dict[str, ModelEvaluation]:
     """Every model of `checkpoints` (None: the base model) on the same inputs and groups.
     When `sampling` has the repetition guard on, each model also answers with the paper's
-    plain sampling (`ModelEvaluation.unguarded`) so that the guard's effect is measured."""
+    plain sampling (`ModelEvaluation.unguarded`) so that the guard's effect is measured, unless
+    ``sampling.compare_unguarded`` is off."""
     from ecc_utils.endmodel.generate import adapter_applied, generate
 
     guarded = sampling.guarded
@@ -94,7 +96,10 @@ def evaluate_models(
         ctx = adapter_applied(base, ckpt, merge=True) if ckpt is not None else _as_is(base)
         with ctx as model:
             answers = generate(model, tokenizer, inputs, sampling)
-            unguarded = generate(model, tokenizer, inputs, plain) if guarded else None
+            unguarded = None
+            if guarded:
+                compare = sampling.compare_unguarded
+                unguarded = generate(model, tokenizer, inputs, plain) if compare else []
             scores = reply_logprobs(model, tokenizer, prompts, replies, max_input_length=length,
                                     max_reply_tokens=max_output_length)  # fmt: skip
             selection = selection_scores(
@@ -147,11 +152,17 @@ def per_input_table(
                 "nll_human": -float(ev.human[0][i]), "tokens_human": int(ev.human[1][i]),
                 "nll_teacher": -float(ev.teacher[0][i]), "tokens_teacher": int(ev.teacher[1][i]),
                 "degenerate": is_degenerate(a),
-                "degenerate_unguarded": is_degenerate(ev.unguarded[i] if ev.unguarded else a),
+                "degenerate_unguarded": _degenerate_unguarded(ev.unguarded, i, a),
                 "rouge_l": rouge_l(a, refs) if a.strip() else 0.0,
                 "bleu4": bleu(a, refs) if a.strip() else 0.0,
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _degenerate_unguarded(unguarded: list[str] | None, i: int, answer: str) -> float:
+    if unguarded is None:  # no guard: the answers are the plain sampling's
+        return float(is_degenerate(answer))
+    return float(is_degenerate(unguarded[i])) if unguarded else float("nan")
 
 
 def per_group_table(
@@ -182,6 +193,7 @@ class Metric:
     table: str  # "input" or "group"
     higher_is_better: bool
     statistic: Callable[[pd.DataFrame], Callable[[np.ndarray], float]]
+    measured_in: str | None = None  # a column that may be unmeasured (all NaN): then no row
 
 
 def _mean_of(values: np.ndarray):
@@ -220,7 +232,13 @@ METRICS: dict[str, Metric] = {
         Metric("perplexity, human reply", "input", False, _ppl("human")),
         Metric("perplexity, teacher reply", "input", False, _ppl("teacher")),
         Metric("degenerate answers", "input", False, _mean("degenerate")),
-        Metric("degenerate answers, no guard", "input", False, _mean("degenerate_unguarded")),
+        Metric(
+            "degenerate answers, no guard",
+            "input",
+            False,
+            _mean("degenerate_unguarded"),
+            "degenerate_unguarded",
+        ),
         Metric("ROUGE-L vs human replies", "input", True, _mean("rouge_l")),
         Metric("BLEU-4 vs human replies", "input", True, _mean("bleu4")),
         Metric("selector R10@1 (mean log-prob)", "group", True, _hit("rank_mean")),
@@ -245,6 +263,8 @@ def metric_intervals(
     for name, metric in METRICS.items():
         for model in models:
             df = _rows(tables, metric, model)
+            if metric.measured_in and df[metric.measured_in].isna().all():
+                continue
             iv = bootstrap(len(df), metric.statistic(df), seed=seed)
             rows.append({"model": model, "metric": name, **iv.to_dict()})
     return pd.DataFrame(rows)
