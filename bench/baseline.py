@@ -1,10 +1,17 @@
-"""The plain baseline each benchmark compares against: what a user would write with
-transformers and PEFT alone, on the same models, inputs and settings as ours.
+"""The plain baselines each benchmark compares against: what a user writes with transformers
+and PEFT alone, on the same models, inputs and settings as ours. Two of each:
 
-- training: `transformers.Trainer` on a `PeftModel`, batch 1 by default, random order, logits
-  over the whole vocabulary at every position, `DataCollatorForSeq2Seq` padding;
-- generation: `model.generate` one prompt at a time;
-- scoring: the encoder called once per text, every time a text is needed.
+- **fair** (what an experienced user writes; the README's ratios): training, `Trainer` on a
+  `PeftModel` at ours' batch, transformers' length grouping, bf16 where ours uses it;
+  generation, the adapter merged, the same dtype, `model.generate` on length-sorted,
+  left-padded batches of ours' size with stop strings (`fair_generate`); encoding, the
+  encoder's own batched call over the same list (`fair_encode`);
+- **paper** (the paper's recipe, kept as "against the paper's recipe"): training at batch 1 in
+  float32, random order; generation one prompt at a time, float32, adapter unmerged; encoding
+  one text at a time, every time a text is needed.
+
+Both train with logits over the whole vocabulary at every position and
+`DataCollatorForSeq2Seq` padding, and answer with the model's full head.
 
 The method's own settings (PEFT config, P-Tuning v2's starting prefix, the token ids of each
 pair) are ours, so that any difference in loss or answers comes from the speed path alone.
@@ -34,6 +41,13 @@ class PlainTrain:
     schedule_steps: int | None = None  # the linear schedule's length (default: `steps`)
     seed: int = 0
     bf16: bool = False
+    group_by_length: bool = False  # transformers' length grouping (the fair baseline)
+
+    @property
+    def label(self) -> str:
+        """Its settings in words, for the results' rows."""
+        order = "length-grouped" if self.group_by_length else "random order"
+        return f"Trainer + PEFT, batch {self.batch_size}, {order}, {'bf16' if self.bf16 else 'float32'}"
 
 
 def plain_train(model, tokenizer, spec: PeftSpec, examples: Sequence[Example], cfg: PlainTrain,
@@ -76,6 +90,7 @@ def plain_train(model, tokenizer, spec: PeftSpec, examples: Sequence[Example], c
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=cfg.bf16,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         use_cpu=use_cpu,
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -121,6 +136,48 @@ def plain_generate(model, tokenizer, inputs: Sequence[tuple[Sequence, str]], *,
                            eos_token_id=stop_token_ids(tokenizer, model), **kw)  # fmt: skip
         out.append(tokenizer.decode(y[0, x.shape[1] :], skip_special_tokens=True).strip())
     return out
+
+
+def fair_generate(model, tokenizer, inputs: Sequence[tuple[Sequence, str]], sampling) -> list[str]:
+    """`model.generate` as an experienced user calls it: prompts built as ours, sorted by
+    length into left-padded batches of `sampling.batch_size`, top-p `sampling.top_p` at
+    `sampling.temperature` (top_k off, as ours), stopping at EOS, the end of turn or (a plain
+    transcript) the next turn's marker; sampling seeded per batch. The answers, in order."""
+    import torch
+
+    from ecc_utils.endmodel.generate import cut_at_next_turn, plain_turn_markers, stop_token_ids
+
+    device = next(model.parameters()).device
+    prompts = [encode_prompt(tokenizer, list(c), q, sampling.max_input_length) for c, q in inputs]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    markers = [] if getattr(tokenizer, "chat_template", None) else plain_turn_markers()
+    kw: dict[str, Any] = dict(max_new_tokens=sampling.max_new_tokens, do_sample=sampling.do_sample,
+                              pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=stop_token_ids(tokenizer, model))  # fmt: skip
+    if sampling.do_sample:
+        kw.update(top_p=sampling.top_p, temperature=sampling.temperature, top_k=0)
+    if markers:
+        kw.update(stop_strings=markers, tokenizer=tokenizer)
+    out = [""] * len(prompts)
+    for b, start in enumerate(range(0, len(order), sampling.batch_size)):
+        rows = order[start : start + sampling.batch_size]
+        n = max(len(prompts[i]) for i in rows)
+        ids = torch.tensor([[tokenizer.pad_token_id] * (n - len(prompts[i])) + prompts[i]
+                            for i in rows], device=device)  # fmt: skip
+        mask = torch.tensor([[0] * (n - len(prompts[i])) + [1] * len(prompts[i]) for i in rows],
+                            device=device)  # fmt: skip
+        torch.manual_seed(sampling.seed + b)
+        with torch.inference_mode():
+            y = model.generate(input_ids=ids, attention_mask=mask, **kw)
+        for i, row in zip(rows, y[:, n:], strict=True):
+            text = tokenizer.decode(row, skip_special_tokens=True)
+            out[i] = cut_at_next_turn(text, markers).strip()
+    return out
+
+
+def fair_encode(encode_batch, texts: Sequence[str]) -> Any:
+    """The encoder's own batched call over the same list (repeats included, as given)."""
+    return encode_batch(list(texts))
 
 
 def plain_encode(encode_one, texts: Sequence[str]) -> list[Any]:

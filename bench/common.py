@@ -47,6 +47,20 @@ def natural_pairs(n: int, seed: int = 0, files: Sequence[str] = ("train", "valid
     return unique[:n]
 
 
+def reply_pool(n: int, exclude: Sequence[str] = (), seed: int = 0) -> list[str]:
+    """Up to `n` distinct replies of the ECD sample (the positive and the negative candidates
+    of every file: real customer-service replies), none of `exclude`, shuffled by `seed`."""
+    seen = set(exclude)
+    out = []
+    for name in ("train", "valid", "test"):
+        for r in read_ecd(data_dir() / "ecd_sample" / name, strict=False).records:
+            if r.response.strip() and r.response not in seen:
+                seen.add(r.response)
+                out.append(r.response)
+    random.Random(seed).shuffle(out)
+    return out[:n]
+
+
 def step_timer():
     """A TrainerCallback that records each optimizer step's wall time (CUDA synchronised) and
     the Trainer's logged losses; `.times` and `.losses` ({step: loss})."""

@@ -1,7 +1,7 @@
 """Both training loss curves of a `bench_train.py` run, one panel per method, against the
 samples seen (a running mean over `--window` samples, since a batch-1 loss is one pair's).
 
-    python bench/plot_loss.py bench/results/train_cpu_loss.csv
+    python bench/plot_loss.py bench/results/train_cpu_fair_loss.csv
 """
 
 from __future__ import annotations

@@ -67,11 +67,15 @@ def test_paper_training_path_runs_resumes_exactly_and_matches_plain_peft(root, d
 
     rows = read("gpu_train.csv")
     methods = ("prefix", "ptuning_v2", "lora")
-    paths = {"plain Trainer + PEFT", "ours", "ours, length-bucketed"}
+    fair = "plain Trainer + PEFT, length-grouped"
+    paths = {"plain Trainer + PEFT", "ours", "ours, length-bucketed", fair}
     assert {(r["method"], r["path"]) for r in rows} == {(m, p) for m in methods for p in paths}
     assert all(float(r["samples_per_s"]) > 0 for r in rows)
-    # The paper's settings: batch 1 for plain and ours.
-    assert {r["batch_size"] for r in rows if r["path"] != "ours, length-bucketed"} == {"1"}
+    # The paper's settings: batch 1 for plain and ours; the fair baseline at ours' bucket batch.
+    batch_1 = {"plain Trainer + PEFT", "ours"}
+    assert {r["batch_size"] for r in rows if r["path"] in batch_1} == {"1"}
+    assert {r["batch_size"] for r in rows if r["path"] not in batch_1} == {"4"}
+    assert all("length-grouped" in r["settings"] for r in rows if r["path"] == fair)
     # On the CPU in float32 a resumed run ends at the straight run's weights, bit for bit.
     assert [float(r["max_abs_weight_difference"]) for r in read("gpu_resume.csv")] == [0.0] * 3
     # Same pairs, same order, batch 1: ours (logits only where the loss needs them) and plain
