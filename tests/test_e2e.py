@@ -481,3 +481,21 @@ def test_the_playground_runs_in_jupyterlab(smoke_run):
     finally:
         lab.terminate()
         lab.wait(timeout=30)
+
+
+def test_the_data_page_runs_without_a_data_folder(tmp_path):
+    """A reader without the ECD/JDDC samples gets the synthetic corpus: the data page (with its
+    exercise on the mask's misses, which are measured on JDDC only) must still execute."""
+    from tests.conftest import copy_project
+
+    root = copy_project(tmp_path / "project")
+    env = {k: v for k, v in os.environ.items() if k != "ECC_DATA_DIR"}
+    env.update(HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
+    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
+           "--no-book"]  # fmt: skip
+    for stage in ("00_environment", "01_data"):
+        run = subprocess.run([*cmd, "--only", stage], capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    stats = json.loads((root / "artifacts" / "smoke" / "data" / "stats.json").read_text())
+    assert stats["source"]["kind"] == "synthetic"
+    assert not (root / "artifacts" / "smoke" / "data" / "masking_misses.csv").exists()
