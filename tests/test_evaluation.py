@@ -160,8 +160,10 @@ def test_with_the_guard_models_also_answer_with_plain_sampling():
     from ecc_utils.endmodel.load import tiny_random
     from ecc_utils.records import Example, Turn
     from ecc_utils.scoring.evaluation import (
+        METRICS,
         CandidateGroup,
         evaluate_models,
+        measured_metrics,
         metric_intervals,
         per_group_table,
         per_input_table,
@@ -197,8 +199,10 @@ def test_with_the_guard_models_also_answer_with_plain_sampling():
     unmeasured = per_input_table(c, inputs, scores)
     assert unmeasured["degenerate_unguarded"].isna().all()
     tables = {"input": unmeasured, "group": per_group_table(c, groups)}
-    metrics = set(metric_intervals(tables, ["Original Model"])["metric"])
+    intervals = metric_intervals(tables, ["Original Model"])
+    metrics = set(intervals["metric"])
     assert "degenerate answers" in metrics and "degenerate answers, no guard" not in metrics
+    assert measured_metrics(intervals) == [m for m in METRICS if m in metrics]
     tables["input"] = table
     assert "degenerate answers, no guard" in set(
         metric_intervals({**tables, "group": per_group_table(b, groups)}, ["Original Model"])[

@@ -270,6 +270,13 @@ def metric_intervals(
     return pd.DataFrame(rows)
 
 
+def measured_metrics(metrics: pd.DataFrame) -> list[str]:
+    """The names of `METRICS` that `metrics` (from `metric_intervals`) holds, in `METRICS`
+    order: a metric left unmeasured by the profile has no rows."""
+    present = set(metrics["metric"])
+    return [m for m in METRICS if m in present]
+
+
 def selector_table(
     groups_table: pd.DataFrame,
     models: Sequence[str],
