@@ -121,6 +121,10 @@ def test_training_learns_labels_as_kept_columns_and_the_head_stays_trimmed(tmp_p
     from ecc_utils.train.trainer import train_method
 
     model, _, tok, vocab = _trimmed()
+    # A base model with a config on disk: PEFT compares its vocabulary size with the model's
+    # to decide whether the embeddings were resized (and must be saved with every adapter).
+    _model_with_words()[0].config.save_pretrained(tmp_path / "base")
+    model.config._name_or_path = str(tmp_path / "base")
     data = PairDataset(tok, [*TEXTS, Example("c", "ecd", [], "q", "unused5")], 64, 64, vocab)
     labels = [lab for it in data.items for lab in it["labels"] if lab != -100]
     assert max(labels) < vocab.size
@@ -133,6 +137,11 @@ def test_training_learns_labels_as_kept_columns_and_the_head_stays_trimmed(tmp_p
     assert losses and all(loss == loss for loss in losses)  # finite: labels are in range
     assert isinstance(model.get_output_embeddings(), TrimmedHead)
     assert vocabulary_of(model) == vocab
+    from safetensors import safe_open
+
+    with safe_open(str(result.checkpoints[4] / "adapter_model.safetensors"), "pt") as f:
+        saved = list(f.keys())
+    assert saved and all("lora_" in k for k in saved), saved  # the adapter only, no embeddings
     # The trimmed rows copy part of the tied embeddings: not counted as parameters.
     assert count_parameters(model)[1] == count_parameters(_model_with_words()[0])[1]
 
@@ -147,3 +156,13 @@ def test_profile_vocabulary_is_cached_and_follows_its_texts(tmp_path):
     again = profile_vocabulary(art, tok, 64)
     assert tok.convert_tokens_to_ids("unused9") in again.kept
     assert tok.convert_tokens_to_ids("unused9") not in first.kept
+
+
+def test_the_trimmed_loss_counts_the_kept_classes_however_the_model_passes_the_size():
+    from ecc_utils.endmodel.head import TrimmedLoss
+
+    seen = []
+    loss = TrimmedLoss(lambda logits, labels, vocab_size, **kw: seen.append(vocab_size), 7)
+    loss("logits", "labels", 262144, num_items_in_batch=3)  # Gemma 3: its attribute
+    loss(logits="logits", labels="labels", vocab_size=262144)  # Llama: its config's
+    assert seen == [7, 7]

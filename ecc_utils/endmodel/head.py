@@ -66,10 +66,23 @@ def trim_head(model: Any, vocab: Vocabulary) -> Any:
         )
     owner, name = _owner_and_name(model)
     setattr(owner, name, TrimmedHead(full.weight, vocab))
-    if hasattr(model, "vocab_size"):  # Gemma 3's loss reads it
-        model.vocab_size = vocab.size
-    model.config.vocab_size = vocab.size  # Llama's loss reads the config
+    # The loss counts the kept classes. The config keeps the full size: PEFT compares it with
+    # the base model's to decide whether the embeddings were resized, and would then save
+    # them (670 MB for Gemma 3) with every adapter.
+    model.loss_function = TrimmedLoss(model.loss_function, vocab.size)
     return model
+
+
+class TrimmedLoss:
+    """A causal-LM loss function (transformers' ``loss_function``) over `size` classes,
+    whatever vocabulary size the model passes (Gemma 3 passes its attribute, Llama its
+    config's)."""
+
+    def __init__(self, loss: Any, size: int) -> None:
+        self.loss, self.size = loss, size
+
+    def __call__(self, logits: Any, labels: Any, vocab_size: int | None = None, **kwargs: Any):
+        return self.loss(logits=logits, labels=labels, vocab_size=self.size, **kwargs)
 
 
 def trimmed_head(model: Any) -> TrimmedHead | None:
