@@ -10,6 +10,7 @@ import torch
 from ecc_utils.endmodel.generate import (
     Sampling,
     adapter_applied,
+    answering_copy,
     generate,
     load_adapter,
     stop_token_ids,
@@ -81,6 +82,39 @@ def test_adapter_saved_and_reloaded_generates_the_same(method, tmp_path):
         assert torch.equal(base(ids).logits, base_logits)
     # After the context manager the base model is the "Original" again.
     assert generate(base, tok2, QUERIES, Sampling(max_new_tokens=12, seed=1)) == original
+
+
+@pytest.mark.parametrize("method", ["prefix", "lora"])
+def test_answering_copy_answers_as_the_trained_model_and_leaves_it_training(method):
+    """The online loop answers with `answering_copy` of the model it keeps training: a LoRA
+    adapter merged into a copy (in float32 the same logits up to rounding, the same greedy
+    answers), the trainable model untouched; a prefix adapter is used as it is."""
+    model, tok = tiny_random()
+    peft_model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        for p in peft_model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    before = {n: p.detach().clone() for n, p in peft_model.named_parameters()}
+    greedy = Sampling(max_new_tokens=12, do_sample=False)
+    peft_model.eval()
+    expected = generate(peft_model, tok, QUERIES, greedy)
+    ids = torch.tensor([tok("可以 优惠价 么")["input_ids"]])
+    with torch.no_grad():
+        logits = peft_model(input_ids=ids).logits
+    peft_model.train()  # as the local update leaves it mid-loop (dropout on)
+    with answering_copy(peft_model, torch.float32) as m:
+        assert (m is peft_model) == (method == "prefix")
+        assert not m.training
+        assert generate(m, tok, QUERIES, greedy) == expected
+        with torch.no_grad():
+            torch.testing.assert_close(m(input_ids=ids).logits, logits, rtol=1e-4, atol=1e-4)
+    if method == "lora":
+        assert peft_model.training  # the loop's model is left as the trainer had it
+        assert any("lora_" in n for n, _ in peft_model.named_parameters())
+    for n, p in peft_model.named_parameters():
+        assert torch.equal(p, before[n]), n
 
 
 def test_load_adapter_names_a_missing_checkpoint(tmp_path):

@@ -253,6 +253,31 @@ def adapter_applied(
         unload_adapter(model)
 
 
+@contextlib.contextmanager
+def answering_copy(model: Any, dtype: Any = None) -> Iterator[Any]:
+    """``with answering_copy(peft_model, dtype) as m:`` answer with what a trainable PEFT
+    `model` has learnt so far, at inference speed: its LoRA adapter merged into a copy of the
+    weights, cast to `dtype` (the profile's inference dtype; None keeps the model's), set up by
+    `ready_for_inference`. `model` itself is never modified (the online loop keeps training
+    it). A prefix adapter cannot be merged: then `model` itself, in eval mode."""
+    import copy
+
+    peft_config = getattr(model, "active_peft_config", None)
+    if peft_config is not None and peft_config.is_prompt_learning:
+        model.eval()
+        yield model
+        return
+    merged = copy.deepcopy(model)
+    if hasattr(merged, "merge_and_unload"):
+        merged = merged.merge_and_unload()
+    if dtype is not None:
+        merged = merged.to(dtype)
+    try:
+        yield ready_for_inference(merged)
+    finally:
+        del merged
+
+
 def _is_prompt_learning(checkpoint_dir: str | os.PathLike) -> bool:
     import json
 

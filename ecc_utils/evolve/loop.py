@@ -81,6 +81,19 @@ class Loop:
     # (`run_arms` gives them one dict; None: nothing shared).
     shared: dict | None = field(default=None, compare=False, repr=False)
 
+    def answer(self, examples: Sequence[Example], sampling: Sampling) -> list[str]:
+        """The end model's answers to `examples` as trained so far: sampled from a merged copy
+        in the profile's inference dtype (`endmodel.generate.answering_copy`), as the scoring
+        page answers, not from the float32 training model with its adapter unmerged."""
+        from ecc_utils.endmodel.generate import answering_copy, generate
+        from ecc_utils.endmodel.load import resolve_inference_dtype
+
+        e = self.cfg.end_model
+        device = str(next(self.model.parameters()).device)
+        dtype = resolve_inference_dtype(e.inference_dtype, e.dtype, device)
+        with answering_copy(self.model, dtype) as m:
+            return generate(m, self.tokenizer, examples, sampling)
+
     def once(self, key: tuple, compute: Callable[[], Any], *, starting: bool) -> Any:
         """``compute()``, or its result from an earlier arm when the model is still the
         starting adapter (`starting`): the arms answer with the same weights and seed there, so
@@ -239,12 +252,10 @@ def _finish_round(
 def _probe(loop: Loop, state: LoopState, k: int, *, starting: bool) -> tuple[float, float]:
     """Answer and score the probe set at round `k` (once for every arm when the model is the
     `starting` adapter); keep the per-query scores in `state`."""
-    from ecc_utils.endmodel.generate import generate
-
     probe = list(loop.inputs.probe)
 
     def answer_and_score():
-        answers = generate(loop.model, loop.tokenizer, probe, round_sampling(loop.cfg, k))
+        answers = loop.answer(probe, round_sampling(loop.cfg, k))
         refs = list(loop.inputs.probe_references)
         return answers, loop.scorer.score([e.query for e in probe], answers, refs)
 
@@ -261,8 +272,6 @@ def _tokens(records: Sequence, attr: str) -> int:
 def gate_policy(gate: str, loop: Loop) -> Policy:
     """The policy of a gate (see `ecc_utils.evolve.gates`): answer the batch, score it, fix
     the threshold at round 1, escalate below it (or on dissatisfaction)."""
-    from ecc_utils.endmodel.generate import generate
-
     if gate not in GATES:
         raise ValueError(f"gate={gate!r}: one of {', '.join(GATES)}")
 
@@ -270,7 +279,7 @@ def gate_policy(gate: str, loop: Loop) -> Policy:
         queries = [e.query for e in batch]
         answers = loop.once(
             ("answers", k, tuple(e.id for e in batch)),
-            lambda: generate(loop.model, loop.tokenizer, batch, round_sampling(loop.cfg, k)),
+            lambda: loop.answer(batch, round_sampling(loop.cfg, k)),
             starting=not state.rounds_done,  # round 1: every gate still has the start's weights
         )
         unhappy = loop.inputs.dissatisfied
