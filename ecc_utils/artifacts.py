@@ -156,6 +156,14 @@ def display_path(path: str | os.PathLike, project: str | os.PathLike | None = No
 # --- the folder ---------------------------------------------------------------------------
 
 
+SWEEPS = "sweeps"  # folder under params/: the training-settings sweeps, committed
+
+
+def sweep_file(params_dir: str | Path, profile: str) -> Path:
+    """``params/sweeps/<profile>.csv`` (`bench/sweep_train.py` writes it)."""
+    return Path(params_dir) / SWEEPS / f"{profile}.csv"
+
+
 @dataclass(frozen=True)
 class Artifacts:
     """The artifact folder of one profile, ``artifacts/<profile>/``, and its files."""

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from ecc_utils import artifacts as A
 from ecc_utils.paper import METHOD_NAMES
 from ecc_utils.reproducibility import spread_file, vocab_file
-from ecc_utils.train.sweep import sweep_file
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -157,7 +156,7 @@ def _measured_pages(profile: Profile, params_dir: Path | None) -> list[Step]:
     if params_dir is None:
         return []
     steps = []
-    table = sweep_file(params_dir, profile.name)
+    table = A.sweep_file(params_dir, profile.name)
     if table.is_file():
         steps.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
     spread = spread_file(params_dir.parent, profile.name)

@@ -350,3 +350,14 @@ def test_book_is_rebuilt_only_when_its_sources_change(tmp_path, monkeypatch):
     other = pipeline.Layout(tmp_path, "u")  # another profile's book replaces this one's
     other.generated.mkdir(parents=True)
     assert pipeline.build_book(other, [])[1] and pipeline.build_book(layout, [])[1]
+
+
+def test_planning_a_build_imports_no_deep_learning_library():
+    """A warm `make book` plans, fingerprints and finds every step up to date: torch and
+    transformers (over a second to import on two cores) must not load for that."""
+    import sys
+
+    code = ("import sys, ecc_utils.pipeline; "
+            "print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -13,18 +13,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ecc_utils.artifacts import SWEEPS, sweep_file  # noqa: F401 -- re-exported
+
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
 
-SWEEPS = "sweeps"  # folder under params/
 MAX_DEGENERATE = 0.05  # a setting is acceptable when at most this share of answers degenerates
 REQUIRED = ("method", "learning_rate", "batch_size", "steps", "samples", "ppl_human",
             "ppl_ratio", "degenerate", "r10_1")  # fmt: skip
-
-
-def sweep_file(params_dir: str | Path, profile: str) -> Path:
-    """``params/sweeps/<profile>.csv``."""
-    return Path(params_dir) / SWEEPS / f"{profile}.csv"
 
 
 def read_sweep(path: str | Path) -> pd.DataFrame:
