@@ -445,21 +445,29 @@ def test_random_control_escalates_as_many_as_the_gate_and_pairs_seeds(tmp_path):
         evolve.run_control("random", loop, tmp_path / "r2", counts=[1])
 
 
-def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
-    from ecc_utils.artifacts import Artifacts
+def _four_arms_setup(tmp_path):
+    """What the tests of `run_arms` share: a starting LoRA adapter saved under `tmp_path`, the
+    tokenizer, a scorer whose match rises with the query, a 2-round profile and 4 queries."""
     from ecc_utils.endmodel.load import tiny_random
     from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 
     model, tok = tiny_random(seed=0)
     start = tmp_path / "start"
     apply_method(model, PeftSpec("lora")).save_pretrained(str(start))
-    base, _ = tiny_random(seed=0)
     queries = ["你好", "可以便宜吗", "今天发货吗", "快递呢"]
     stream = [ex(i, q) for i, q in enumerate(queries)]
     matcher = ConstMatcher({q: 0.3 + 0.1 * i for i, q in enumerate(queries)})
     scorer = Scorer(CharEmbedder(), matcher, alpha=0.8, theta=0.2)
-    cfg = loop_profile(2, 2, percentile=25)
     inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
+    return start, tok, scorer, loop_profile(2, 2, percentile=25), inputs
+
+
+def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
+    from ecc_utils.artifacts import Artifacts
+    from ecc_utils.endmodel.load import tiny_random
+
+    start, tok, scorer, cfg, inputs = _four_arms_setup(tmp_path)
+    base, _ = tiny_random(seed=0)
     art = Artifacts(tmp_path / "art")
     spy = SpyBackend()
     loop = evolve.Loop(base, tok, make_teacher(tmp_path, spy), scorer, inputs, cfg)
@@ -559,17 +567,8 @@ def test_arms_compute_what_the_starting_adapter_answers_once(tmp_path, monkeypat
     from ecc_utils.artifacts import Artifacts
     from ecc_utils.endmodel import generate as gen
     from ecc_utils.endmodel.load import tiny_random
-    from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 
-    model, tok = tiny_random(seed=0)
-    start = tmp_path / "start"
-    apply_method(model, PeftSpec("lora")).save_pretrained(str(start))
-    queries = ["你好", "可以便宜吗", "今天发货吗", "快递呢"]
-    stream = [ex(i, q) for i, q in enumerate(queries)]
-    matcher = ConstMatcher({q: 0.3 + 0.1 * i for i, q in enumerate(queries)})
-    scorer = Scorer(CharEmbedder(), matcher, alpha=0.8, theta=0.2)
-    cfg = loop_profile(2, 2, percentile=25)
-    inputs = LoopInputs(stream, stream[:2], ["好的亲"] * 2, [ex(99, "在吗")])
+    start, tok, scorer, cfg, inputs = _four_arms_setup(tmp_path)
     calls = []
     real = gen.generate
     monkeypatch.setattr(gen, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))

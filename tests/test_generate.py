@@ -28,6 +28,19 @@ QUERIES = [
 ]
 
 
+def _adapter_with_values(method: str):
+    """The tiny model with a `method` adapter whose every weight has a value (LoRA starts as a
+    no-op, B = 0), and its tokenizer."""
+    model, tok = tiny_random()
+    peft_model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        for p in peft_model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return peft_model, tok
+
+
 def test_same_seed_same_text_other_seed_other_text():
     model, tok = tiny_random()
     a = generate(model, tok, QUERIES, Sampling(max_new_tokens=12, seed=5, batch_size=2))
@@ -59,13 +72,7 @@ def test_left_padded_batch_equals_one_by_one_and_returns_only_the_answer():
 
 @pytest.mark.parametrize("method", ["prefix", "ptuning_v2", "lora"])
 def test_adapter_saved_and_reloaded_generates_the_same(method, tmp_path):
-    model, tok = tiny_random()
-    peft_model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
-    with torch.no_grad():  # LoRA starts as a no-op (B = 0); give every adapter weight a value
-        g = torch.Generator().manual_seed(0)
-        for p in peft_model.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    peft_model, tok = _adapter_with_values(method)
     peft_model.save_pretrained(tmp_path)
     expected = generate(peft_model, tok, QUERIES, Sampling(max_new_tokens=12, seed=1))
 
@@ -89,13 +96,7 @@ def test_answering_copy_answers_as_the_trained_model_and_leaves_it_training(meth
     """The online loop answers with `answering_copy` of the model it keeps training: a LoRA
     adapter merged into a copy (in float32 the same logits up to rounding, the same greedy
     answers), the trainable model untouched; a prefix adapter is used as it is."""
-    model, tok = tiny_random()
-    peft_model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(0)
-        for p in peft_model.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    peft_model, tok = _adapter_with_values(method)
     before = {n: p.detach().clone() for n, p in peft_model.named_parameters()}
     greedy = Sampling(max_new_tokens=12, do_sample=False)
     peft_model.eval()
@@ -169,13 +170,7 @@ def test_greedy_answers_are_the_training_forwards_argmax(method):
     after the first token)."""
     from ecc_utils.train import encode_prompt
 
-    model, tok = tiny_random()
-    peft_model = apply_method(model, PeftSpec(method, num_virtual_tokens=4))
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(0)
-        for p in peft_model.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    peft_model, tok = _adapter_with_values(method)
     peft_model.eval()
     [answer] = generate(peft_model, tok, [QUERIES[1]], Sampling(max_new_tokens=6, do_sample=False))
     ids = encode_prompt(tok, [], QUERIES[1], 256)
