@@ -49,6 +49,38 @@ def test_reply_logprobs_equal_the_training_loss(method):
         assert got[0].logprob[k] == pytest.approx(-out.loss.item() * n, rel=1e-4, abs=1e-3)
 
 
+SHORT = [((), "在吗"), ((), "好"), ((), "可以便宜点吗")]
+LONG = [(CTX, "发货么"), ((), "在吗"), (CTX[:1], "这个能便宜点吗，我买两件"), ((), "好")]
+
+
+@pytest.mark.parametrize("method", [None, "lora", "prefix", "ptuning_v2"])
+@pytest.mark.parametrize("prompts", [SHORT, LONG], ids=["short", "long"])
+def test_prompts_scored_together_equal_prompts_scored_alone(method, prompts):
+    """Prompts of different lengths run together, left-padded, with their replies in runs of
+    similar length: each reply's log-probability is the one it gets with its prompt alone
+    (float32), for the original model and every method, and a prompt without replies gets
+    none. The tiny model attends within a window of 64 slots: with a prefix adapter the long
+    prompts would lose sight of it when padded, so they are scored one at a time."""
+    from ecc_utils.endmodel.likelihood import _Block, _unpadded_window
+
+    model, tok = tiny_random(seed=0)
+    if method:
+        model = _randomise(apply_method(model, PeftSpec(method, num_virtual_tokens=4)))
+    replies = [["好的亲", "今天发货哦亲，请放心", "x"], [], ["在的"], ["亲亲，可以的哦", "不行"]]
+    replies = replies[: len(prompts)]
+    together = reply_logprobs(model, tok, prompts, replies, max_input_length=256, chunk=3)
+    assert [len(r.logprob) for r in together] == [len(r) for r in replies]
+    for p, rs, got in zip(prompts, replies, together, strict=True):
+        if not rs:
+            continue
+        alone = reply_logprobs(model, tok, [p], [rs], max_input_length=256, chunk=1)[0]
+        assert list(got.tokens) == list(alone.tokens)
+        assert got.logprob == pytest.approx(alone.logprob, rel=1e-5, abs=1e-4)
+    ids = [tok(q)["input_ids"] * (20 if prompts is LONG else 1) for _, q in prompts]
+    batched = _unpadded_window(model)(_Block(ids, [[[1, 2, 3]]] * len(ids)))
+    assert batched == (prompts is SHORT or method in (None, "lora"))
+
+
 def test_a_model_trained_on_a_reply_selects_it(tmp_path):
     """Trained to answer shipping questions with one reply and discount questions with
     another, the model picks the shipping reply for a shipping question by its mean log-
