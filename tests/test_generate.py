@@ -118,6 +118,32 @@ def test_answering_copy_answers_as_the_trained_model_and_leaves_it_training(meth
         assert torch.equal(p, before[n]), n
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_reused_answering_copy_has_the_bits_of_a_fresh_one(dtype):
+    """The online loop keeps one answering copy: after the adapter has changed, writing the
+    LoRA layers' merged weights into it gives exactly the weights of a fresh merged copy, and
+    another adapter on the same base (the next arm) reuses it too."""
+    peft_model, tok = _adapter_with_values("lora")
+    reuse: dict = {}
+    with answering_copy(peft_model, dtype, reuse=reuse) as first:
+        pass
+    with torch.no_grad():  # a local update moves the LoRA weights
+        for n, p in peft_model.named_parameters():
+            if "lora_" in n:
+                p.add_(torch.randn_like(p) * 0.1)
+    with answering_copy(peft_model, dtype) as fresh:
+        want = {n: p.detach().clone() for n, p in fresh.state_dict().items()}
+    with answering_copy(peft_model, dtype, reuse=reuse) as again:
+        assert again is first
+        got = again.state_dict()
+        assert set(got) == set(want)
+        for n in want:
+            assert torch.equal(got[n], want[n]), n
+        assert generate(again, tok, QUERIES, Sampling(max_new_tokens=8, do_sample=False)) == (
+            generate(fresh, tok, QUERIES, Sampling(max_new_tokens=8, do_sample=False))
+        )
+
+
 def test_load_adapter_names_a_missing_checkpoint(tmp_path):
     model, _ = tiny_random()
     with pytest.raises(FileNotFoundError, match="03_train"):

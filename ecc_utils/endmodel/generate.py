@@ -254,12 +254,17 @@ def adapter_applied(
 
 
 @contextlib.contextmanager
-def answering_copy(model: Any, dtype: Any = None) -> Iterator[Any]:
+def answering_copy(model: Any, dtype: Any = None, reuse: dict | None = None) -> Iterator[Any]:
     """``with answering_copy(peft_model, dtype) as m:`` answer with what a trainable PEFT
     `model` has learnt so far, at inference speed: its LoRA adapter merged into a copy of the
     weights, cast to `dtype` (the profile's inference dtype; None keeps the model's), set up by
     `ready_for_inference`. `model` itself is never modified (the online loop keeps training
-    it). A prefix adapter cannot be merged: then `model` itself, in eval mode."""
+    it). A prefix adapter cannot be merged: then `model` itself, in eval mode.
+
+    With a `reuse` dict (one per caller, kept between calls) the copy is made once per base
+    model and dtype; later calls write only the LoRA layers' merged weights into it, computed
+    as PEFT's merge computes them (base + delta in the training dtype, then cast): the same
+    bits as a fresh copy, without copying the 268M weights again (0.5 s a call on two cores)."""
     import copy
 
     peft_config = getattr(model, "active_peft_config", None)
@@ -267,15 +272,62 @@ def answering_copy(model: Any, dtype: Any = None) -> Iterator[Any]:
         model.eval()
         yield model
         return
+    held = reuse.get("copy") if reuse is not None else None
+    if held is not None and reuse["base"] is _base_of(model) and reuse["dtype"] == dtype:
+        _write_merged(model, held, dtype)
+        yield held
+        return
     merged = copy.deepcopy(model)
     if hasattr(merged, "merge_and_unload"):
         merged = merged.merge_and_unload()
     if dtype is not None:
         merged = merged.to(dtype)
+    merged = ready_for_inference(merged)
+    if reuse is not None and _only_lora_trains(model):
+        reuse.update(copy=merged, base=_base_of(model), dtype=dtype)
+        yield merged
+        return
     try:
-        yield ready_for_inference(merged)
+        yield merged
     finally:
         del merged
+
+
+def _base_of(model: Any) -> Any:
+    get = getattr(model, "get_base_model", None)
+    return get() if get is not None else model
+
+
+def _only_lora_trains(model: Any) -> bool:
+    """Whether every weight that can change is a plain LoRA weight (no DoRA or other variant,
+    no LoRA bias): then a merged copy differs from another merge of the same base in the LoRA
+    layers' weights only."""
+    from peft.tuners.lora import LoraLayer
+
+    if not hasattr(model, "merge_and_unload"):
+        return False
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    plain = all(not m.lora_variant and not any(m.lora_bias.values()) for m in layers)
+    return plain and all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
+
+
+def _write_merged(model: Any, merged: Any, dtype: Any) -> None:
+    """Write each LoRA layer of `model`, merged as PEFT merges it, into the same layer of the
+    earlier merged copy `merged`."""
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    layers = dict(merged.named_modules())
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if not isinstance(module, LoraLayer):
+                continue
+            base = module.get_base_layer()
+            weight = base.weight.data.clone()
+            for adapter in module.active_adapters:
+                weight += module.get_delta_weight(adapter).to(weight.dtype)
+            target = layers[name.removeprefix("base_model.model.")]
+            target.weight.copy_(weight if dtype is None else weight.to(dtype))
 
 
 def _is_prompt_learning(checkpoint_dir: str | os.PathLike) -> bool:

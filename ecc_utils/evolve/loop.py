@@ -80,6 +80,8 @@ class Loop:
     # What the starting adapter computes, shared by arms that start from the same adapter
     # (`run_arms` gives them one dict; None: nothing shared).
     shared: dict | None = field(default=None, compare=False, repr=False)
+    # The merged answering copy, kept between answers and arms (`answering_copy`'s `reuse`).
+    copies: dict = field(default_factory=dict, compare=False, repr=False)
 
     def answer(self, examples: Sequence[Example], sampling: Sampling) -> list[str]:
         """The end model's answers to `examples` as trained so far: sampled from a merged copy
@@ -91,7 +93,7 @@ class Loop:
         e = self.cfg.end_model
         device = str(next(self.model.parameters()).device)
         dtype = resolve_inference_dtype(e.inference_dtype, e.dtype, device)
-        with answering_copy(self.model, dtype) as m:
+        with answering_copy(self.model, dtype, reuse=self.copies) as m:
             return generate(m, self.tokenizer, examples, sampling)
 
     def once(self, key: tuple, compute: Callable[[], Any], *, starting: bool) -> Any:
