@@ -49,7 +49,7 @@ from ecc_utils.scoring.likelihood import reply_logprobs  # noqa: E402
 from ecc_utils.scoring.uncertainty import mean_interval  # noqa: E402
 from ecc_utils.train import TrainingPairs, TrainOptions, train_method  # noqa: E402
 from ecc_utils.train.pairs import mix_training_pairs  # noqa: E402
-from ecc_utils.train.trainer import _bf16_math  # noqa: E402
+from ecc_utils.train.trainer import bf16_math  # noqa: E402
 
 
 def heldout_nll(model, tok, adapter: Path, held, cfg) -> np.ndarray:
@@ -83,7 +83,7 @@ def main() -> None:
     if profile.end_model.trim_vocabulary:
         art = Artifacts(a.artifacts or f"artifacts/{profile.name}")
         ours_model, _ = load_end_model(profile, art=art)
-    bf16 = _bf16_math(profile.train.mixed_precision, next(model.parameters()).dtype, "cpu")
+    bf16 = bf16_math(profile.train.mixed_precision, next(model.parameters()).dtype, "cpu")
     pairs = natural_pairs(a.samples + a.n_heldout)
     train, held = pairs[: a.samples], pairs[a.samples :]
     rows, curves = [], []

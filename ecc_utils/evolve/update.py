@@ -27,17 +27,21 @@ def local_update(
 ) -> float:
     """Fine-tune the (trainable PEFT) `model` in place for `steps` steps at a constant rate;
     learning rate, batch size and lengths from `cfg` (profile section `train`, resolved for the
-    adapter's method with `TrainConfig.for_method`). No examples: no update. Returns seconds."""
+    adapter's method with `TrainConfig.for_method`). Matrix products in bfloat16 where the
+    profile's training uses them (`train.mixed_precision`, as `train_method`). No examples: no
+    update. Returns seconds."""
     from transformers import Trainer, TrainingArguments, set_seed
 
     from ecc_utils.endmodel.head import vocabulary_of
     from ecc_utils.train.pairs import PadCollator, PairDataset, accepts_logits_to_keep
+    from ecc_utils.train.trainer import bf16_math
 
     if not examples:
         return 0.0
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     set_seed(seed)
+    device = next(model.parameters()).device.type
     args = TrainingArguments(
         output_dir=str(work_dir),
         max_steps=steps,
@@ -51,7 +55,8 @@ def local_update(
         data_seed=seed,
         remove_unused_columns=False,
         label_names=["labels"],
-        use_cpu=next(model.parameters()).device.type == "cpu",
+        use_cpu=device == "cpu",
+        bf16=bf16_math(cfg.mixed_precision, next(model.parameters()).dtype, device),
         disable_tqdm=True,
     )
     dataset = PairDataset(tokenizer, examples, cfg.max_input_length, cfg.max_output_length,
