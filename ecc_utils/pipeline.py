@@ -166,6 +166,15 @@ def finish_notebook(path: Path, title: str | None = None) -> None:
     nbformat.write(nb, path)
 
 
+def absolute_data_dir() -> None:
+    """A relative ``ECC_DATA_DIR`` as the caller meant it: from the folder the pipeline was
+    started in (``make book``: the project root), not from the notebooks' folder where the
+    kernels run."""
+    d = os.environ.get("ECC_DATA_DIR")
+    if d and not Path(d).expanduser().is_absolute():
+        os.environ["ECC_DATA_DIR"] = str(Path(d).expanduser().resolve())
+
+
 def run(
     layout: Layout,
     *,
@@ -175,6 +184,7 @@ def run(
     echo=print,
 ) -> dict:
     """Execute the plan for `layout.profile`, then build the book; returns the manifest."""
+    absolute_data_dir()
     params_file = profile_path(layout.profile, layout.params)
     profile = load_profile(params_file)
     plan = build_plan(profile, layout.params)

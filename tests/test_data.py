@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import urllib.error
 from collections import Counter
 from itertools import pairwise
@@ -337,6 +338,30 @@ def test_dir_source_and_jddc(data_dir: Path, monkeypatch) -> None:
     assert src.description == (
         "ECD sample from data folder $ECC_DATA_DIR; JDDC from $ECC_DATA_DIR/jddc_sample"
     )
+
+
+def test_a_named_data_folder_without_ecd_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    """ECC_DATA_DIR (or data.data_dir) pointing at a folder without the ECD sample, for
+    example a relative path read from another folder, stops with the path and the fix instead
+    of building the book on the synthetic corpus; "synthetic" still ignores it."""
+    monkeypatch.setenv("ECC_DATA_DIR", "../no/such/data")
+    for mode in ("auto", "dir", "ecd_sample"):
+        with pytest.raises(DataNotFoundError, match=r"ECC_DATA_DIR=\.\./no/such/data: no ECD"):
+            D.resolve_source(source(mode), cache_dir=tmp_path, opener=_fake_opener({}, []))
+    with pytest.raises(DataNotFoundError, match=r"data.data_dir=.*: no ECD sample"):
+        D.resolve_source(source("auto", tmp_path), cache_dir=tmp_path)
+    assert D.resolve_source(source("synthetic"), cache_dir=tmp_path).kind == "synthetic"
+
+
+def test_the_pipeline_reads_a_relative_data_folder_from_where_it_was_started(tmp_path, monkeypatch):
+    from ecc_utils.pipeline import absolute_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ECC_DATA_DIR", "shared/data")
+    absolute_data_dir()
+    assert os.environ["ECC_DATA_DIR"] == str(tmp_path.resolve() / "shared" / "data")
+    absolute_data_dir()  # an absolute path stays as it is
+    assert os.environ["ECC_DATA_DIR"] == str(tmp_path.resolve() / "shared" / "data")
 
 
 def _bad_source() -> DataConfig:

@@ -132,7 +132,8 @@ def resolve_source(
     ``cfg.source``: "dir" (``cfg.data_dir`` or env ``ECC_DATA_DIR`` must hold
     ``ecd_sample/``), "ecd_sample" (that folder if present, else the cache, else download
     when ``cfg.download``), "synthetic", or "auto" (folder, cache, download, then synthetic as
-    the offline fallback). JDDC (``cfg.use_jddc``) is read from ``<data_dir>/jddc_sample``
+    the offline fallback). A data folder that is named but holds no ECD sample is an error in
+    every mode but "synthetic", never a silent fallback. JDDC (``cfg.use_jddc``) is read from ``<data_dir>/jddc_sample``
     only (the full corpus needs registration with JD). ``cfg.synthetic_contexts`` other than
     the committed fixture's size generates a corpus into `cache_dir`.
     """
@@ -155,8 +156,16 @@ def resolve_source(
             "dir", f"ECD sample from data folder {where}" + jddc_note,
             root_path / "ecd_sample", jddc_dir,
         )  # fmt: skip
+    if root_path is not None:  # a folder was named: falling back would hide a wrong path
+        named = "data.data_dir" if cfg.data_dir is not None else "ECC_DATA_DIR"
+        raise DataNotFoundError(
+            f"{named}={root}: no ECD sample there (looked for train and test in "
+            f"{root_path.resolve() / 'ecd_sample'}); point it at the data folder (the shared one holds "
+            "ecd_sample/ and jddc_sample/), or unset it to use the cache, a download or the "
+            "synthetic corpus"
+        )
     if source == "dir":
-        looked = root_path / "ecd_sample" if root_path else "(data.data_dir and ECC_DATA_DIR unset)"
+        looked = "(data.data_dir and ECC_DATA_DIR unset)"
         raise DataNotFoundError(
             f"data folder not found: looked for ECD files train and test in {looked}; set "
             "data.data_dir in the profile or the ECC_DATA_DIR environment variable"
