@@ -20,6 +20,7 @@ them to a folder and reads and writes the files.
 | fig3.png, fig3.svg | 05 | Fig. 3 |
 | evolution.csv, evolution_summary.json | 06 | per (arm, round) of the online loop; totals |
 | evolution_gain.csv, evolution_controls.csv | 06 | probe gain per (arm, round); tests vs controls |
+| evolution_oracle_controls.csv | 06, with evolve.oracle_arms | the same tests with the oracle teacher |
 | evolve/<arm>/ | 06 | one arm's saved state and adapter (the loop resumes from it) |
 | manifest.json | pipeline | per executed notebook: parameters, fingerprint, wall time |
 """
@@ -76,6 +77,7 @@ EVOLUTION = "evolution.csv"
 EVOLUTION_SUMMARY = "evolution_summary.json"
 EVOLUTION_GAIN = "evolution_gain.csv"
 EVOLUTION_CONTROLS = "evolution_controls.csv"
+EVOLUTION_ORACLE_CONTROLS = "evolution_oracle_controls.csv"  # only with evolve.oracle_arms
 GLANCE = "glance.csv"
 MANIFEST = "manifest.json"
 # What the pages show besides the contract's files: small tables, examples, figures.
@@ -480,6 +482,12 @@ class Artifacts:
 
     def read_evolution_controls(self) -> pd.DataFrame:
         return self.read_csv(self.evolution_controls)
+
+    @property
+    def evolution_oracle_controls(self) -> Path:
+        """The tests against the controls with the oracle teacher's arms (written only with
+        ``evolve.oracle_arms``; the robustness study reads it)."""
+        return self.path(EVOLUTION_ORACLE_CONTROLS)
 
     @property
     def glance(self) -> Path:

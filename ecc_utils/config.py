@@ -20,7 +20,8 @@ import yaml
 from ecc_utils.paper import ALPHA, METHODS, N_SHOTS, PAPER_MILESTONES, TABLE4, THETA
 
 # The choices a profile may name; the modules that implement them import these lists.
-BACKENDS: tuple[str, ...] = ("knn", "gemini", "openai", "hf")
+# "oracle": the dialogue's human reply as the answer (`ecc_utils.cloud.oracle`)
+BACKENDS: tuple[str, ...] = ("knn", "gemini", "openai", "hf", "oracle")
 # How a prefix without reparameterisation (P-Tuning v2) starts: "text" = the base model's own
 # keys/values over real training conversations, "random" = PEFT's N(0, 1) embedding.
 PREFIX_INITS: tuple[str, ...] = ("text", "random")
@@ -218,6 +219,9 @@ class EvolveConfig:
     steps_per_round: int = _f(10, *_pos)
     n_probe: int = _f(8, *_pos)
     dissatisfaction: bool = False
+    # Also run the first gate and random escalation with the oracle teacher (the human reply
+    # as the cloud's answer, `cloud.oracle`): the gate tested apart from the teacher's quality.
+    oracle_arms: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 from ecc_utils import paper
 from ecc_utils.artifacts import Artifacts
 from ecc_utils.cloud.factory import DEFAULT_MODELS
-from ecc_utils.scoring.claims import CLAIM_METRICS, claim_status, paper_claims
+from ecc_utils.scoring.claims import CLAIM_METRICS, claim_status, claims_of
 from ecc_utils.scoring.evaluation import interval_text
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def _loop_evidence(art: Artifacts) -> tuple[str, str] | None:
     control at the last round (it cancels sampling noise), else its gain over round 0."""
     if art.evolution_controls.is_file():
         c = art.read_evolution_controls()
-        c = c[c["other"] == "no-update"] if len(c) else c
+        if len(c):
+            c = c[(c["other"] == "no-update") & (c["metric"] == c["metric"].iloc[0])]
         if len(c):
             r = c.iloc[0]
             text = f"probe gain over no update after round {r['round']}, {r['better']} gate"
@@ -85,8 +86,8 @@ def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
     claims = art.read_csv(art.claims)
     labels = paper.model_labels(cfg.train.milestones, cfg.train.methods)
     rows = []
-    for c in paper_claims(cfg.train.milestones, cfg.train.methods):
-        if c.text.startswith(("Prefix-Tuning above", "P-Tuning v2 above")):
+    for c in claims_of(cfg.train):
+        if c.key in ("prefix>original", "ptuning_v2>original"):
             continue  # the paper's Table VI does not show these; they stay on the scoring page
         r = claims[(claims["claim"] == c.text) & (claims["metric"] == CLAIM_METRICS[0])].iloc[0]
         rows.append({

@@ -169,9 +169,7 @@ def test_table6_has_the_papers_rows_and_columns(smoke_run):
     claims = pd.read_csv(art / "claims.csv")
     assert summary["claims"] == scoring.summary_sentence(claims)
     assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive"}
-    assert len(claims) == len(scoring.CLAIM_METRICS) * len(
-        scoring.paper_claims(cfg.train.milestones, cfg.train.methods)
-    )
+    assert len(claims) == len(scoring.CLAIM_METRICS) * len(scoring.claims_of(cfg.train))
     metrics = pd.read_csv(art / "metrics.csv")
     assert set(metrics["metric"]) == set(scoring.METRICS)
     assert set(metrics["model"]) == set(table.columns)

@@ -4,6 +4,7 @@ constructed tables whose answers are known."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from ecc_utils import paper
 from ecc_utils import scoring as S
+from ecc_utils.config import load_profile
 from ecc_utils.scoring.selection import SelectionGroup
 from ecc_utils.scoring.validity import Separation
 
@@ -97,14 +99,63 @@ def test_paper_claims_use_the_profiles_labels():
                             ["prefix", "ptuning_v2", "lora"])  # fmt: skip
     got = [(c.text, c.better, c.other) for c in claims]
     assert got[:3] == [
-        ("LoRA above Prefix-Tuning at equal steps", "LoRA 30 steps", "Prefix-Tuning 30 steps"),
-        ("LoRA above P-Tuning v2 at equal steps", "LoRA 30 steps", "P-Tuning v2 30 steps"),
-        ("LoRA improves with more steps", "LoRA 150 steps", "LoRA 30 steps"),
+        ("LoRA above Prefix-Tuning at equal training samples (30)", "LoRA 30 steps",
+         "Prefix-Tuning 30 steps"),
+        ("LoRA above P-Tuning v2 at equal training samples (30)", "LoRA 30 steps",
+         "P-Tuning v2 30 steps"),
+        ("LoRA improves with more training samples (150 vs 30)", "LoRA 150 steps",
+         "LoRA 30 steps"),
+    ]  # fmt: skip
+    assert ("LoRA (30 training samples) above the original model", "LoRA 30 steps",
+            paper.ORIGINAL_LABEL) in got  # fmt: skip
+    assert [c.key for c in claims] == [
+        "lora>prefix",
+        "lora>ptuning_v2",
+        "lora:more",
+        "prefix>original",
+        "ptuning_v2>original",
+        "lora>original",
     ]
-    assert ("LoRA above the original model", "LoRA 30 steps", paper.ORIGINAL_LABEL) in got
     assert [c.text for c in S.paper_claims({"prefix": (2,)}, ["prefix"])] == [
-        "Prefix-Tuning above the original model"
+        "Prefix-Tuning (2 training samples) above the original model"
     ]
+
+
+def test_claims_name_what_they_compare_at_unequal_batches():
+    # The quick profile: LoRA 64 steps of 4 against Prefix-Tuning 256 steps of 1 is a
+    # comparison at equal samples, not at equal steps.
+    ms = {"prefix": (256,), "ptuning_v2": (64,), "lora": (64, 107, 320)}
+    claims = S.paper_claims(ms, ["prefix", "ptuning_v2", "lora"], {"prefix": 1, "ptuning_v2": 4,
+                                                                   "lora": 4})  # fmt: skip
+    assert claims[0].text == "LoRA above Prefix-Tuning at equal training samples (256)"
+    assert (claims[0].better, claims[0].other) == ("LoRA 64 steps", "Prefix-Tuning 256 steps")
+    assert claims[2].text == "LoRA improves with more training samples (1280 vs 256)"
+    # Equal steps but unequal batches: the name says both counts.
+    c = S.paper_claims({"prefix": (64,), "lora": (64,)}, ["prefix", "lora"], {"prefix": 1,
+                                                                             "lora": 4})[0]  # fmt: skip
+    assert c.text == "LoRA above Prefix-Tuning at equal steps (64; 256 vs 64 training samples)"
+    assert S.name_problems([c]) == []
+
+
+def test_a_claim_whose_name_disagrees_with_its_models_is_caught():
+    a, b = S.claims.Run("lora", 64, 4), S.claims.Run("prefix", 256, 1)
+    wrong = S.Claim("LoRA above Prefix-Tuning at equal steps (64)", "LoRA 64 steps",
+                    "Prefix-Tuning 256 steps", "lora>prefix", (a, b))  # fmt: skip
+    (problem,) = S.name_problems([wrong])
+    assert "equal steps (64)" in problem and "prefix 256 steps x batch 1" in problem
+    unnamed = S.Claim("LoRA above Prefix-Tuning", "x", "y", "lora>prefix", (a, b))
+    assert "neither steps nor training samples" in S.name_problems([unnamed])[0]
+    fewer = S.Claim("LoRA improves with more training samples (256 vs 1280)", "x", "y",
+                    "lora:more", (a, S.claims.Run("lora", 320, 4)))  # fmt: skip
+    assert S.name_problems([fewer])
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_every_profiles_claims_name_what_they_compare(profile):
+    cfg = load_profile(Path(__file__).parents[1] / "params" / f"{profile}.yaml")
+    claims = S.claims_of(cfg.train)  # raises on a mislabelled claim
+    assert len({c.key for c in claims}) == len(claims)
+    assert S.name_problems(claims) == []
 
 
 def test_agreement_of_aligned_and_reversed_models():

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ecc_utils import evolve, privacy
@@ -478,6 +479,12 @@ def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
     assert set(evolve.thresholds(states)) == {"cloud", "match-only"}
     firsts = {a: s.probe_scores[0] for a, s in states.items()}
     assert all(v == firsts["cloud"] for v in firsts.values())  # paired at round 0
+    for s in states.values():  # the probe also scored against the human replies, every round
+        assert len(s.probe_human_scores) == len(s.probe_human_nll) == len(s.probe_scores)
+        assert all(t > 0 for t in s.probe_human_tokens[-1])
+        assert all(np.isfinite(s.probe_human_nll[-1])) and min(s.probe_human_nll[-1]) > 0
+    table = evolve.evolution_table(states)
+    assert (table["probe_human_perplexity"] > 1).all()
     failing = SpyBackend(fail_after=0)  # a re-run has nothing left to do: no teacher call
     loop = evolve.Loop(base, tok, make_teacher(tmp_path / "f", failing), scorer, inputs, cfg)
     again = evolve.run_arms(loop, art, start=start, progress=False)
@@ -551,6 +558,46 @@ def test_controls_comparison_and_sentence_say_what_helps():
     assert none.empty and "cannot tell" in evolve.controls_sentence(none)
 
 
+def _with_human(states, human_shift, ppl_shift):
+    """`states` with human-reply scores: Eq. (1) shifted by `human_shift` per arm and round,
+    and summed NLLs whose perplexity moves by about `ppl_shift` (negative: better)."""
+    rng = np.random.default_rng(2)
+    for arm, s in states.items():
+        n = len(s.probe_scores[0])
+        base = rng.uniform(3.0, 4.0, n)
+        tokens = rng.integers(10, 20, n)
+        for k in range(len(s.probe_scores)):
+            shift = human_shift.get(arm, 0.0) * k
+            s.probe_human_scores.append(list(np.asarray(s.probe_scores[0]) + shift
+                                             + rng.normal(0, 0.005, n)))  # fmt: skip
+            nll = (base + np.log1p(ppl_shift.get(arm, 0.0) * k)) * tokens
+            s.probe_human_nll.append(list(nll))
+            s.probe_human_tokens.append([int(t) for t in tokens])
+    return states
+
+
+def test_the_probe_is_also_judged_against_the_human_replies():
+    # The gate's teacher-reference gain is large, but against the human replies it is the
+    # random control that helps: the tables and the sentence say both.
+    states = _with_human(_states(0.2, 0.0), {"random": 0.05}, {"random": -0.2})
+    gain = evolve.probe_gain(states, seed=0)
+    rnd = gain[gain["arm"] == "random"].set_index("round")
+    assert rnd.loc[3, "human_verdict"] == "supported" and rnd.loc[3, "human_low"] > 0.1
+    assert rnd.loc[3, "ppl_verdict"] == "supported" and rnd.loc[3, "ppl_high"] < 0
+    controls = evolve.compare_controls(states, seed=0)
+    assert list(dict.fromkeys(controls["metric"])) == list(evolve.report.LOOP_METRICS)
+    first = controls[controls["metric"] == evolve.report.GAIN_METRIC]
+    assert first["verdict"].tolist() == ["supported", "inconclusive", "supported"]
+    vs_random = controls[(controls["other"] == "random")].set_index("metric")["verdict"]
+    assert vs_random[evolve.report.HUMAN_GAIN_METRIC] == "contradicted"
+    assert vs_random[evolve.report.PERPLEXITY_METRIC] == "contradicted"
+    # the first sentence still reads the teacher-reference rows only
+    assert evolve.controls_sentence(controls) == evolve.controls_sentence(first)
+    sentence = evolve.human_sentence(controls)
+    assert "against the human replies" in sentence and "contradicted" in sentence
+    assert evolve.human_sentence(first) == ""  # not measured: nothing said
+
+
 def test_gain_figure_has_error_bars_per_arm():
     from ecc_utils import plots
 
@@ -606,3 +653,64 @@ def test_arms_compute_what_the_starting_adapter_answers_once(tmp_path, monkeypat
     for arm in states[True]:
         assert states[True][arm].probe_scores == states[False][arm].probe_scores
         assert states[True][arm].probe_answers == states[False][arm].probe_answers
+
+
+def test_cost_counts_calls_per_arm_and_round_and_states_the_saving():
+    rows = []
+    for arm, calls, esc in (("cloud", (16, 16, 16), (4, 3, 5)), ("match-only", (6, 5, 6),
+                            (6, 5, 6)), ("no-update", (0, 0, 0), (0, 0, 0)),
+                            ("random", (4, 3, 5), (4, 3, 5))):  # fmt: skip
+        rows.append({"arm": arm, "round": 0, "cloud_calls": 0, "n_escalated": 0,
+                     "n_queries": 0})  # fmt: skip
+        for k, (c, e) in enumerate(zip(calls, esc, strict=True), 1):
+            rows.append({"arm": arm, "round": k, "cloud_calls": c, "n_escalated": e,
+                         "n_queries": 16})  # fmt: skip
+    cost = evolve.cost_table(pd.DataFrame(rows))
+    assert list(cost.index) == ["cloud", "match-only", "no-update", "random"]
+    assert cost.loc["cloud", "calls, round 2"] == 16 and cost.loc["random", "calls, round 3"] == 5
+    assert cost["cloud calls"].tolist() == [48, 17, 0, 12]
+    assert cost["escalated"].tolist() == [12, 17, 0, 12] and (cost["queries"] == 48).all()
+    sentence = evolve.cost_sentence(cost)
+    assert "the cloud gate 48 (12 escalated)" in sentence
+    assert "saved 31 of the cloud gate's 48 calls (65%)" in sentence
+    assert "saved" not in evolve.cost_sentence(cost.drop(index="match-only"))
+
+
+def test_oracle_arms_learn_the_human_replies_and_share_the_start(tmp_path):
+    from ecc_utils.artifacts import Artifacts
+    from ecc_utils.cloud.oracle import OracleTeacher
+    from ecc_utils.endmodel.load import tiny_random
+
+    start, tok, scorer, cfg, inputs = _four_arms_setup(tmp_path)
+    base, _ = tiny_random(seed=0)
+    art = Artifacts(tmp_path / "art")
+    spy = SpyBackend()
+    loop = evolve.Loop(base, tok, make_teacher(tmp_path, spy), scorer, inputs, cfg)
+    shared: dict = {}
+    states = evolve.run_arms(loop, art, start=start, progress=False, shared=shared)
+    asked = list(spy.seen)
+    oracle = OracleTeacher()
+    o_loop = dataclasses.replace(loop, teacher=oracle)
+    o_states = evolve.run_arms(o_loop, art, start=start, progress=False, arms=("cloud", "random"),
+                               tag="oracle-", shared=shared)  # fmt: skip
+    assert list(o_states) == ["cloud", "random"] and spy.seen == asked  # the oracle asked
+    assert (art.evolve_dir("oracle-cloud") / "state.json").is_file()
+    assert o_states["cloud"].probe_scores[0] == states["cloud"].probe_scores[0]
+    by_id = {f"pseudo-{e.id}": e.response for e in inputs.stream}
+    for s in o_states.values():  # every pseudo-label is the dialogue's human reply
+        assert s.buffer and all(x["response"] == by_id[x["id"]] for x in s.buffer)
+    n_cloud = len(inputs.stream)  # the cloud gate asks the oracle for every query
+    assert oracle.calls == n_cloud + sum(evolve.escalation_counts(o_states["random"]))
+    assert evolve.escalation_counts(o_states["random"]) == evolve.escalation_counts(
+        o_states["cloud"]
+    )
+    with pytest.raises(ValueError, match="bare query"):
+        oracle.label(["在吗"])
+    from ecc_utils.cloud.factory import make_teacher as build
+    from ecc_utils.config import TeacherConfig
+
+    built = build(TeacherConfig(backend="oracle"), [], tmp_path / "unused.jsonl")
+    assert isinstance(built, OracleTeacher) and not (tmp_path / "unused.jsonl").exists()
+    assert built.label_examples(inputs.stream[:1])[0].answer == inputs.stream[0].response
+    with pytest.raises(ValueError, match="matched to a gate"):
+        evolve.run_arms(o_loop, art, start=start, progress=False, arms=("random",))

@@ -45,6 +45,7 @@ from ecc_utils.cloud.ledger import (
     ledger_frame,
     summarize,
 )
+from ecc_utils.cloud.oracle import OracleTeacher
 from ecc_utils.cloud.prices import PriceTable
 from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, count_tokens
 from ecc_utils.cloud.teacher import Answering, Teacher, TeacherOptions, TeacherStats
@@ -71,6 +72,7 @@ __all__ = [
     "LabelCache",
     "LabelRecord",
     "MalformedResponseError",
+    "OracleTeacher",
     "Answering",
     "Teacher",
     "TeacherOptions",

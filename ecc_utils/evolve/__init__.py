@@ -14,6 +14,7 @@ low-scoring queries is what helps.
 | `update` | the local update (Trainer), the replay sample, the trainable adapter |
 | `state` | per-round records and saved state (resume), adapter weights, run keys |
 | `report` | the page's tables: per-round gain with intervals, tests against the controls |
+| `cost` | cloud calls and escalations per arm and round, the match-only gate's saving |
 """
 
 from ecc_utils.evolve.controls import (
@@ -24,6 +25,7 @@ from ecc_utils.evolve.controls import (
     run_arms,
     run_control,
 )
+from ecc_utils.evolve.cost import cost_sentence, cost_table
 from ecc_utils.evolve.gates import Dissatisfaction, escalate, gate_threshold, threshold_rule
 from ecc_utils.evolve.loop import (
     Decision,
@@ -41,7 +43,10 @@ from ecc_utils.evolve.report import (
     controls_sentence,
     escalation_table,
     evolution_table,
+    human_sentence,
     probe_gain,
+    study_loop_table,
+    teachers_sentence,
     thresholds,
 )
 from ecc_utils.evolve.state import EvolveError, LoopState, RoundRecord, run_key
@@ -58,12 +63,15 @@ __all__ = [
     "Teacher",
     "compare_controls",
     "controls_sentence",
+    "cost_sentence",
+    "cost_table",
     "escalate",
     "escalation_counts",
     "escalation_table",
     "evolution_table",
     "gate_policy",
     "gate_threshold",
+    "human_sentence",
     "local_update",
     "no_update_policy",
     "probe_gain",
@@ -77,6 +85,8 @@ __all__ = [
     "run_gate",
     "run_key",
     "split_stream",
+    "study_loop_table",
+    "teachers_sentence",
     "threshold_rule",
     "thresholds",
     "trainable_adapter",

@@ -98,34 +98,50 @@ def run_control(
 
 
 def run_arms(
-    loop: Loop, art: Artifacts, *, start: Path, progress: bool = True
+    loop: Loop,
+    art: Artifacts,
+    *,
+    start: Path,
+    progress: bool = True,
+    arms: Sequence[str] | None = None,
+    tag: str = "",
+    shared: dict | None = None,
 ) -> dict[str, LoopState]:
-    """Every arm of section `evolve`, the gates first, then the controls, each from the adapter
-    saved in `start` on `loop`'s model (the base model), its state under
-    ``art.evolve_dir(arm)``. What the starting adapter answers (the probe at round 0, the
-    gates' answers at round 1) is computed once for all arms. An arm's run key covers the settings, the inputs, the starting
-    adapter and (``random``) the reference gate's counts, so a re-run continues exactly the arms
-    whose inputs are unchanged.
+    """Every arm of section `evolve` (or those of `arms`), the gates first, then the controls,
+    each from the adapter saved in `start` on `loop`'s model (the base model), its state under
+    ``art.evolve_dir(tag + arm)``. What the starting adapter answers (the probe at round 0, the
+    gates' answers at round 1) is computed once for all arms, and for later calls that pass
+    the same `shared` dict. An arm's run key covers the settings, the inputs, the starting
+    adapter, the `tag` and (``random``) the reference gate's counts, so a re-run continues
+    exactly the arms whose inputs are unchanged. ``random`` matches the first gate run here.
     """
     from ecc_utils.endmodel.generate import unload_adapter
 
     cfg, base = loop.cfg, loop.model
     ev = cfg.evolve
+    order = [a for a in (*ev.gates, *ev.controls) if arms is None or a in arms]
+    if arms is not None and (extra := [a for a in arms if a not in (*GATES, *CONTROLS)]):
+        raise ValueError(f"arms: unknown {extra}; one of {', '.join((*GATES, *CONTROLS))}")
+    if arms is not None:
+        order = [a for a in (*GATES, *CONTROLS) if a in arms]
+    gates = [a for a in order if a in GATES]
+    if "random" in order and not gates:
+        raise ValueError("control random is matched to a gate's counts: run a gate with it")
     ids = [e.id for e in [*loop.inputs.probe, *loop.inputs.stream]]
     train = cfg.train.for_method(cfg.loop_start()[0])
-    settings = (ev, cfg.generation, cfg.scoring, train, cfg.seed, ids)
+    settings = (ev, cfg.generation, cfg.scoring, train, cfg.seed, ids, tag)
     files = sorted(Path(start).glob("adapter_*"))
     states: dict[str, LoopState] = {}
-    shared: dict = {}  # every arm starts from `start`: its round-0 work is done once
-    for arm in (*ev.gates, *ev.controls):
-        counts = escalation_counts(states[ev.gates[0]]) if arm == "random" else []
+    shared = {} if shared is None else shared  # every arm starts from `start`: done once
+    for arm in order:
+        counts = escalation_counts(states[gates[0]]) if arm == "random" else []
         key = run_key(arm, *settings, counts, files=files)
         arm_loop = dataclasses.replace(loop, model=trainable_adapter(base, start), shared=shared)
+        where = art.evolve_dir(tag + arm)
         if arm in GATES:
-            _, states[arm] = run_gate(arm, arm_loop, art.evolve_dir(arm), run_key=key,
-                                      progress=progress)  # fmt: skip
+            _, states[arm] = run_gate(arm, arm_loop, where, run_key=key, progress=progress)
         else:
-            states[arm] = run_control(arm, arm_loop, art.evolve_dir(arm), counts=counts,
-                                      run_key=key, progress=progress)  # fmt: skip
+            states[arm] = run_control(arm, arm_loop, where, counts=counts, run_key=key,
+                                      progress=progress)  # fmt: skip
         base = unload_adapter(arm_loop.model)
     return states

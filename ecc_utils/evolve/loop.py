@@ -4,7 +4,10 @@ A stream of user queries is processed in rounds. In round k an arm's *policy* de
 queries of the batch are escalated (their masked query goes to the cloud teacher, whose answer
 joins the pseudo-label buffer); then the end model is updated locally on the buffer plus a
 replay sample of the original training pairs, and answers the fixed probe set, scored with
-Eq. (1) against the cloud's answers. Round 0 is the starting adapter.
+Eq. (1) against the cloud's answers, and also against the dialogues' human replies (Eq. (1)
+with the human reply in the cloud's place, and the perplexity of the human replies), since
+training on the teacher's answers raises the first by construction. Round 0 is the starting
+adapter.
 
 Pairing: round k samples every answer with seed ``profile.seed + k`` in every arm, so the arms'
 probe answers at a round differ only through their weights (at round 0 they are identical),
@@ -95,6 +98,28 @@ class Loop:
         dtype = resolve_inference_dtype(e.inference_dtype, e.dtype, device)
         with answering_copy(self.model, dtype, reuse=self.copies) as m:
             return generate(m, self.tokenizer, examples, sampling)
+
+    def answer_and_likelihood(
+        self, examples: Sequence[Example], sampling: Sampling
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """`answer`, and each example's human reply scored by the same merged copy: its summed
+        log-probability and token count (cut to ``train.max_output_length``, as page 04)."""
+        from ecc_utils.endmodel.generate import answering_copy, generate
+        from ecc_utils.endmodel.likelihood import reply_logprobs
+        from ecc_utils.endmodel.load import resolve_inference_dtype
+
+        e = self.cfg.end_model
+        device = str(next(self.model.parameters()).device)
+        dtype = resolve_inference_dtype(e.inference_dtype, e.dtype, device)
+        with answering_copy(self.model, dtype, reuse=self.copies) as m:
+            answers = generate(m, self.tokenizer, examples, sampling)
+            scores = reply_logprobs(
+                m, self.tokenizer, [(x.context, x.query) for x in examples],
+                [[x.response] for x in examples], max_input_length=sampling.max_input_length,
+                max_reply_tokens=self.cfg.train.max_output_length,
+            )  # fmt: skip
+        logprob = np.array([float(s.logprob[0]) for s in scores])
+        return answers, logprob, np.array([int(s.tokens[0]) for s in scores])
 
     def once(self, key: tuple, compute: Callable[[], Any], *, starting: bool) -> Any:
         """``compute()``, or its result from an earlier arm when the model is still the
@@ -251,20 +276,47 @@ def _finish_round(
     )  # fmt: skip
 
 
-def _probe(loop: Loop, state: LoopState, k: int, *, starting: bool) -> tuple[float, float]:
+@dataclass(frozen=True)
+class ProbeResult:
+    """The probe at one round: answers, Eq. (1) against the teacher's answers and against the
+    human replies, and the human replies' summed negative log-likelihood and tokens."""
+
+    answers: list[str]
+    teacher: list[float]
+    sim: list[float]
+    human: list[float]
+    nll: list[float]
+    tokens: list[int]
+
+    def means(self) -> tuple[float, float, float, float]:
+        """(Eq. (1) vs teacher, similarity vs teacher, Eq. (1) vs human, human perplexity)."""
+        ppl = float(np.exp(np.sum(self.nll) / max(1, int(np.sum(self.tokens)))))
+        return (float(np.mean(self.teacher)), float(np.mean(self.sim)),
+                float(np.mean(self.human)), ppl)  # fmt: skip
+
+
+def _probe(loop: Loop, state: LoopState, k: int, *, starting: bool) -> tuple[float, ...]:
     """Answer and score the probe set at round `k` (once for every arm when the model is the
     `starting` adapter); keep the per-query scores in `state`."""
     probe = list(loop.inputs.probe)
 
-    def answer_and_score():
-        answers = loop.answer(probe, round_sampling(loop.cfg, k))
-        refs = list(loop.inputs.probe_references)
-        return answers, loop.scorer.score([e.query for e in probe], answers, refs)
+    def answer_and_score() -> ProbeResult:
+        answers, logprob, tokens = loop.answer_and_likelihood(probe, round_sampling(loop.cfg, k))
+        queries = [e.query for e in probe]
+        teacher = loop.scorer.score(queries, answers, list(loop.inputs.probe_references))
+        human = loop.scorer.score(queries, answers, [e.response for e in probe])
+        return ProbeResult(answers, [float(x) for x in teacher["final_score"]],
+                           [float(x) for x in teacher["sim"]],
+                           [float(x) for x in human["final_score"]],
+                           [float(-x) for x in logprob], [int(x) for x in tokens])  # fmt: skip
 
-    answers, scores = loop.once(("probe", k), answer_and_score, starting=starting)
-    state.probe_answers.append(answers)
-    state.probe_scores.append([float(x) for x in scores["final_score"]])
-    return float(scores["final_score"].mean()), float(scores["sim"].mean())
+    r = loop.once(("probe", k), answer_and_score, starting=starting)
+    state.probe_answers.append(r.answers)
+    state.probe_scores.append(r.teacher)
+    state.probe_human_scores.append(r.human)
+    state.probe_human_nll.append(r.nll)
+    state.probe_human_tokens.append(r.tokens)
+    return r.means()
 
 
 def _tokens(records: Sequence, attr: str) -> int:

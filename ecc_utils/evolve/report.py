@@ -18,9 +18,14 @@ import pandas as pd
 
 from ecc_utils.config import GATES
 from ecc_utils.evolve.state import LoopState
-from ecc_utils.scoring.uncertainty import mean_interval, paired_test, verdict
+from ecc_utils.scoring.uncertainty import bootstrap, mean_interval, paired_test, verdict
 
 GAIN_METRIC = "probe gain (Eq. 1)"
+# The same probe answers judged against the dialogues' human replies: training on teacher
+# answers raises GAIN_METRIC by construction, not these.
+HUMAN_GAIN_METRIC = "probe gain (Eq. 1 vs human reply)"
+PERPLEXITY_METRIC = "probe perplexity change (human reply)"
+LOOP_METRICS = (GAIN_METRIC, HUMAN_GAIN_METRIC, PERPLEXITY_METRIC)
 CONTROL_NAMES = {"no-update": "no update", "random": "random escalation of as many queries"}
 CONTROL_COLUMNS = ("claim", "metric", "better", "other", "higher_is_better", "verdict",
                    "difference", "low", "high", "n", "round")  # fmt: skip
@@ -60,53 +65,96 @@ def _gains(state: LoopState, k: int) -> np.ndarray:
     return np.asarray(state.probe_scores[k]) - np.asarray(state.probe_scores[0])
 
 
+def _has_human(state: LoopState) -> bool:
+    return len(state.probe_human_scores) == len(state.probe_scores) > 0
+
+
+def _statistic(state: LoopState, k: int, metric: str):
+    """idx -> the arm's change from round 0 to round `k` on `metric`, over probe queries idx
+    (perplexity pooled over the queries' tokens, as on page 04)."""
+    if metric == GAIN_METRIC:
+        g = _gains(state, k)
+        return lambda i: float(g[i].mean())
+    if metric == HUMAN_GAIN_METRIC:
+        h = np.asarray(state.probe_human_scores[k]) - np.asarray(state.probe_human_scores[0])
+        return lambda i: float(h[i].mean())
+    nll = [np.asarray(state.probe_human_nll[r], dtype=float) for r in (0, k)]
+    tok = [np.asarray(state.probe_human_tokens[r], dtype=float) for r in (0, k)]
+
+    def change(i):
+        ppl = [np.exp(n[i].sum() / t[i].sum()) for n, t in zip(nll, tok, strict=True)]
+        return float(ppl[1] - ppl[0])
+
+    return change
+
+
 def probe_gain(states: Mapping[str, LoopState], seed: int = 0) -> pd.DataFrame:
     """`evolution_gain.csv`: per arm and round, the probe's mean final score and its gain over
-    round 0 (paired over the probe queries) with a 95 % interval and a verdict."""
+    round 0 (paired over the probe queries) with a 95 % interval and a verdict; where the arm
+    scored the human replies too, the same for Eq. (1) against them (``human_*``) and the
+    change of their perplexity (``ppl_*``, lower is better)."""
     rows = []
     for arm, s in states.items():
+        n = len(s.probe_scores[0]) if s.probe_scores else 0
         for k, scores in enumerate(s.probe_scores):
             gain = mean_interval(_gains(s, k), seed=seed)
-            rows.append({"arm": arm, "kind": "gate" if arm in GATES else "control", "round": k,
-                         "probe_mean_score": float(np.mean(scores)), "difference": gain.estimate,
-                         "low": gain.low, "high": gain.high, "n": gain.n,
-                         "verdict": verdict(gain)})  # fmt: skip
+            row = {"arm": arm, "kind": "gate" if arm in GATES else "control", "round": k,
+                   "probe_mean_score": float(np.mean(scores)), "difference": gain.estimate,
+                   "low": gain.low, "high": gain.high, "n": gain.n,
+                   "verdict": verdict(gain)}  # fmt: skip
+            if _has_human(s):
+                h = bootstrap(n, _statistic(s, k, HUMAN_GAIN_METRIC), seed=seed)
+                p = bootstrap(n, _statistic(s, k, PERPLEXITY_METRIC), seed=seed)
+                row |= {"human_difference": h.estimate, "human_low": h.low,
+                        "human_high": h.high, "human_verdict": verdict(h),
+                        "ppl_difference": p.estimate, "ppl_low": p.low, "ppl_high": p.high,
+                        "ppl_verdict": verdict(p, higher_is_better=False)}  # fmt: skip
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
 def compare_controls(states: Mapping[str, LoopState], seed: int = 0) -> pd.DataFrame:
     """`evolution_controls.csv`: paired tests at the last round, "gate above control": every
     gate against no update, and the first gate (whose counts `random` matched) against random
-    escalation. Columns of `Comparison.to_dict` plus the round."""
+    escalation; on the probe gain against the teacher's answers (`GAIN_METRIC`, first) and,
+    where both arms scored them, against the human replies (Eq. (1) and perplexity).
+    Columns of `Comparison.to_dict` plus the round."""
     gates = [a for a in states if a in GATES]
     pairs = [(g, "no-update") for g in gates if "no-update" in states]
     if gates and "random" in states:
         pairs.append((gates[0], "random"))
     rows = []
-    for gate, control in pairs:
-        a, b = states[gate], states[control]
-        k = min(a.rounds_done, b.rounds_done)
-        if len(a.probe_scores[0]) != len(b.probe_scores[0]):
-            raise ValueError(f"{gate} and {control}: probe sets of different sizes")
-        ga, gb = _gains(a, k), _gains(b, k)
-        c = paired_test(
-            lambda i, g=ga: float(g[i].mean()),
-            lambda i, g=gb: float(g[i].mean()),
-            len(ga),
-            seed=seed,
-            labels=(f"{gate} gate above {CONTROL_NAMES[control]}", GAIN_METRIC, gate, control),
-        )
-        rows.append(c.to_dict() | {"round": k})
+    for metric in LOOP_METRICS:
+        for gate, control in pairs:
+            a, b = states[gate], states[control]
+            if metric != GAIN_METRIC and not (_has_human(a) and _has_human(b)):
+                continue
+            k = min(a.rounds_done, b.rounds_done)
+            if len(a.probe_scores[0]) != len(b.probe_scores[0]):
+                raise ValueError(f"{gate} and {control}: probe sets of different sizes")
+            c = paired_test(
+                _statistic(a, k, metric),
+                _statistic(b, k, metric),
+                len(a.probe_scores[0]),
+                higher_is_better=metric != PERPLEXITY_METRIC,
+                seed=seed,
+                labels=(f"{gate} gate above {CONTROL_NAMES[control]}", metric, gate, control),
+            )
+            rows.append(c.to_dict() | {"round": k})
     return pd.DataFrame(rows, columns=list(CONTROL_COLUMNS))
 
 
-def _row(controls: pd.DataFrame, gate: str, control: str) -> pd.Series | None:
-    hit = controls[(controls["better"] == gate) & (controls["other"] == control)]
+def _row(
+    controls: pd.DataFrame, gate: str, control: str, metric: str = GAIN_METRIC
+) -> pd.Series | None:
+    hit = controls[(controls["better"] == gate) & (controls["other"] == control)
+                   & (controls["metric"] == metric)]  # fmt: skip
     return hit.iloc[0] if len(hit) else None
 
 
-def _diff(r: pd.Series) -> str:
-    return f"{r['difference']:+.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+def _diff(r: pd.Series, digits: int = 3) -> str:
+    d = digits
+    return f"{r['difference']:+.{d}f} [{r['low']:.{d}f}, {r['high']:.{d}f}]"
 
 
 def controls_sentence(controls: pd.DataFrame) -> str:
@@ -147,3 +195,59 @@ def controls_sentence(controls: pd.DataFrame) -> str:
             "low-scoring queries helps."
         )
     return f"{head} {tail}"
+
+
+def human_sentence(controls: pd.DataFrame) -> str:
+    """What the same tests say against the dialogues' human replies (Eq. (1) with the human
+    reply as reference, and the replies' perplexity), for the first gate; "" when not
+    measured."""
+    if controls.empty or HUMAN_GAIN_METRIC not in set(controls["metric"]):
+        return ""
+    gate = controls["better"].iloc[0]
+    parts = []
+    for control in ("no-update", "random"):
+        h = _row(controls, gate, control, HUMAN_GAIN_METRIC)
+        p = _row(controls, gate, control, PERPLEXITY_METRIC)
+        if h is not None and p is not None:
+            parts.append(
+                f"over {CONTROL_NAMES[control]} its Eq. (1) gain is {_diff(h)} "
+                f"({h['verdict']}) and its change of perplexity {_diff(p, 2)} ({p['verdict']})"
+            )
+    if not parts:
+        return ""
+    return (f"Judged against the human replies instead of the teacher's answers, "
+            f"{'; '.join(parts)}.")  # fmt: skip
+
+
+def study_loop_table(study: pd.DataFrame) -> pd.DataFrame:
+    """The loop's rows of the robustness study's CSV (`ecc_utils.robustness`), one per
+    (teacher, comparison, metric): each seed's verdict, the pooled difference over probe
+    queries x seeds with its 95 % interval, and the status."""
+    loop = study[study["section"] == "loop"]
+    rows = []
+    for (teacher, label, metric), g in loop.groupby(["teacher", "label", "metric"], sort=False):
+        seeds = g[g["seed"].astype(str) != "pooled"]
+        pooled = g[g["seed"].astype(str) == "pooled"].iloc[0]
+        row = {"teacher": teacher, "comparison": label, "metric": metric}
+        row |= {f"seed {s}": v for s, v in zip(seeds["seed"], seeds["verdict"], strict=True)}
+        digits = 2 if metric == PERPLEXITY_METRIC else 3
+        row |= {"pooled": _diff(pooled, digits), "status": pooled["status"]}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def teachers_sentence(study: pd.DataFrame, gate: str = "cloud") -> str:
+    """Whether escalating `gate`'s low-scoring queries beats random escalation with each
+    teacher of the study, judged against the human replies (pooled over seeds)."""
+    loop = study[(study["section"] == "loop") & (study["seed"].astype(str) == "pooled")]
+    hit = loop[(loop["key"] == f"{gate}>random") & (loop["metric"] == HUMAN_GAIN_METRIC)]
+    if hit.empty:
+        return "The robustness study has no run of the loop with the oracle teacher."
+    n_seeds = study.loc[study["seed"].astype(str) != "pooled", "seed"].nunique()
+    parts = [f"with the {r['teacher']} teacher {_diff(r)} ({r['status']})"
+             for _, r in hit.iterrows()]  # fmt: skip
+    return (
+        f"Over {n_seeds} seeds, the {gate} gate's gain over random escalation of as many "
+        f"queries, on Eq. (1) against the human replies and pooled over probe queries x "
+        f"seeds, is {' and '.join(parts)}."
+    )

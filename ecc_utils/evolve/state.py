@@ -31,8 +31,10 @@ class RoundRecord:
     cloud_output_tokens: int
     buffer_size: int
     train_time_s: float
-    probe_mean_score: float
+    probe_mean_score: float  # Eq. (1) against the teacher's answers (the cloud's references)
     probe_mean_sim: float
+    probe_human_score: float  # Eq. (1) with the dialogue's human reply in the cloud's place
+    probe_human_perplexity: float  # of the human replies, pooled over the probe queries
     threshold: float | None = None  # the gate's escalation threshold (None: no gate score)
 
 
@@ -47,6 +49,10 @@ class LoopState:
     decisions: list[dict] = field(default_factory=list)  # per query: round, id, gate score
     probe_answers: list[list[str]] = field(default_factory=list)  # per round, incl. round 0
     probe_scores: list[list[float]] = field(default_factory=list)  # final score per probe query
+    # The same answers scored against the human replies, and those replies' likelihood:
+    probe_human_scores: list[list[float]] = field(default_factory=list)
+    probe_human_nll: list[list[float]] = field(default_factory=list)  # summed, per query
+    probe_human_tokens: list[list[int]] = field(default_factory=list)
     threshold: float | None = None  # fixed at round 1 (a gate), kept on resume
     run_key: str = ""  # what the state was computed from; another key starts afresh
 

@@ -22,7 +22,9 @@ from ecc_utils.scoring.claims import (
     Claim,
     agreement,
     claim_status,
+    claims_of,
     decide_claims,
+    name_problems,
     paper_claims,
     summary_sentence,
 )
@@ -111,6 +113,8 @@ __all__ = [
     "measured_metrics",
     "metric_intervals",
     "paired_test",
+    "claims_of",
+    "name_problems",
     "paper_claims",
     "per_group_table",
     "per_input_table",

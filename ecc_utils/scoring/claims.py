@@ -11,8 +11,10 @@ The paper also claims its automated score is "consistent with the manual review"
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,9 @@ import pandas as pd
 from ecc_utils.paper import METHOD_NAMES, ORIGINAL_LABEL, model_label
 from ecc_utils.scoring.evaluation import METRICS, paired_statistic
 from ecc_utils.scoring.uncertainty import bootstrap, paired_test, spearman
+
+if TYPE_CHECKING:
+    from ecc_utils.config import TrainConfig
 
 CLAIM_METRICS = (
     "final score (Eq. 1)",
@@ -31,32 +36,141 @@ CLAIM_METRICS = (
 
 
 @dataclass(frozen=True)
+class Run:
+    """A trained model as a claim names it: its method, its step and its batch size."""
+
+    method: str
+    step: int
+    batch: int
+
+    @property
+    def samples(self) -> int:
+        return self.step * self.batch
+
+
+@dataclass(frozen=True)
 class Claim:
-    """ "`better` beats `other`" in the words of the paper (`text`)."""
+    """ "`better` beats `other`" in the words of the paper (`text`); `key` names it stably
+    across profiles ("lora>prefix", "lora:more", "prefix>original"); `runs` are the two
+    trained models it compares (`other`'s None for the original model), which `name_problems`
+    checks against the text."""
 
     text: str
     better: str
     other: str
+    key: str = ""
+    runs: tuple[Run | None, Run | None] = (None, None)
 
 
-def paper_claims(milestones: Mapping[str, Sequence[int]], methods: Sequence[str]) -> list[Claim]:
-    """The claims this run can test, with its model labels. "Equal steps" compares LoRA at its
-    first milestone with each prefix method at the same step (else at its first milestone)."""
+_EQUAL_SAMPLES = re.compile(r"at equal training samples \((\d+)\)")
+_EQUAL_STEPS = re.compile(r"at equal steps \((\d+)[;)]")
+_MORE = re.compile(r"more training samples \((\d+) vs (\d+)\)")
+_SAMPLES = re.compile(r"\((\d+) training samples\)")
+
+
+def name_problems(claims: Sequence[Claim]) -> list[str]:
+    """Where a claim's name says something its two models contradict: "at equal training
+    samples (N)" for models with other sample counts, "at equal steps (S)" for other steps,
+    "more training samples (A vs B)" for other counts, "(N training samples)" for another
+    count of the claimed-better model, or a name that says neither steps nor samples."""
+    out = []
+    for c in claims:
+        a, b = c.runs
+        bad = None
+        if a is None:
+            bad = "names no trained model"
+        elif m := _EQUAL_SAMPLES.search(c.text):
+            n = int(m.group(1))
+            if b is None or a.samples != n or b.samples != n:
+                bad = f"says equal training samples ({n}) but compares {_runs(a, b)}"
+        elif m := _EQUAL_STEPS.search(c.text):
+            s = int(m.group(1))
+            if b is None or a.step != s or b.step != s:
+                bad = f"says equal steps ({s}) but compares {_runs(a, b)}"
+        elif m := _MORE.search(c.text):
+            hi, lo = int(m.group(1)), int(m.group(2))
+            if b is None or (a.samples, b.samples) != (hi, lo) or hi <= lo:
+                bad = f"says more training samples ({hi} vs {lo}) but compares {_runs(a, b)}"
+        elif m := _SAMPLES.search(c.text):
+            if a.samples != int(m.group(1)):
+                bad = f"says {m.group(1)} training samples but compares {_runs(a, b)}"
+        else:
+            bad = "says neither steps nor training samples"
+        if bad:
+            out.append(f"claim {c.text!r} {bad}")
+    return out
+
+
+def _runs(a: Run, b: Run | None) -> str:
+    def one(r: Run | None) -> str:
+        if r is None:
+            return "the original model"
+        return f"{r.method} {r.step} steps x batch {r.batch} = {r.samples} samples"
+
+    return f"{one(a)} with {one(b)}"
+
+
+def paper_claims(
+    milestones: Mapping[str, Sequence[int]],
+    methods: Sequence[str],
+    batch_sizes: Mapping[str, int] | None = None,
+) -> list[Claim]:
+    """The claims this run can test, with its model labels, each named by what it compares.
+
+    The paper's "same training iteration period" compares LoRA at its first milestone with
+    each prefix method at the milestone that saw as many training samples (steps x batch,
+    `batch_sizes` per method, default 1): "at equal training samples (N)"; failing that, at
+    the same step ("at equal steps (S)"), else at its first milestone, named with both counts.
+    Raises ValueError when a name disagrees with its models (`name_problems`)."""
+    batch = {m: int((batch_sizes or {}).get(m, 1)) for m in methods}
     out: list[Claim] = []
+
+    def run(m: str, step: int) -> Run:
+        return Run(m, int(step), batch[m])
+
     if "lora" in methods:
         lora = milestones["lora"]
+        first = run("lora", lora[0])
         for m in ("prefix", "ptuning_v2"):
-            if m in methods:
-                step = lora[0] if lora[0] in milestones[m] else milestones[m][0]
-                out.append(Claim(f"LoRA above {METHOD_NAMES[m]} at equal steps",
-                                 model_label("lora", lora[0]), model_label(m, step)))  # fmt: skip
+            if m not in methods:
+                continue
+            runs = [run(m, s) for s in milestones[m]]
+            same_n = [r for r in runs if r.samples == first.samples]
+            same_s = [r for r in runs if r.step == first.step]
+            if same_n:
+                other = same_n[0]
+                text = f"LoRA above {METHOD_NAMES[m]} at equal training samples ({first.samples})"
+            elif same_s:
+                other = same_s[0]
+                text = (f"LoRA above {METHOD_NAMES[m]} at equal steps ({first.step}; "
+                        f"{first.samples} vs {other.samples} training samples)")  # fmt: skip
+            else:
+                other = runs[0]
+                text = (f"LoRA ({first.samples} training samples) above {METHOD_NAMES[m]} "
+                        f"({other.samples} training samples)")  # fmt: skip
+            out.append(Claim(text, model_label("lora", first.step), model_label(m, other.step),
+                             f"lora>{m}", (first, other)))  # fmt: skip
         if len(lora) > 1:
-            out.append(Claim("LoRA improves with more steps", model_label("lora", lora[-1]),
-                             model_label("lora", lora[0])))  # fmt: skip
+            last = run("lora", lora[-1])
+            out.append(Claim(
+                f"LoRA improves with more training samples ({last.samples} vs {first.samples})",
+                model_label("lora", last.step), model_label("lora", first.step), "lora:more",
+                (last, first)))  # fmt: skip
     for m in methods:
-        out.append(Claim(f"{METHOD_NAMES[m]} above the original model",
-                         model_label(m, milestones[m][0]), ORIGINAL_LABEL))  # fmt: skip
+        r = run(m, milestones[m][0])
+        out.append(Claim(f"{METHOD_NAMES[m]} ({r.samples} training samples) above the "
+                         "original model", model_label(m, r.step), ORIGINAL_LABEL,
+                         f"{m}>original", (r, None)))  # fmt: skip
+    if problems := name_problems(out):
+        raise ValueError("; ".join(problems))
     return out
+
+
+def claims_of(train: TrainConfig) -> list[Claim]:
+    """`paper_claims` for profile section `train` (its milestones, methods and per-method
+    batch sizes)."""
+    batches = {m: train.for_method(m).batch_size for m in train.methods}
+    return paper_claims(train.milestones, train.methods, batches)
 
 
 def decide_claims(
@@ -74,7 +188,7 @@ def decide_claims(
             sa, sb, n = paired_statistic(tables, metric, c.better, c.other)
             comp = paired_test(sa, sb, n, higher_is_better=metric.higher_is_better, seed=seed,
                                labels=(c.text, name, c.better, c.other))  # fmt: skip
-            rows.append(comp.to_dict())
+            rows.append(comp.to_dict() | {"key": c.key})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,134 @@
+"""The robustness study: the profile's claims and online loop for several seeds.
+
+For each seed, a copy of the committed tree (HEAD) with ``seed: <s>`` and the loop's oracle
+arms on (`ecc_utils.robustness.study_profile_text`) runs training, scoring and the online loop
+(`STUDY_STAGES`). The first seed also runs the data and cloud-labelling pages; the others take
+its ``data/`` and ``teacher/`` artifacts, so every seed sees the same splits, evaluation
+inputs and teacher labels and differs in the training seed and data order, the sampling and
+the loop's stream order. Then it writes ``bench/results/robustness_<profile>.csv``
+(`ecc_utils.robustness.study_table`: each seed's verdicts, the pooled paired tests over
+inputs x seeds, the statuses) and a JSON of provenance beside it (commit, date, machine,
+seeds, wall times, the code fingerprint the results page checks). Not part of the book:
+
+    ECC_DATA_DIR=../shared/data .venv/bin/python bench/robustness.py --profile quick
+
+(about 17 minutes per seed for quick on two cores, one seed after the other). ``--roots``
+takes the project roots of finished runs, one per seed, to collect without running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ecc_utils.robustness import (  # noqa: E402
+    REUSED_DIRS,
+    REUSED_STAGES,
+    STUDY_STAGES,
+    code_fingerprint,
+    study_file,
+    study_profile_text,
+    study_table,
+)
+
+
+def run_seed(profile: str, seed: int, dest: Path, reuse: Path | None) -> float:
+    """The committed tree copied to `dest`, its profile set to `seed` (oracle arms on), and
+    the study's stages run there, its own ecc_utils first on the path; the data stages only
+    without `reuse` (else its data and teacher artifacts are copied in). Wall seconds."""
+    if dest.exists():
+        raise SystemExit(f"{dest} exists: remove it, or pass finished runs with --roots")
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    (dest / "COMMIT").write_text(_commit() + "\n", encoding="utf-8")
+    (dest / "FINGERPRINT").write_text(code_fingerprint(dest, profile) + "\n", encoding="utf-8")
+    params = dest / "params" / f"{profile}.yaml"
+    params.write_text(study_profile_text(params.read_text(encoding="utf-8"), seed), "utf-8")
+    stages = STUDY_STAGES
+    if reuse is None:
+        stages = (STUDY_STAGES[0], *REUSED_STAGES, *STUDY_STAGES[1:])
+    else:
+        for name in REUSED_DIRS:
+            shutil.copytree(reuse / "artifacts" / profile / name,
+                            dest / "artifacts" / profile / name)  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(dest), HF_HUB_OFFLINE="1")
+    t0 = time.perf_counter()
+    for stage in stages:
+        print(f"seed {seed}: {stage}", flush=True)
+        cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(dest), "--profile",
+               profile, "--no-book", "--only", stage]  # fmt: skip
+        subprocess.run(cmd, check=True, env=env)
+    return time.perf_counter() - t0
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+
+def _read(root: Path, name: str) -> str | None:
+    f = root / name
+    return f.read_text().strip() if f.is_file() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ecc_utils.config import load_profile
+    from ecc_utils.scoring import claims_of
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--roots", type=Path, nargs="+", help="finished runs, one per seed")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/ecc_robustness"))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args(argv)
+    if args.roots and len(args.roots) != len(args.seeds):
+        ap.error(f"--roots: {len(args.roots)} roots for {len(args.seeds)} seeds")
+    roots, wall = {}, {}
+    for i, seed in enumerate(args.seeds):
+        if args.roots:
+            roots[seed] = args.roots[i]
+            continue
+        dest = args.work / f"seed-{seed}"
+        reuse = roots[args.seeds[0]] if i else None
+        wall[seed] = round(run_seed(args.profile, seed, dest, reuse), 1)
+        roots[seed] = dest
+        print(f"seed {seed}: done in {wall[seed] / 60:.1f} min", flush=True)
+    first = roots[args.seeds[0]]
+    cfg = load_profile(first / "params" / f"{args.profile}.yaml")
+    arts = {s: r / "artifacts" / args.profile for s, r in roots.items()}
+    table = study_table(arts, claims_of(cfg.train), cfg.teacher.backend)
+    out = args.out / study_file(ROOT, args.profile).name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    env = json.loads((arts[args.seeds[0]] / "environment.json").read_text())
+    fingerprints = {_read(r, "FINGERPRINT") for r in roots.values()}
+    commits = {_read(r, "COMMIT") for r in roots.values()}
+    if len(fingerprints) != 1 or len(commits) != 1:
+        raise SystemExit(f"the runs are of different code: {commits} {fingerprints}")
+    meta = {"profile": args.profile, "commit": commits.pop(), "fingerprint": fingerprints.pop(),
+            "date": date.today().isoformat(), "seeds": args.seeds,
+            "stages": list(STUDY_STAGES), "reused_from_first_seed": list(REUSED_DIRS),
+            "cpu": env["device"]["cpu"], "threads": env["device"].get("torch_threads"),
+            "python": env["python"], "wall_time_s": wall}  # fmt: skip
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    pooled = table[table["seed"] == "pooled"]
+    print(pooled[["section", "teacher", "label", "metric", "verdict", "status"]].to_string())
+    print(f"wrote {out} and {out.with_suffix('.json').name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

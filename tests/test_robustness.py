@@ -1,0 +1,58 @@
+"""The robustness study's bookkeeping: statuses, the profile it runs, its fingerprint."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ecc_utils import robustness as R
+from ecc_utils.config import load_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("seeds", "pooled", "want"),
+    [
+        (["supported"] * 3, "supported", "reproduced"),
+        (["supported", "inconclusive", "supported"], "supported", "reproduced"),
+        (["supported", "contradicted", "supported"], "supported", "seed-dependent"),
+        (["supported", "inconclusive", "inconclusive"], "inconclusive", "seed-dependent"),
+        (["contradicted"] * 3, "contradicted", "not reproduced"),
+        (["contradicted", "inconclusive", "contradicted"], "contradicted", "seed-dependent"),
+        (["inconclusive"] * 3, "inconclusive", "inconclusive"),
+        (["inconclusive"] * 3, "supported", "reproduced"),
+    ],
+)
+def test_status_needs_the_pooled_test_and_no_contradicting_seed(seeds, pooled, want):
+    assert R.status(seeds, pooled) == want
+
+
+def test_the_study_profile_sets_the_seed_and_the_oracle_arms_and_nothing_else(tmp_path):
+    text = (ROOT / "params" / "quick.yaml").read_text(encoding="utf-8")
+    out = R.study_profile_text(text, 2)
+    f = tmp_path / "quick.yaml"
+    f.write_text(out, encoding="utf-8")
+    cfg, base = load_profile(f), load_profile(ROOT / "params" / "quick.yaml")
+    assert cfg.seed == 2 and cfg.evolve.oracle_arms and not base.evolve.oracle_arms
+    assert cfg.train == base.train and cfg.data == base.data and cfg.scoring == base.scoring
+    with pytest.raises(ValueError, match="seed"):
+        R.study_profile_text("name: x\n", 1)
+
+
+def test_the_fingerprint_ignores_the_seed_and_follows_the_code(tmp_path):
+    for d in ("notebooks", "ecc_utils", "params"):
+        shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    before = R.code_fingerprint(tmp_path, "quick")
+    p = tmp_path / "params" / "quick.yaml"
+    p.write_text(R.study_profile_text(p.read_text(encoding="utf-8"), 7), encoding="utf-8")
+    assert R.code_fingerprint(tmp_path, "quick") == before  # the study's own settings
+    loop = tmp_path / "ecc_utils" / "evolve" / "loop.py"
+    loop.write_text(loop.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert R.code_fingerprint(tmp_path, "quick") != before  # code the loop page runs
+    back = R.code_fingerprint(tmp_path, "quick")
+    results = tmp_path / "ecc_utils" / "results.py"  # the results page only reads the study
+    results.write_text(results.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert R.code_fingerprint(tmp_path, "quick") == back
