@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ecc_utils import artifacts as A
 from ecc_utils.paper import METHOD_NAMES
 from ecc_utils.reproducibility import spread_file, vocab_file
+from ecc_utils.robustness import study_file
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -53,10 +54,20 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     t = profile.train
     checkpoints = {m: tuple(A.checkpoint_dir(m, s) for s in t.milestones[m]) for m in t.methods}
     every_checkpoint = tuple(c for m in t.methods for c in checkpoints[m])
+    study = _study_paths(profile, params_dir)
     plan = _data_steps(profile, splits) + _training_steps(profile, splits, checkpoints)
-    plan += _scoring_steps(profile, splits, every_checkpoint)
-    plan += _reading_steps(profile, splits, every_checkpoint)
+    plan += _scoring_steps(profile, splits, every_checkpoint, study)
+    plan += _reading_steps(profile, splits, every_checkpoint, study)
     return plan + _measured_pages(profile, params_dir)
+
+
+def _study_paths(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
+    """The robustness study's CSV and provenance (`ecc_utils.robustness`), which the loop's
+    and the results page show: committing a new study re-runs them (a missing file counts)."""
+    if params_dir is None:
+        return ()
+    f = study_file(Path(params_dir).parent, profile.name)
+    return (str(f), str(f.with_suffix(".json")))
 
 
 def _data_steps(profile: Profile, splits: dict[str, str]) -> list[Step]:
@@ -104,7 +115,10 @@ def _training_steps(
 
 
 def _scoring_steps(
-    profile: Profile, splits: dict[str, str], every_checkpoint: tuple[str, ...]
+    profile: Profile,
+    splits: dict[str, str],
+    every_checkpoint: tuple[str, ...],
+    study: tuple[str, ...] = (),
 ) -> list[Step]:
     start, step = profile.loop_start()
     return [
@@ -126,12 +140,16 @@ def _scoring_steps(
                                      A.checkpoint_dir(start, step), A.CALIBRATION),
             outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
             resumable=(A.EVOLVE,),
+            external=study,
         ),
     ]  # fmt: skip
 
 
 def _reading_steps(
-    profile: Profile, splits: dict[str, str], every_checkpoint: tuple[str, ...]
+    profile: Profile,
+    splits: dict[str, str],
+    every_checkpoint: tuple[str, ...],
+    study: tuple[str, ...] = (),
 ) -> list[Step]:
     return [
         Step(
@@ -145,8 +163,9 @@ def _reading_steps(
             "08_results",
             "08_results",
             inputs=(A.STATS, A.TABLE6, A.METRICS, A.CLAIMS, A.AGREEMENT, A.VALIDITY,
-                    A.SCORE_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
+                    A.SCORE_SUMMARY, A.EVOLUTION, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
             outputs=(A.GLANCE,),
+            external=study,
         ),
     ]  # fmt: skip
 

@@ -20,6 +20,7 @@ from ecc_utils.scoring.evaluation import interval_text
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
+    from ecc_utils.results_study import Evidence
 
 STATUS = {"supported": "reproduced", "contradicted": "not reproduced"}
 SHORT = {
@@ -60,9 +61,18 @@ def _interval_status(low: float, high: float) -> str:
     return "reproduced" if low > 0 else "not reproduced" if high < 0 else "inconclusive"
 
 
-def _loop_evidence(art: Artifacts) -> tuple[str, str] | None:
-    """(value, verdict) for the online loop: the first gate's probe gain over the no-update
-    control at the last round (it cancels sampling noise), else its gain over round 0."""
+def _across(evidence: Evidence | None, key: str | None, teacher: str = "") -> str:
+    """A claim's status across the study's seeds, or why there is none."""
+    if evidence is None or not evidence.current:
+        return "single-run (no study for this code)"
+    got = evidence.status(key, teacher=teacher) if key else None
+    return got or "not in the study"
+
+
+def _loop_evidence(art: Artifacts) -> tuple[str, str, str | None] | None:
+    """(value, verdict, study key) for the online loop: the first gate's probe gain over the
+    no-update control at the last round (it cancels sampling noise), else its gain over
+    round 0 (no study key)."""
     if art.evolution_controls.is_file():
         c = art.read_evolution_controls()
         if len(c):
@@ -70,19 +80,22 @@ def _loop_evidence(art: Artifacts) -> tuple[str, str] | None:
         if len(c):
             r = c.iloc[0]
             text = f"probe gain over no update after round {r['round']}, {r['better']} gate"
-            return f"{text}: {_difference(r)}", r["verdict"]
+            return f"{text}: {_difference(r)}", r["verdict"], f"{r['better']}>no-update"
     if art.evolution_gain.is_file():
         gain = art.read_evolution_gain()
         gates = gain[gain["kind"] == "gate"]
         if len(gates):
             r = gates[gates["arm"] == gates["arm"].iloc[0]].iloc[-1]
-            return f"probe gain over round 0, {r['arm']} gate: {_difference(r)}", r["verdict"]
+            text = f"probe gain over round 0, {r['arm']} gate: {_difference(r)}"
+            return text, r["verdict"], None
     return None
 
 
-def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
+def glance(art: Artifacts, cfg: Profile, evidence: Evidence | None = None) -> pd.DataFrame:
     """One row per claim: the claim, the paper's evidence, this run's value with its 95 %
-    interval, the status, and (for the model comparisons) the verdicts of the other metrics."""
+    interval, its status in this run, its status across the robustness study's seeds
+    (`evidence`; "single-run" when no study ran for this code), and (for the model
+    comparisons) the verdicts of the other metrics."""
     claims = art.read_csv(art.claims)
     labels = paper.model_labels(cfg.train.milestones, cfg.train.methods)
     rows = []
@@ -95,6 +108,7 @@ def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
             "paper": _paper_evidence(c.better, c.other, labels),
             "this run": f"Eq. (1) difference {_difference(r)}",
             "status": claim_status(claims, c.text),
+            "across seeds": _across(evidence, c.key),
             "other metrics": _other_metrics(claims, c.text),
         })  # fmt: skip
     agree = art.read_csv(art.agreement).iloc[0]
@@ -103,6 +117,7 @@ def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
         "paper": "stated in Section IV-C (from Table V)",
         "this run": f"Spearman, models by Eq. (1) vs by ROUGE-L: {interval_text(agree, 2)}",
         "status": _interval_status(agree["low"], agree["high"]),
+        "across seeds": "not in the study",
         "other metrics": "",
     })  # fmt: skip
     loop = _loop_evidence(art)
@@ -112,6 +127,7 @@ def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
             "paper": "described in Section III, no experiment reported",
             "this run": loop[0],
             "status": STATUS.get(loop[1], "inconclusive"),
+            "across seeds": _across(evidence, loop[2], cfg.teacher.backend),
             "other metrics": "",
         })  # fmt: skip
     t = cfg.teacher
@@ -120,6 +136,7 @@ def glance(art: Artifacts, cfg: Profile) -> pd.DataFrame:
         "paper": "Gemini 1.5 Pro with a 500-shot prompt",
         "this run": f"teacher: {t.backend} ({t.model or DEFAULT_MODELS.get(t.backend, '')})",
         "status": "not reproducible offline" if t.backend == "knn" else "see the cloud-labels page",
+        "across seeds": "",
         "other metrics": "",
     })  # fmt: skip
     return pd.DataFrame(rows)

@@ -190,8 +190,11 @@ def study_table(arts: Mapping[int, Path], claims: Sequence, teacher: str) -> pd.
 
 def is_current(meta: Mapping, root: str | Path, profile: str) -> bool:
     """Whether the study described by `meta` (its JSON) ran for the code of the tree at
-    `root`."""
-    return meta.get("fingerprint") == code_fingerprint(root, profile)
+    `root` (False where that tree lacks the notebooks or the profile to tell)."""
+    try:
+        return meta.get("fingerprint") == code_fingerprint(root, profile)
+    except FileNotFoundError:
+        return False
 
 
 def load_study(root: str | Path, profile: str) -> tuple[pd.DataFrame, dict] | None:

@@ -119,15 +119,18 @@ def _touched(tmp_path: Path, smoke, module: str) -> set[str]:
 
 def test_editing_the_plots_module_reruns_only_the_figure_pages(tmp_path, smoke):
     touched = _touched(tmp_path, smoke, "plots.py")
-    assert touched == {"01_data", "04_score", "05_figures", "06_online_evolution"}
+    # 08 draws the claims' picture in the book's style
+    assert touched == {"01_data", "04_score", "05_figures", "06_online_evolution", "08_results"}
 
 
 def test_editing_the_training_code_reruns_training_and_what_follows(tmp_path, smoke):
     touched = _touched(tmp_path, smoke, "train/trainer.py")
     train_steps = {s.key for s in pipeline.build_plan(smoke) if s.stage == "03_train"}
     # The prompt format lives with the end model (endmodel.format) and checkpoints are found
-    # through artifacts, so only the online loop, which fine-tunes, imports the trainer too.
-    assert touched == train_steps | {"06_online_evolution"}
+    # through artifacts, so only the online loop, which fine-tunes, imports the trainer too,
+    # and the results page, which reads the loop's cost and the study through ecc_utils.evolve
+    # (importing a module of a package runs the package's __init__).
+    assert touched == train_steps | {"06_online_evolution", "08_results"}
     # 05 reads only table6.csv, which 04 writes: it re-runs when that file changes.
     plan = {s.key: s for s in pipeline.build_plan(smoke)}
     assert "table6.csv" in plan["05_figures"].inputs and "table6.csv" in plan["04_score"].outputs
