@@ -309,6 +309,9 @@ def _pinned(root: Path) -> dict:
 # Numbers are written rounded to 6 decimals (tests/smoke_results.py), so 1e-6 is one unit in the
 # last place: the tolerance for a rounding that falls the other way, nothing more.
 ABS = 1e-6
+# Perplexities of a few hundred, summed in float32: narrowed kernels (Intel Xeon, NARROWED)
+# moved them by at most 3.8e-5 (1e-7 relative), more than a 6th-decimal unit; ten times that.
+RELATIVE = {"probe_human_perplexity": 1e-6}
 
 
 def assert_pinned(root: Path) -> None:
@@ -327,7 +330,10 @@ def assert_pinned(root: Path) -> None:
     rows = evolution_rows(art)
     assert len(rows) == len(want["evolution"])
     for got, exp in zip(rows, want["evolution"], strict=True):
-        assert {k: got[k] for k in exp} == pytest.approx(exp, abs=ABS)  # the pinned columns
+        fixed = {k: v for k, v in exp.items() if k not in RELATIVE}
+        assert {k: got[k] for k in fixed} == pytest.approx(fixed, abs=ABS)  # pinned columns
+        for k in RELATIVE.keys() & exp.keys():
+            assert got[k] == pytest.approx(exp[k], rel=RELATIVE[k]), k
 
 
 def test_recorded_numbers_are_the_pinned_ones(smoke_run):
@@ -385,7 +391,8 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
 
     assert executed() == []  # the copy is the same code: nothing to do
     (pkg / "plots.py").write_text((pkg / "plots.py").read_text() + "\n# edited\n")
-    assert executed() == ["01_data", "04_score", "05_figures", "06_online_evolution"]
+    # 08 draws the claims' picture in the book's style
+    assert executed() == ["01_data", "04_score", "05_figures", "06_online_evolution", "08_results"]
     trainer = pkg / "train" / "trainer.py"
     trainer.write_text(trainer.read_text() + "\n# edited\n")
     ran = executed()
