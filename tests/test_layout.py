@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("train",),
     ("scoring",),
     ("evolve",),
-    ("plots", "results", "playground", "playground_ui"),
+    ("plots", "results", "results_study", "robustness", "playground", "playground_ui"),
     ("plan", "pipeline"),
 ]
 SEPARATE_STAGES = {"data", "cloud", "endmodel"}
