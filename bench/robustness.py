@@ -14,6 +14,17 @@ seeds, wall times, the code fingerprint the results page checks). Not part of th
 
 (about 17 minutes per seed for quick on two cores, one seed after the other). ``--roots``
 takes the project roots of finished runs, one per seed, to collect without running.
+
+After a change that should not move any number (a refactor, a faster path that computes the
+same), ``--verify`` checks a build of the current code instead of running the study again:
+
+    ECC_DATA_DIR=../shared/data make book && .venv/bin/python bench/robustness.py --verify
+
+It needs a clean tree and a build whose study stages are up to date for it, run at one of the
+study's seeds (the profile's own seed: 0). When the build's claims and loop tests equal that
+seed's rows to the last digit (`ecc_utils.robustness.verify_seed`), the code's fingerprint is
+added under ``verified`` in the study's JSON and the results page treats the study as
+current; otherwise it lists what differs and exits 1 (then run the study again).
 """
 
 from __future__ import annotations
@@ -78,6 +89,53 @@ def _commit() -> str:
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
 
 
+def verify(profile: str, root: Path = ROOT) -> int:
+    """``--verify``: the build under `root` against the committed study (see the module)."""
+    from ecc_utils.config import load_profile
+    from ecc_utils.pipeline import Layout, build_plan, fingerprint, is_up_to_date, load_manifest
+    from ecc_utils.robustness import load_study, verify_seed
+
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "notebooks",
+                            "ecc_utils", "params"], capture_output=True, text=True).stdout  # fmt: skip
+    if dirty.strip():
+        raise SystemExit(f"--verify: commit first, the tree differs from HEAD:\n{dirty}")
+    got = load_study(root, profile)
+    if got is None:
+        raise SystemExit(f"--verify: no study is committed at {study_file(root, profile)}")
+    study, meta = got
+    layout = Layout(root, profile)
+    params = root / "params" / f"{profile}.yaml"
+    cfg = load_profile(params)
+    manifest, art = load_manifest(layout.artifacts), layout.artifacts
+    stale = [s.key for s in build_plan(cfg, layout.params)
+             if s.stage in (*REUSED_STAGES, *STUDY_STAGES)
+             and not is_up_to_date(s, fingerprint(s, cfg, layout.notebooks, art, layout.package),
+                                   manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
+    if stale:
+        raise SystemExit(f"--verify: the build in {art} is not of this code ({', '.join(stale)} "
+                         f"would run again): run `make book PROFILE={profile}` first")  # fmt: skip
+    problems = verify_seed(art, study, cfg.seed, cfg.teacher.backend)
+    if problems:
+        print(f"this build (seed {cfg.seed}) differs from the study's seed {cfg.seed}:")
+        print("\n".join(f"  {p}" for p in problems[:30]))
+        print("run the study again (bench/robustness.py) for this code")
+        return 1
+    fp = code_fingerprint(root, profile)
+    env = json.loads((art / "environment.json").read_text())
+    entry = {"fingerprint": fp, "commit": _commit(), "date": date.today().isoformat(),
+             "seed": cfg.seed, "rows": int((study["seed"] == str(cfg.seed)).sum()),
+             "cpu": env["device"]["cpu"].get("model")}  # fmt: skip
+    if fp == meta.get("fingerprint"):
+        print(f"the study ran for this code ({fp}); its seed {cfg.seed} is reproduced exactly")
+        return 0
+    meta["verified"] = [v for v in meta.get("verified", []) if v.get("fingerprint") != fp]
+    meta["verified"].append(entry)
+    out = study_file(root, profile).with_suffix(".json")
+    out.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    print(f"seed {cfg.seed} reproduced exactly by commit {entry['commit']}: recorded {fp} in {out}")
+    return 0
+
+
 def _read(root: Path, name: str) -> str | None:
     f = root / name
     return f.read_text().strip() if f.is_file() else None
@@ -93,7 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--roots", type=Path, nargs="+", help="finished runs, one per seed")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ecc_robustness"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument(
+        "--verify",
+        action="store_true",
+        help="check this tree's build against the committed study (see above)",
+    )
     args = ap.parse_args(argv)
+    if args.verify:
+        return verify(args.profile)
     if args.roots and len(args.roots) != len(args.seeds):
         ap.error(f"--roots: {len(args.roots)} roots for {len(args.seeds)} seeds")
     roots, wall = {}, {}

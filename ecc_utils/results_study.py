@@ -18,6 +18,7 @@ import pandas as pd
 
 from ecc_utils import robustness
 from ecc_utils.scoring.claims import CLAIM_METRICS
+from ecc_utils.scoring.uncertainty import difference_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,20 +36,25 @@ LOOP_METRIC = "probe gain (Eq. 1)"
 
 @dataclass(frozen=True)
 class Evidence:
-    """The study as committed (None: none), its provenance, and whether it ran for this
-    code (`robustness.is_current`)."""
+    """The study as committed (None: none), its provenance, and what makes it hold for this
+    code (`robustness.current_for`: it ran for it, or a build of it reproduced one of its
+    seeds exactly; None: neither)."""
 
     study: pd.DataFrame | None
     meta: dict
-    current: bool
+    basis: dict | None = None
 
     @classmethod
     def load(cls, root: str | Path, profile: str) -> Evidence:
         got = robustness.load_study(root, profile)
         if got is None:
-            return cls(None, {}, False)
+            return cls(None, {}, None)
         study, meta = got
-        return cls(study, meta, robustness.is_current(meta, root, profile))
+        return cls(study, meta, robustness.current_for(meta, root, profile))
+
+    @property
+    def current(self) -> bool:
+        return self.basis is not None
 
     @property
     def seeds(self) -> list[str]:
@@ -65,7 +71,13 @@ class Evidence:
         m = self.meta
         where = (f"commit {m.get('commit')}, {m.get('date')}, seeds "
                  f"{', '.join(map(str, m.get('seeds', [])))}")  # fmt: skip
-        if self.current:
+        b = self.basis
+        if b is not None and b["how"] == "verified":
+            return (f"The robustness study ({where}) ran for earlier code; this book's code "
+                    f"reproduced its seed {b['seed']} to the last digit (commit {b['commit']}, "
+                    f"{b['date']}: every claim and loop test equal), so each claim's status "
+                    "below is decided across its seeds.")  # fmt: skip
+        if b is not None:
             return (f"The robustness study ({where}) ran for the code of this book: each "
                     "claim's status below is decided across its seeds.")  # fmt: skip
         return (f"The committed robustness study ({where}) ran for other code than this "
@@ -83,11 +95,6 @@ class Evidence:
         return str(hit["status"].iloc[0]) if len(hit) else None
 
 
-def _diff(r: pd.Series, digits: int = 3) -> str:
-    d = digits
-    return f"{r['difference']:+.{d}f} [{r['low']:.{d}f}, {r['high']:.{d}f}]"
-
-
 def seed_table(ev: Evidence, teacher: str) -> pd.DataFrame:
     """Per claim on the paper's measure (Eq. (1)), and per online-loop comparison on its probe
     gain with the profile's `teacher`: each seed's verdict, the pooled difference over
@@ -103,7 +110,7 @@ def seed_table(ev: Evidence, teacher: str) -> pd.DataFrame:
         pooled = g[g["seed"] == "pooled"].iloc[0]
         row = {"claim": label}
         row |= {f"seed {r['seed']}": r["verdict"] for _, r in g.iterrows() if r["seed"] != "pooled"}
-        row |= {"pooled (inputs x seeds)": _diff(pooled), "status": pooled["status"]}
+        row |= {"pooled (inputs x seeds)": difference_text(pooled), "status": pooled["status"]}
         rows.append(row)
     return pd.DataFrame(rows)
 

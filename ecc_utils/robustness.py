@@ -15,8 +15,11 @@ input of each seed one unit of the bootstrap). Its status:
 
 A study holds for the code it ran: `code_fingerprint` hashes the notebooks of the steps it
 ran or reused, the `ecc_utils` modules they import and the profile (without its seed and the
-study's own setting), and the results page calls its verdicts single-run while the committed
-study's fingerprint differs from the tree's.
+study's own setting). It also holds for later code that was shown to give the same numbers: a
+build of that code at one of the study's seeds whose claims and loop tests equal that seed's
+rows to the last digit (`verify_seed`; ``bench/robustness.py --verify`` records the code's
+fingerprint under ``verified`` in the study's JSON). Otherwise the results page calls its
+verdicts single-run.
 """
 
 from __future__ import annotations
@@ -188,13 +191,59 @@ def study_table(arts: Mapping[int, Path], claims: Sequence, teacher: str) -> pd.
     return pd.concat([per_seed, pooled], ignore_index=True)[list(COLUMNS)]
 
 
-def is_current(meta: Mapping, root: str | Path, profile: str) -> bool:
-    """Whether the study described by `meta` (its JSON) ran for the code of the tree at
-    `root` (False where that tree lacks the notebooks or the profile to tell)."""
+def current_for(meta: Mapping, root: str | Path, profile: str) -> dict | None:
+    """What makes the study described by `meta` (its JSON) hold for the code of the tree at
+    `root`: ``{"how": "ran"}`` when it ran for that code, the ``verified`` entry (how:
+    "verified") when a build of that code reproduced one of its seeds exactly
+    (`verify_seed`), else None (also where the tree lacks the notebooks or profile to tell)."""
     try:
-        return meta.get("fingerprint") == code_fingerprint(root, profile)
+        fp = code_fingerprint(root, profile)
     except FileNotFoundError:
-        return False
+        return None
+    if meta.get("fingerprint") == fp:
+        return {"how": "ran", "fingerprint": fp}
+    hit = next((v for v in meta.get("verified", []) if v.get("fingerprint") == fp), None)
+    return None if hit is None else {"how": "verified", **hit}
+
+
+def is_current(meta: Mapping, root: str | Path, profile: str) -> bool:
+    """Whether the study holds for the code of the tree at `root` (`current_for`)."""
+    return current_for(meta, root, profile) is not None
+
+
+# --- a later code's build against the study ---------------------------------------------
+
+VERIFIED_COLUMNS = ("difference", "low", "high", "n", "verdict")
+
+
+def verify_seed(art: str | Path, study: pd.DataFrame, seed: int, teacher: str) -> list[str]:
+    """How the build in `art` (run with the study's `seed`) differs from the study's rows of
+    that seed: every claim and loop comparison the build has must be in the study with the
+    same difference, interval, n and verdict to the last digit (the study may hold more: the
+    oracle arms). An empty list: the build reproduces that seed exactly, so the code it ran
+    gives the study's numbers (same machine arithmetic: a CPU of another family samples other
+    answers and cannot verify)."""
+    mine = seed_rows(art, seed, teacher)
+    theirs = study[study["seed"].astype(str) == str(seed)]
+    if theirs.empty:
+        return [f"the study has no rows for seed {seed} (its seeds: "
+                f"{', '.join(sorted(set(study['seed'].astype(str)) - {'pooled'}))})"]  # fmt: skip
+    key = ["section", "key", "teacher", "metric"]
+    theirs = theirs.assign(teacher=theirs["teacher"].fillna("")).set_index(key)
+    problems = []
+    for _, r in mine.assign(teacher=mine["teacher"].fillna("")).iterrows():
+        k = tuple(r[c] for c in key)
+        if k not in theirs.index:
+            problems.append(f"{' / '.join(map(str, k))}: not in the study")
+            continue
+        t = theirs.loc[k]
+        for c in VERIFIED_COLUMNS:
+            a, b = r[c], t[c]
+            same = a == b if c == "verdict" else np.isclose(float(a), float(b), rtol=1e-12,
+                                                            atol=0, equal_nan=True)  # fmt: skip
+            if not same:
+                problems.append(f"{' / '.join(map(str, k))}: {c} {a} here, {b} in the study")
+    return problems
 
 
 def load_study(root: str | Path, profile: str) -> tuple[pd.DataFrame, dict] | None:

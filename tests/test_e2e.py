@@ -292,6 +292,14 @@ def test_a_study_of_two_seeds_pools_them_and_the_pages_read_it(smoke_run, tmp_pa
     ev = results_study.Evidence.load(project, "smoke")
     assert not ev.current and "single-run" in ev.note() and ev.status(key) is None
     assert "single-run" in results_study.figure_rows(ev, claims)[1]
+    # other code that reproduced seed 0 exactly (bench/robustness.py --verify): current again
+    assert R.verify_seed(art, study, 0, cfg.teacher.backend) == []
+    meta["verified"] = [{"fingerprint": R.code_fingerprint(project, "smoke"), "commit": "def5678",
+                         "date": "2026-12-06", "seed": 0}]  # fmt: skip
+    out.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+    ev = results_study.Evidence.load(project, "smoke")
+    assert ev.current and ev.status(key) is not None
+    assert "reproduced its seed 0 to the last digit (commit def5678" in ev.note()
 
 
 R_STATUSES = ("reproduced", "seed-dependent", "inconclusive", "not reproduced")

@@ -56,3 +56,46 @@ def test_the_fingerprint_ignores_the_seed_and_follows_the_code(tmp_path):
     results = tmp_path / "ecc_utils" / "results.py"  # the results page only reads the study
     results.write_text(results.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert R.code_fingerprint(tmp_path, "quick") == back
+
+
+def _build(art: Path, diff: float = 0.012) -> None:
+    """A build's two files the study reads: one claim and one loop comparison."""
+    import pandas as pd
+
+    art.mkdir(parents=True)
+    row = {"metric": "final score (Eq. 1)", "difference": diff, "low": -0.01, "high": 0.03,
+           "n": 100, "verdict": "inconclusive"}  # fmt: skip
+    pd.DataFrame([{"claim": "LoRA above the original model", "key": "lora>original", **row}]
+                 ).to_csv(art / "claims.csv", index=False)  # fmt: skip
+    pd.DataFrame([{"claim": "cloud gate above no update", "better": "cloud",
+                   "other": "no-update", **row}]).to_csv(art / "evolution_controls.csv",
+                                                          index=False)  # fmt: skip
+
+
+def test_a_build_verifies_only_when_every_number_equals_the_seeds_rows(tmp_path):
+    import pandas as pd
+
+    _build(tmp_path / "study")
+    study = pd.concat([R.seed_rows(tmp_path / "study", s, "knn") for s in (0, 1)])
+    _build(tmp_path / "same")
+    assert R.verify_seed(tmp_path / "same", study, 0, "knn") == []
+    _build(tmp_path / "moved", diff=0.012 + 1e-9)  # the last digits: not the same numbers
+    problems = R.verify_seed(tmp_path / "moved", study, 0, "knn")
+    assert len(problems) == 2 and all("difference" in p for p in problems)
+    assert "no rows for seed 5" in R.verify_seed(tmp_path / "same", study, 5, "knn")[0]
+    assert "not in the study" in R.verify_seed(tmp_path / "same", study, 0, "oracle")[0]
+
+
+def test_the_study_holds_for_code_it_ran_or_that_reproduced_it(tmp_path):
+    root = tmp_path / "tree"
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    shutil.copytree(ROOT / "ecc_utils", root / "ecc_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(ROOT / "params", root / "params")
+    fp = R.code_fingerprint(root, "quick")
+    assert R.current_for({"fingerprint": fp}, root, "quick")["how"] == "ran"
+    other = {"fingerprint": "0" * 16}
+    assert R.current_for(other, root, "quick") is None
+    entry = {"fingerprint": fp, "commit": "abc1234", "date": "2026-12-06", "seed": 0}
+    assert R.current_for({**other, "verified": [entry]}, root, "quick")["commit"] == "abc1234"
+    assert not R.is_current(other, tmp_path / "empty", "quick")
