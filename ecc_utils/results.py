@@ -16,7 +16,7 @@ from ecc_utils import paper
 from ecc_utils.artifacts import Artifacts
 from ecc_utils.cloud.factory import DEFAULT_MODELS
 from ecc_utils.scoring.claims import CLAIM_METRICS, claim_status, claims_of
-from ecc_utils.scoring.evaluation import interval_text
+from ecc_utils.scoring.uncertainty import difference_text, interval_text
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -52,11 +52,6 @@ def _other_metrics(claims: pd.DataFrame, claim: str) -> str:
     return "; ".join(f"{SHORT.get(r.metric, r.metric)}: {r.verdict}" for r in rows.itertuples())
 
 
-def _difference(row: pd.Series, digits: int = 3) -> str:
-    """A paired difference (columns difference, low, high) as ``+0.012 [-0.010, 0.034]``."""
-    return f"{row['difference']:+.{digits}f} [{row['low']:.{digits}f}, {row['high']:.{digits}f}]"
-
-
 def _interval_status(low: float, high: float) -> str:
     return "reproduced" if low > 0 else "not reproduced" if high < 0 else "inconclusive"
 
@@ -80,13 +75,13 @@ def _loop_evidence(art: Artifacts) -> tuple[str, str, str | None] | None:
         if len(c):
             r = c.iloc[0]
             text = f"probe gain over no update after round {r['round']}, {r['better']} gate"
-            return f"{text}: {_difference(r)}", r["verdict"], f"{r['better']}>no-update"
+            return f"{text}: {difference_text(r)}", r["verdict"], f"{r['better']}>no-update"
     if art.evolution_gain.is_file():
         gain = art.read_evolution_gain()
         gates = gain[gain["kind"] == "gate"]
         if len(gates):
             r = gates[gates["arm"] == gates["arm"].iloc[0]].iloc[-1]
-            text = f"probe gain over round 0, {r['arm']} gate: {_difference(r)}"
+            text = f"probe gain over round 0, {r['arm']} gate: {difference_text(r)}"
             return text, r["verdict"], None
     return None
 
@@ -106,7 +101,7 @@ def glance(art: Artifacts, cfg: Profile, evidence: Evidence | None = None) -> pd
         rows.append({
             "claim": f"{c.text} ({c.better} vs {c.other})",
             "paper": _paper_evidence(c.better, c.other, labels),
-            "this run": f"Eq. (1) difference {_difference(r)}",
+            "this run": f"Eq. (1) difference {difference_text(r)}",
             "status": claim_status(claims, c.text),
             "across seeds": _across(evidence, c.key),
             "other metrics": _other_metrics(claims, c.text),

@@ -18,7 +18,13 @@ import pandas as pd
 
 from ecc_utils.config import GATES
 from ecc_utils.evolve.state import LoopState
-from ecc_utils.scoring.uncertainty import bootstrap, mean_interval, paired_test, verdict
+from ecc_utils.scoring.uncertainty import (
+    bootstrap,
+    difference_text,
+    mean_interval,
+    paired_test,
+    verdict,
+)
 
 GAIN_METRIC = "probe gain (Eq. 1)"
 # The same probe answers judged against the dialogues' human replies: training on teacher
@@ -152,11 +158,6 @@ def _row(
     return hit.iloc[0] if len(hit) else None
 
 
-def _diff(r: pd.Series, digits: int = 3) -> str:
-    d = digits
-    return f"{r['difference']:+.{d}f} [{r['low']:.{d}f}, {r['high']:.{d}f}]"
-
-
 def controls_sentence(controls: pd.DataFrame) -> str:
     """Whether escalating the low-scoring queries (the first gate of `compare_controls`, the
     one `random` is matched to) beats the controls, in words built from its table."""
@@ -164,7 +165,7 @@ def controls_sentence(controls: pd.DataFrame) -> str:
         return "No control arm ran (evolve.controls is empty), so this run cannot tell."
     gate = controls["better"].iloc[0]  # the first gate: the one `random` is matched to
     nu, rnd = _row(controls, gate, "no-update"), _row(controls, gate, "random")
-    parts = [f"that of {CONTROL_NAMES[c]} by {_diff(r)} ({r['verdict']})"
+    parts = [f"that of {CONTROL_NAMES[c]} by {difference_text(r)} ({r['verdict']})"
              for c, r in (("no-update", nu), ("random", rnd)) if r is not None]  # fmt: skip
     first = nu if nu is not None else rnd
     head = (
@@ -210,8 +211,8 @@ def human_sentence(controls: pd.DataFrame) -> str:
         p = _row(controls, gate, control, PERPLEXITY_METRIC)
         if h is not None and p is not None:
             parts.append(
-                f"over {CONTROL_NAMES[control]} its Eq. (1) gain is {_diff(h)} "
-                f"({h['verdict']}) and its change of perplexity {_diff(p, 2)} ({p['verdict']})"
+                f"over {CONTROL_NAMES[control]} its Eq. (1) gain is {difference_text(h)} "
+                f"({h['verdict']}) and its change of perplexity {difference_text(p, 2)} ({p['verdict']})"
             )
     if not parts:
         return ""
@@ -231,7 +232,7 @@ def study_loop_table(study: pd.DataFrame) -> pd.DataFrame:
         row = {"teacher": teacher, "comparison": label, "metric": metric}
         row |= {f"seed {s}": v for s, v in zip(seeds["seed"], seeds["verdict"], strict=True)}
         digits = 2 if metric == PERPLEXITY_METRIC else 3
-        row |= {"pooled": _diff(pooled, digits), "status": pooled["status"]}
+        row |= {"pooled": difference_text(pooled, digits), "status": pooled["status"]}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -244,7 +245,7 @@ def teachers_sentence(study: pd.DataFrame, gate: str = "cloud") -> str:
     if hit.empty:
         return "The robustness study has no run of the loop with the oracle teacher."
     n_seeds = study.loc[study["seed"].astype(str) != "pooled", "seed"].nunique()
-    parts = [f"with the {r['teacher']} teacher {_diff(r)} ({r['status']})"
+    parts = [f"with the {r['teacher']} teacher {difference_text(r)} ({r['status']})"
              for _, r in hit.iterrows()]  # fmt: skip
     return (
         f"Over {n_seeds} seeds, the {gate} gate's gain over random escalation of as many "

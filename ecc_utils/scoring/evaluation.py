@@ -23,7 +23,7 @@ from ecc_utils.records import Example
 from ecc_utils.scoring.likelihood import length_scores, reply_logprobs, selection_scores
 from ecc_utils.scoring.selection import rank_of_true
 from ecc_utils.scoring.text import bleu, distinct_n, is_degenerate, rouge_l
-from ecc_utils.scoring.uncertainty import Interval, bootstrap
+from ecc_utils.scoring.uncertainty import Interval, bootstrap, interval_text  # noqa: F401
 
 SELECTORS = ("mean", "pmi", "sum")
 
@@ -344,9 +344,3 @@ def paired_statistic(
     if list(da[key]) != list(db[key]):
         raise ValueError(f"{metric.name}: {a} and {b} were not evaluated on the same inputs")
     return metric.statistic(da), metric.statistic(db), len(da)
-
-
-def interval_text(iv: Interval | Mapping[str, float], digits: int = 3) -> str:
-    """``0.123 [0.100, 0.150]`` from an Interval or a row with estimate, low, high."""
-    get = (lambda k: getattr(iv, k)) if isinstance(iv, Interval) else (lambda k: iv[k])
-    return f"{get('estimate'):.{digits}f} [{get('low'):.{digits}f}, {get('high'):.{digits}f}]"

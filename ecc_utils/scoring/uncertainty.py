@@ -12,7 +12,7 @@ of zero, "contradicted" when it lies entirely on the other side, "inconclusive" 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -151,3 +151,18 @@ def _ranks(v: np.ndarray) -> np.ndarray:
         tied = v == value
         ranks[tied] = ranks[tied].mean()
     return ranks
+
+
+# --- as text -------------------------------------------------------------------------------
+
+
+def interval_text(iv: Interval | Mapping[str, float], digits: int = 3) -> str:
+    """``0.123 [0.100, 0.150]`` from an Interval or a row with estimate, low, high."""
+    get = (lambda k: getattr(iv, k)) if isinstance(iv, Interval) else (lambda k: iv[k])
+    return f"{get('estimate'):.{digits}f} [{get('low'):.{digits}f}, {get('high'):.{digits}f}]"
+
+
+def difference_text(row: Mapping[str, float], digits: int = 3) -> str:
+    """A paired difference (difference, low, high) as ``+0.012 [-0.010, 0.034]``."""
+    d = digits
+    return f"{row['difference']:+.{d}f} [{row['low']:.{d}f}, {row['high']:.{d}f}]"
