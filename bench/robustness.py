@@ -18,10 +18,12 @@ takes the project roots of finished runs, one per seed, to collect without runni
 After a change that should not move any number (a refactor, a faster path that computes the
 same), ``--verify`` checks a build of the current code instead of running the study again:
 
-    ECC_DATA_DIR=../shared/data make book && .venv/bin/python bench/robustness.py --verify
+    make clean && ECC_DATA_DIR=../shared/data make book
+    .venv/bin/python bench/robustness.py --verify
 
-It needs a clean tree and a build whose study stages are up to date for it, run at one of the
-study's seeds (the profile's own seed: 0). When the build's claims and loop tests equal that
+It needs a clean tree and a cold build of it: every study stage up to date for this code and
+none resumed from saved work (the manifest's ``resumed_from``), run at one of the study's
+seeds (the profile's own seed: 0). When the build's claims and loop tests equal that
 seed's rows to the last digit (`ecc_utils.robustness.verify_seed`), the code's fingerprint is
 added under ``verified`` in the study's JSON and the results page treats the study as
 current; otherwise it lists what differs and exits 1 (then run the study again).
@@ -114,6 +116,13 @@ def verify(profile: str, root: Path = ROOT) -> int:
     if stale:
         raise SystemExit(f"--verify: the build in {art} is not of this code ({', '.join(stale)} "
                          f"would run again): run `make book PROFILE={profile}` first")  # fmt: skip
+    resumed = {k: r.get("resumed_from") for k, r in manifest["steps"].items()
+               if k.split("-")[0] in (*REUSED_STAGES, *STUDY_STAGES)
+               and r.get("resumed_from") != []}  # fmt: skip
+    if resumed:
+        raise SystemExit(f"--verify: {', '.join(resumed)} resumed from saved work (or ran before "
+                         "the manifest recorded it): the numbers would be partly earlier code's; "
+                         f"rebuild cold: make clean && make book PROFILE={profile}")  # fmt: skip
     problems = verify_seed(art, study, cfg.seed, cfg.teacher.backend)
     if problems:
         print(f"this build (seed {cfg.seed}) differs from the study's seed {cfg.seed}:")

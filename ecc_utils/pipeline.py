@@ -6,7 +6,8 @@ Each step of the plan is one execution of a notebook with its parameters. A step
 only when its fingerprint changed (`ecc_utils.fingerprints`): the notebook source, the profile
 and step parameters, the `ecc_utils` modules the notebook imports, or the content of its
 upstream artifacts (and, for the data stage, the data folder). Fingerprints, wall times and
-statuses are kept in `artifacts/<profile>/manifest.json`. In the book, the parameters cells
+statuses are kept in `artifacts/<profile>/manifest.json`, with the saved work a step resumed
+from (``resumed_from``: training checkpoints, the loop's arms; empty when it ran cold). In the book, the parameters cells
 (the notebook's own and the one papermill injects) are hidden; they stay in the notebooks.
 """
 
@@ -215,7 +216,8 @@ def run(
             continue
         if force:
             _clear_resumable(step, art, echo)
-        echo(f"{head}: running ...")
+        resumed = [rel for rel in step.resumable if (art / rel).exists()]
+        echo(f"{head}: running ..." + (f" (resuming from {', '.join(resumed)})" if resumed else ""))
         t0 = time.perf_counter()
         status, error = "ok", None
         try:
@@ -228,6 +230,7 @@ def run(
             "parameters": step.parameters,
             "fingerprint": fp,
             "wall_time_s": round(wall, 2),
+            "resumed_from": resumed,  # saved work it started from: [] for a cold run
             "status": status,
             "error": error,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -225,12 +225,13 @@ def test_force_recomputes_a_step_that_resumes_from_saved_work(tmp_path, monkeypa
     resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",))
     monkeypatch.setattr(pipeline, "build_plan", lambda profile, params_dir=None: [resuming])
     computed = layout.artifacts / "computed.txt"
-    run()
+    assert run()["steps"]["01_x"]["resumed_from"] == []
     assert computed.read_text() == "3"
     (layout.artifacts / "manifest.json").unlink()  # out of date: re-executed, resumes
-    run()
+    assert run()["steps"]["01_x"]["resumed_from"] == ["evolve"]  # the manifest says so
     assert computed.read_text() == "0"
-    run(force=True)
+    assert any("(resuming from evolve)" in line for line in lines)
+    assert run(force=True)["steps"]["01_x"]["resumed_from"] == []
     assert computed.read_text() == "3", "under --force the saved rounds were reused"
     assert any("--force: removed" in line for line in lines)
 
