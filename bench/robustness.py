@@ -97,6 +97,10 @@ def verify(profile: str, root: Path = ROOT) -> int:
     from ecc_utils.pipeline import Layout, build_plan, fingerprint, is_up_to_date, load_manifest
     from ecc_utils.robustness import load_study, verify_seed
 
+    if subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True
+    ).returncode:
+        raise SystemExit(f"--verify: {root} is not a git checkout (the record names a commit)")
     dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "notebooks",
                             "ecc_utils", "params"], capture_output=True, text=True).stdout  # fmt: skip
     if dirty.strip():
