@@ -119,7 +119,8 @@ def verify(profile: str, root: Path = ROOT) -> int:
                                    manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
     if stale:
         raise SystemExit(f"--verify: the build in {art} is not of this code ({', '.join(stale)} "
-                         f"would run again): run `make book PROFILE={profile}` first")  # fmt: skip
+                         "would run again; the data stages follow ECC_DATA_DIR too: set it as "
+                         f"for the build), run `make book PROFILE={profile}` first")  # fmt: skip
     resumed = {k: r.get("resumed_from") for k, r in manifest["steps"].items()
                if k.split("-")[0] in (*REUSED_STAGES, *STUDY_STAGES)
                and r.get("resumed_from") != []}  # fmt: skip
