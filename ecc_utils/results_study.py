@@ -112,7 +112,7 @@ def seed_table(ev: Evidence, teacher: str) -> pd.DataFrame:
         row |= {f"seed {r['seed']}": r["verdict"] for _, r in g.iterrows() if r["seed"] != "pooled"}
         row |= {"pooled (inputs x seeds)": difference_text(pooled), "status": pooled["status"]}
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("claim") if rows else pd.DataFrame()
 
 
 def figure_rows(ev: Evidence, claims: pd.DataFrame) -> tuple[pd.DataFrame, str]:

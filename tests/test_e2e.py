@@ -260,6 +260,7 @@ def test_a_study_of_two_seeds_pools_them_and_the_pages_read_it(smoke_run, tmp_pa
         assert len(same) == 2 and r["status"] == R.status(same["verdict"].tolist(), r["verdict"])
     view = evolve.study_loop_table(study)
     assert {"seed 0", "seed 1", "pooled", "status"} <= set(view.columns)
+    assert list(view.index.names) == ["teacher", "comparison", "metric"]
     assert "with the oracle teacher" in evolve.teachers_sentence(study)
     # committed for the code of this tree: the results page decides across seeds
     project = tmp_path / "project"
@@ -276,8 +277,8 @@ def test_a_study_of_two_seeds_pools_them_and_the_pages_read_it(smoke_run, tmp_pa
     ev = results_study.Evidence.load(project, "smoke")
     assert ev.current and ev.seeds == ["0", "1"] and "ran for the code" in ev.note()
     table = results_study.seed_table(ev, cfg.teacher.backend)
-    assert list(table.columns) == ["claim", "seed 0", "seed 1", "pooled (inputs x seeds)",
-                                   "status"]  # fmt: skip
+    assert table.index.name == "claim"  # the full names, not a row number
+    assert list(table.columns) == ["seed 0", "seed 1", "pooled (inputs x seeds)", "status"]
     assert len(table) == len(claims_of(cfg.train)) + 3  # + the loop's three comparisons
     key = claims_of(cfg.train)[0].key
     assert ev.status(key) == pooled[(pooled["key"] == key) & (pooled["metric"] ==

@@ -234,7 +234,9 @@ def study_loop_table(study: pd.DataFrame) -> pd.DataFrame:
         digits = 2 if metric == PERPLEXITY_METRIC else 3
         row |= {"pooled": difference_text(pooled, digits), "status": pooled["status"]}
         rows.append(row)
-    return pd.DataFrame(rows)
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).set_index(["teacher", "comparison", "metric"])
 
 
 def teachers_sentence(study: pd.DataFrame, gate: str = "cloud") -> str:
