@@ -113,17 +113,17 @@ def verify(profile: str, root: Path = ROOT) -> int:
     params = root / "params" / f"{profile}.yaml"
     cfg = load_profile(params)
     manifest, art = load_manifest(layout.artifacts), layout.artifacts
-    stale = [s.key for s in build_plan(cfg, layout.params)
-             if s.stage in (*REUSED_STAGES, *STUDY_STAGES)
-             and not is_up_to_date(s, fingerprint(s, cfg, layout.notebooks, art, layout.package),
-                                   manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
+    steps = [
+        s for s in build_plan(cfg, layout.params) if s.stage in (*REUSED_STAGES, *STUDY_STAGES)
+    ]
+    stale = [s.key for s in steps
+             if not is_up_to_date(s, fingerprint(s, cfg, layout.notebooks, art, layout.package),
+                                  manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
     if stale:
         raise SystemExit(f"--verify: the build in {art} is not of this code ({', '.join(stale)} "
                          "would run again; the data stages follow ECC_DATA_DIR too: set it as "
                          f"for the build), run `make book PROFILE={profile}` first")  # fmt: skip
-    resumed = {k: r.get("resumed_from") for k, r in manifest["steps"].items()
-               if k.split("-")[0] in (*REUSED_STAGES, *STUDY_STAGES)
-               and r.get("resumed_from") != []}  # fmt: skip
+    resumed = [s.key for s in steps if manifest["steps"][s.key].get("resumed_from") != []]
     if resumed:
         raise SystemExit(f"--verify: {', '.join(resumed)} resumed from saved work (or ran before "
                          "the manifest recorded it): the numbers would be partly earlier code's; "
@@ -135,13 +135,13 @@ def verify(profile: str, root: Path = ROOT) -> int:
         print("run the study again (bench/robustness.py) for this code")
         return 1
     fp = code_fingerprint(root, profile)
+    if fp == meta.get("fingerprint"):
+        print(f"the study ran for this code ({fp}); its seed {cfg.seed} is reproduced exactly")
+        return 0
     env = json.loads((art / "environment.json").read_text())
     entry = {"fingerprint": fp, "commit": _commit(), "date": date.today().isoformat(),
              "seed": cfg.seed, "rows": int((study["seed"] == str(cfg.seed)).sum()),
              "cpu": env["device"]["cpu"].get("model")}  # fmt: skip
-    if fp == meta.get("fingerprint"):
-        print(f"the study ran for this code ({fp}); its seed {cfg.seed} is reproduced exactly")
-        return 0
     meta["verified"] = [v for v in meta.get("verified", []) if v.get("fingerprint") != fp]
     meta["verified"].append(entry)
     out = study_file(root, profile).with_suffix(".json")

@@ -7,8 +7,9 @@ only when its fingerprint changed (`ecc_utils.fingerprints`): the notebook sourc
 and step parameters, the `ecc_utils` modules the notebook imports, or the content of its
 upstream artifacts (and, for the data stage, the data folder). Fingerprints, wall times and
 statuses are kept in `artifacts/<profile>/manifest.json`, with the saved work a step resumed
-from (``resumed_from``: training checkpoints, the loop's arms; empty when it ran cold). In the book, the parameters cells
-(the notebook's own and the one papermill injects) are hidden; they stay in the notebooks.
+from (``resumed_from``: training checkpoints, the loop's arms; empty when it ran cold). In the
+book, the parameters cells (the notebook's own and the one papermill injects) are hidden; they
+stay in the notebooks.
 """
 
 from __future__ import annotations

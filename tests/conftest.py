@@ -43,6 +43,15 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def copy_code(dest: Path, params: Path = ROOT / "params") -> Path:
+    """Copy what a code fingerprint reads (notebooks, the package, `params`) into `dest`."""
+    shutil.copytree(ROOT / "notebooks", dest / "notebooks")
+    shutil.copytree(ROOT / "ecc_utils", dest / "ecc_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(params, dest / "params")
+    return dest
+
+
 # A key that must never reach an artifact, a log or an executed notebook.
 FAKE_KEY = "AIzaFAKE-e2e-secret-0123456789"
 

@@ -242,6 +242,7 @@ def test_a_study_of_two_seeds_pools_them_and_the_pages_read_it(smoke_run, tmp_pa
     from ecc_utils import robustness as R
     from ecc_utils.config import load_profile
     from ecc_utils.scoring import claims_of
+    from tests.conftest import copy_code
 
     root, _, _ = smoke_run
     cfg = load_profile(root / "params" / "smoke.yaml")
@@ -263,11 +264,7 @@ def test_a_study_of_two_seeds_pools_them_and_the_pages_read_it(smoke_run, tmp_pa
     assert list(view.index.names) == ["teacher", "comparison", "metric"]
     assert "with the oracle teacher" in evolve.teachers_sentence(study)
     # committed for the code of this tree: the results page decides across seeds
-    project = tmp_path / "project"
-    shutil.copytree(ROOT / "notebooks", project / "notebooks")
-    shutil.copytree(ROOT / "ecc_utils", project / "ecc_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    shutil.copytree(root / "params", project / "params")
+    project = copy_code(tmp_path / "project", params=root / "params")
     out = R.study_file(project, "smoke")
     out.parent.mkdir(parents=True)
     study.to_csv(out, index=False)

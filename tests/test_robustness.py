@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ecc_utils import robustness as R
 from ecc_utils.config import load_profile
+from tests.conftest import copy_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,8 +43,7 @@ def test_the_study_profile_sets_the_seed_and_the_oracle_arms_and_nothing_else(tm
 
 
 def test_the_fingerprint_ignores_the_seed_and_follows_the_code(tmp_path):
-    for d in ("notebooks", "ecc_utils", "params"):
-        shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_code(tmp_path)
     before = R.code_fingerprint(tmp_path, "quick")
     p = tmp_path / "params" / "quick.yaml"
     p.write_text(R.study_profile_text(p.read_text(encoding="utf-8"), 7), encoding="utf-8")
@@ -87,11 +86,7 @@ def test_a_build_verifies_only_when_every_number_equals_the_seeds_rows(tmp_path)
 
 
 def test_the_study_holds_for_code_it_ran_or_that_reproduced_it(tmp_path):
-    root = tmp_path / "tree"
-    shutil.copytree(ROOT / "notebooks", root / "notebooks")
-    shutil.copytree(ROOT / "ecc_utils", root / "ecc_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    shutil.copytree(ROOT / "params", root / "params")
+    root = copy_code(tmp_path / "tree")
     fp = R.code_fingerprint(root, "quick")
     assert R.current_for({"fingerprint": fp}, root, "quick")["how"] == "ran"
     other = {"fingerprint": "0" * 16}
