@@ -17,8 +17,6 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-import nbformat
-
 PACKAGE = "ecc_utils"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -107,22 +105,39 @@ def module_closure(roots: Iterable[str], package_dir: Path = PACKAGE_DIR) -> dic
             if file is None:  # a name imported from a module, not a module itself
                 continue
             seen[mod] = file
-            tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
             todo.extend(
-                n for n in _imports(tree, _package_of(mod, file)) if n.split(".")[0] == PACKAGE
+                n for n in _file_imports(file, _package_of(mod, file)) if n.split(".")[0] == PACKAGE
             )
     return seen
 
 
+# Parsed imports per (package, source text): a plan's steps import mostly the same modules,
+# and parsing them again for every step was half of a warm `make book`.
+_IMPORTS_CACHE: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def _file_imports(file: Path, package: str) -> frozenset[str]:
+    """`_imports` of the module in `file`, parsed once per process for the same source text."""
+    text = file.read_text(encoding="utf-8")
+    key = (package, hashlib.sha256(text.encode()).hexdigest())
+    if key not in _IMPORTS_CACHE:
+        _IMPORTS_CACHE[key] = frozenset(_imports(ast.parse(text, filename=str(file)), package))
+    return _IMPORTS_CACHE[key]
+
+
 def notebook_imports(notebook: Path) -> set[str]:
     """The dotted names a notebook's code cells import (IPython magics and shell lines skipped)."""
-    nb = nbformat.read(notebook, as_version=4)
+    # Plain JSON, not nbformat: importing nbformat's validator (jsonschema and its format
+    # checkers) took 2 of a warm `make book`'s 5 seconds.
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
     out: set[str] = set()
-    for cell in nb.cells:
-        if cell.cell_type != "code":
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
             continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
         code = "\n".join(
-            line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
+            line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))
         )
         out |= _imports(ast.parse(code), None)
     return out

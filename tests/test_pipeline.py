@@ -356,12 +356,33 @@ def test_book_is_rebuilt_only_when_its_sources_change(tmp_path, monkeypatch):
     assert pipeline.build_book(other, [])[1] and pipeline.build_book(layout, [])[1]
 
 
-def test_planning_a_build_imports_no_deep_learning_library():
+def test_planning_a_build_imports_no_deep_learning_library(tmp_path, root):
     """A warm `make book` plans, fingerprints and finds every step up to date: torch and
-    transformers (over a second to import on two cores) must not load for that."""
+    transformers (over a second to import on two cores) must not load for that, nor nbformat's
+    validator (jsonschema's format checkers took 2 s of a 5 s warm build)."""
     import sys
 
-    code = ("import sys, ecc_utils.pipeline; "
-            "print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))")  # fmt: skip
+    code = (
+        "import sys\nfrom pathlib import Path\nimport ecc_utils.pipeline\n"
+        "from ecc_utils.config import load_profile\nfrom ecc_utils.plan import build_plan\n"
+        "from ecc_utils.fingerprints import fingerprint\n"
+        f"root = Path({str(root)!r})\n"
+        "profile = load_profile(root / 'params' / 'smoke.yaml')\n"
+        "for step in build_plan(profile, root / 'params'):\n"
+        f"    fingerprint(step, profile, root / 'notebooks', Path({str(tmp_path)!r}))\n"
+        "print(sorted({'torch', 'transformers', 'peft', 'nbformat', 'jsonschema'}"
+        " & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_notebook_imports_read_cell_sources_as_lists_or_strings(tmp_path):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "source": ["import ecc_utils.a\n", "%matplotlib inline\n"]},
+        {"cell_type": "code", "source": "from ecc_utils import b\n!pip list"},
+        {"cell_type": "markdown", "source": "import ecc_utils.never"},
+    ]}  # fmt: skip
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(nb))
+    assert fingerprints.notebook_imports(path) == {"ecc_utils.a", "ecc_utils", "ecc_utils.b"}
