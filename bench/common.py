@@ -100,12 +100,41 @@ def median_after(values: Sequence[float], warmup: int) -> float:
 
 
 def machine() -> str:
-    """What ran the benchmark: the GPU's name, else the CPU with its usable cores."""
+    """What ran the benchmark: the GPU's name, else the CPU's model name, how it multiplies
+    bfloat16 (AMX, AVX512-BF16, or not natively: then the quick profile computes in float32)
+    and its usable cores, e.g. ``AMD EPYC (family 25 model 1), AVX2, no native bf16, x2 cores``."""
     import torch
 
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()} x{len(os.sched_getaffinity(0))} cores"
+    return f"{cpu_identity()}, x{len(os.sched_getaffinity(0))} cores"
+
+
+def cpu_identity(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (with family and model, which tell generations apart where the
+    name does not), its widest vector extension and its bfloat16 support, from /proc/cpuinfo
+    (or the text `cpuinfo`); what `platform` says where there is none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
+        except OSError:
+            return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if not line.strip():
+            break  # the first processor's block is enough
+        fields.setdefault(key.strip(), value.strip())
+    if not fields:
+        return platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    name = fields.get("model name", platform.machine())
+    if "cpu family" in fields:
+        name += f" (family {fields['cpu family']} model {fields.get('model', '?')})"
+    vector = next((v.upper() for v in ("avx512f", "avx2", "avx") if v in flags), "no AVX")
+    bf16 = ("AMX" if "amx_bf16" in flags else
+            "AVX512-BF16" if "avx512_bf16" in flags else "no native bf16")  # fmt: skip
+    return f"{name}, {vector.replace('AVX512F', 'AVX512')}, {bf16}"
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:

@@ -141,3 +141,22 @@ def test_the_trimmed_head_measurement_reads_and_only_lowers_perplexity() -> None
     assert numbers["vocab_original_ppl_trimmed"] == f"{table['perplexity_trimmed'][0]:.2f}"
     assert set(rep.vocab_numbers(pd.DataFrame())) == set(numbers)  # no file: n/a, same keys
     assert set(rep.vocab_numbers(pd.DataFrame()).values()) == {"n/a"}
+
+
+def test_benchmarks_name_the_cpu_generation_and_its_bfloat16():
+    """`bench/common.cpu_identity`: the benchmark CSVs' device column tells CPU families apart
+    (two AMD EPYCs, with and without AVX512-BF16, share a model name) and says whether the
+    quick profile computed in bfloat16 there."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from common import cpu_identity
+
+    milan = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
+    assert cpu_identity(
+        milan + "flags\t\t: fpu sse2 avx avx2 fma\n\nprocessor: 1\nflags: amx_bf16\n"
+    ) == ("AMD EPYC (family 25 model 1), AVX2, no native bf16")
+    genoa = milan.replace(": 1\n", ": 17\n") + "flags: avx2 avx512f avx512_bf16\n"
+    assert cpu_identity(genoa) == "AMD EPYC (family 25 model 17), AVX512, AVX512-BF16"
+    xeon = "cpu family: 6\nmodel: 143\nmodel name: Intel(R) Xeon(R)\nflags: avx512f amx_bf16\n"
+    assert cpu_identity(xeon) == "Intel(R) Xeon(R) (family 6 model 143), AVX512, AMX"
