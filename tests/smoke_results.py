@@ -4,9 +4,10 @@ The smoke profile's float32 arithmetic is the same across CPU features on one ve
 (narrowed: 0 drift) but not between vendors: an Intel Xeon (AMX) and an AMD EPYC sample
 different answers from the same seed (torch's float32 linear layer, MKL's kernels per vendor;
 `bench/cpu_drift.py`; MKL_CBWR=AVX2,STRICT did not make them agree). So the pins are keyed by
-``cpu_vendor()`` first. The AMD pins were recorded before the loop's probe was also scored
-against the human replies (columns ``probe_human_*``) and are compared on the columns they
-have; their claims sentence took the claims' new names (the verdicts are unchanged).
+``cpu_vendor()`` first. Two AMD generations give the same AMD pins: an EPYC with AVX512-BF16
+recorded them, and an EPYC with AVX2 and no AVX512 (family 25 model 1) gave every one of them
+exactly, from scratch, and added the columns ``probe_human_*`` (the loop's probe scored against
+the human replies), which came after the first recording.
 
 Per vendor, one entry per data source the smoke profile can use: "dir" (the real ECD/JDDC samples in
 ``ECC_DATA_DIR``, as CI runs it) and "synthetic" (no data folder). `tests/test_e2e.py` asserts
@@ -107,6 +108,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.061625,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.074254,
+                    "probe_human_perplexity": 377.456368,
                     "threshold": 0.065079,
                 },
                 {
@@ -121,6 +124,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.065765,
                     "probe_mean_sim": 0.002327,
+                    "probe_human_score": 0.063904,
+                    "probe_human_perplexity": 370.106069,
                     "threshold": 0.065079,
                 },
                 {
@@ -135,6 +140,8 @@ PINNED = {
                     "buffer_size": 3,
                     "probe_mean_score": 0.04773,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.04773,
+                    "probe_human_perplexity": 364.806298,
                     "threshold": 0.065079,
                 },
                 {
@@ -149,6 +156,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.061625,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.074254,
+                    "probe_human_perplexity": 377.456368,
                     "threshold": 0.325395,
                 },
                 {
@@ -163,6 +172,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.065765,
                     "probe_mean_sim": 0.002327,
+                    "probe_human_score": 0.063904,
+                    "probe_human_perplexity": 370.106069,
                     "threshold": 0.325395,
                 },
                 {
@@ -177,6 +188,8 @@ PINNED = {
                     "buffer_size": 3,
                     "probe_mean_score": 0.04773,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.04773,
+                    "probe_human_perplexity": 364.806298,
                     "threshold": 0.325395,
                 },
                 {
@@ -191,6 +204,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.061625,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.074254,
+                    "probe_human_perplexity": 377.456368,
                     "threshold": None,
                 },
                 {
@@ -205,6 +220,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.053233,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.053233,
+                    "probe_human_perplexity": 377.456368,
                     "threshold": None,
                 },
                 {
@@ -219,6 +236,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.044265,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.044265,
+                    "probe_human_perplexity": 377.456368,
                     "threshold": None,
                 },
                 {
@@ -233,6 +252,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.061625,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.074254,
+                    "probe_human_perplexity": 377.456368,
                     "threshold": None,
                 },
                 {
@@ -247,6 +268,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.065765,
                     "probe_mean_sim": 0.002327,
+                    "probe_human_score": 0.063904,
+                    "probe_human_perplexity": 370.106069,
                     "threshold": None,
                 },
                 {
@@ -261,6 +284,8 @@ PINNED = {
                     "buffer_size": 3,
                     "probe_mean_score": 0.060426,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.060426,
+                    "probe_human_perplexity": 366.270043,
                     "threshold": None,
                 },
             ],
@@ -288,6 +313,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.030291,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.030291,
+                    "probe_human_perplexity": 342.986088,
                     "threshold": 0.013974,
                 },
                 {
@@ -302,6 +329,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.042877,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.042877,
+                    "probe_human_perplexity": 337.701194,
                     "threshold": 0.013974,
                 },
                 {
@@ -316,6 +345,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.048292,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.048292,
+                    "probe_human_perplexity": 330.692864,
                     "threshold": 0.013974,
                 },
                 {
@@ -330,6 +361,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.030291,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.030291,
+                    "probe_human_perplexity": 342.986088,
                     "threshold": 0.06987,
                 },
                 {
@@ -344,6 +377,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.042877,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.042877,
+                    "probe_human_perplexity": 337.701194,
                     "threshold": 0.06987,
                 },
                 {
@@ -358,6 +393,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.048292,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.048292,
+                    "probe_human_perplexity": 330.692864,
                     "threshold": 0.06987,
                 },
                 {
@@ -372,6 +409,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.030291,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.030291,
+                    "probe_human_perplexity": 342.986088,
                     "threshold": None,
                 },
                 {
@@ -386,6 +425,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.0538,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.0538,
+                    "probe_human_perplexity": 342.986088,
                     "threshold": None,
                 },
                 {
@@ -400,6 +441,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.035285,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.035285,
+                    "probe_human_perplexity": 342.986088,
                     "threshold": None,
                 },
                 {
@@ -414,6 +457,8 @@ PINNED = {
                     "buffer_size": 0,
                     "probe_mean_score": 0.030291,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.030291,
+                    "probe_human_perplexity": 342.986088,
                     "threshold": None,
                 },
                 {
@@ -428,6 +473,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.05419,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.05419,
+                    "probe_human_perplexity": 336.83677,
                     "threshold": None,
                 },
                 {
@@ -442,6 +489,8 @@ PINNED = {
                     "buffer_size": 1,
                     "probe_mean_score": 0.050469,
                     "probe_mean_sim": 0.0,
+                    "probe_human_score": 0.050469,
+                    "probe_human_perplexity": 328.193888,
                     "threshold": None,
                 },
             ],
