@@ -75,7 +75,8 @@ class Evidence:
         if b is not None and b["how"] == "verified":
             return (f"The robustness study ({where}) ran for earlier code; this book's code "
                     f"reproduced its seed {b['seed']} to the last digit (commit {b['commit']}, "
-                    f"{b['date']}: every claim and loop test equal), so each claim's status "
+                    f"{b['date']}{', ' + b['cpu'] if b.get('cpu') else ''}: every claim and "
+                    "loop test equal), so each claim's status "
                     "below is decided across its seeds.")  # fmt: skip
         if b is not None:
             return (f"The robustness study ({where}) ran for the code of this book: each "
@@ -83,6 +84,26 @@ class Evidence:
         return (f"The committed robustness study ({where}) ran for other code than this "
                 "book's, so every verdict on this page is single-run until it is run again "
                 "(`bench/robustness.py`); its table below is shown as it was.")  # fmt: skip
+
+    def build_note(self, art: str | Path, seed: int, teacher: str) -> str:
+        """Whether this book's own build (artifacts `art`, run with `seed`) gave the study's
+        numbers for that seed ("" when the study is not current or lacks the seed). Another
+        CPU family (float32 where the study ran in bfloat16, other kernels) or other data gives
+        other numbers from the same code; the sentence then says how many verdicts agree."""
+        if not self.current or self.study is None or str(seed) not in self.seeds:
+            return ""
+        if not robustness.verify_seed(art, self.study, seed, teacher):
+            return (f"This build's own numbers are the study's seed {seed} to the last "
+                    "digit.")  # fmt: skip
+        key = ["section", "key", "teacher", "metric"]
+        mine = robustness.seed_rows(art, seed, teacher)
+        theirs = self.study[self.study["seed"] == str(seed)]
+        both = mine.assign(teacher=mine["teacher"].fillna("")).merge(theirs, on=key)
+        same = int((both["verdict_x"] == both["verdict_y"]).sum())
+        return (f"This build's own numbers differ from the study's seed {seed}: the same "
+                "code computes other numbers on another CPU family (in float32 where the study "
+                f"ran in bfloat16) or other data; {same} of its {len(both)} verdicts are the "
+                "same as that seed's.")  # fmt: skip
 
     def status(self, key: str, metric: str = CLAIM_METRICS[0], teacher: str = "") -> str | None:
         """The study's status of a claim (key as `Claim.key`, or ``gate>control`` for the

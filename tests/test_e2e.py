@@ -298,6 +298,18 @@ def test_a_study_of_two_seeds_pools_them_and_the_pages_read_it(smoke_run, tmp_pa
     ev = results_study.Evidence.load(project, "smoke")
     assert ev.current and ev.status(key) is not None
     assert "reproduced its seed 0 to the last digit (commit def5678" in ev.note()
+    # this build against the study's seed 0: equal here; on another CPU, the verdicts that agree
+    assert "are the study's seed 0 to the last digit" in ev.build_note(art, 0, cfg.teacher.backend)
+    assert ev.build_note(art, 7, cfg.teacher.backend) == ""  # a seed the study lacks
+    other = study.copy()
+    first = other.index[(other["seed"] == "0") & (other["section"] == "claim")][0]
+    other.loc[first, "difference"] += 1e-3
+    other.loc[first, "verdict"] = "other"
+    ev = results_study.Evidence(other, meta, ev.basis)
+    n = len(R.seed_rows(art, 0, cfg.teacher.backend))
+    assert "differ from the study's seed 0" in ev.build_note(art, 0, cfg.teacher.backend)
+    assert f"{n - 1} of its {n} verdicts" in ev.build_note(art, 0, cfg.teacher.backend)
+    assert results_study.Evidence(other, meta, None).build_note(art, 0, "knn") == ""
 
 
 R_STATUSES = ("reproduced", "seed-dependent", "inconclusive", "not reproduced")
