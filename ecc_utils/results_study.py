@@ -95,10 +95,9 @@ class Evidence:
         if not robustness.verify_seed(art, self.study, seed, teacher):
             return (f"This build's own numbers are the study's seed {seed} to the last "
                     "digit.")  # fmt: skip
-        key = ["section", "key", "teacher", "metric"]
         mine = robustness.seed_rows(art, seed, teacher)
         theirs = self.study[self.study["seed"] == str(seed)]
-        both = mine.assign(teacher=mine["teacher"].fillna("")).merge(theirs, on=key)
+        both = mine.assign(teacher=mine["teacher"].fillna("")).merge(theirs, on=robustness.ROW_KEY)
         same = int((both["verdict_x"] == both["verdict_y"]).sum())
         return (f"This build's own numbers differ from the study's seed {seed}: the same "
                 "code computes other numbers on another CPU family (in float32 where the study "

@@ -214,6 +214,8 @@ def is_current(meta: Mapping, root: str | Path, profile: str) -> bool:
 # --- a later code's build against the study ---------------------------------------------
 
 VERIFIED_COLUMNS = ("difference", "low", "high", "n", "verdict")
+# What names one row of a seed: a claim or loop comparison, its teacher ("" for claims), metric.
+ROW_KEY = ["section", "key", "teacher", "metric"]
 
 
 def verify_seed(art: str | Path, study: pd.DataFrame, seed: int, teacher: str) -> list[str]:
@@ -228,7 +230,7 @@ def verify_seed(art: str | Path, study: pd.DataFrame, seed: int, teacher: str) -
     if theirs.empty:
         return [f"the study has no rows for seed {seed} (its seeds: "
                 f"{', '.join(sorted(set(study['seed'].astype(str)) - {'pooled'}))})"]  # fmt: skip
-    key = ["section", "key", "teacher", "metric"]
+    key = ROW_KEY
     theirs = theirs.assign(teacher=theirs["teacher"].fillna("")).set_index(key)
     problems = []
     for _, r in mine.assign(teacher=mine["teacher"].fillna("")).iterrows():
