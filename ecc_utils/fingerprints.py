@@ -125,17 +125,31 @@ def _file_imports(file: Path, package: str) -> frozenset[str]:
     return _IMPORTS_CACHE[key]
 
 
-def notebook_imports(notebook: Path) -> set[str]:
-    """The dotted names a notebook's code cells import (IPython magics and shell lines skipped)."""
+def code_cells(notebook: Path) -> list[str]:
+    """The sources of a notebook's code cells, in order."""
     # Plain JSON, not nbformat: importing nbformat's validator (jsonschema and its format
     # checkers) took 2 of a warm `make book`'s 5 seconds.
     nb = json.loads(notebook.read_text(encoding="utf-8"))
-    out: set[str] = set()
+    out = []
     for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            out.append("".join(source) if isinstance(source, list) else source)
+    return out
+
+
+def notebook_code_hash(notebook: Path) -> str:
+    """Hash of a notebook's code cells (its prose and outputs do not count)."""
+    h = hashlib.sha256()
+    for source in code_cells(notebook):
+        h.update(source.encode() + b"\0")
+    return h.hexdigest()
+
+
+def notebook_imports(notebook: Path) -> set[str]:
+    """The dotted names a notebook's code cells import (IPython magics and shell lines skipped)."""
+    out: set[str] = set()
+    for source in code_cells(notebook):
         code = "\n".join(
             line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))
         )

@@ -7,7 +7,9 @@ only when its fingerprint changed (`ecc_utils.fingerprints`): the notebook sourc
 and step parameters, the `ecc_utils` modules the notebook imports, or the content of its
 upstream artifacts (and, for the data stage, the data folder). Fingerprints, wall times and
 statuses are kept in `artifacts/<profile>/manifest.json`, with the saved work a step resumed
-from (``resumed_from``: training checkpoints, the loop's arms; empty when it ran cold). In the
+from (``resumed_from``: training checkpoints, the loop's arms; empty when it ran cold): a step
+resumes only saved work made for the same inputs, settings and code (`ecc_utils.saved_work`;
+``--force`` resumes nothing). In the
 book, the parameters cells (the notebook's own and the one papermill injects) are hidden; they
 stay in the notebooks.
 """
@@ -18,7 +20,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecc_utils import artifacts as A
+from ecc_utils import saved_work
 from ecc_utils.config import ProfileError, load_profile, profile_path
 from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint, hash_paths
 from ecc_utils.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
@@ -37,19 +39,6 @@ PARAMETER_TAGS = ("parameters", "injected-parameters")
 
 class PipelineError(RuntimeError):
     """A step failed or the plan cannot run; the message names the notebook and cell."""
-
-
-def _clear_resumable(step: Step, art: Path, echo) -> None:
-    """Delete the saved work `step` would resume from (``--force``: compute it all again)."""
-    for rel in step.resumable:
-        path = art / rel
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        else:
-            continue
-        echo(f"  --force: removed {path} (the step resumes from it otherwise)")
 
 
 def load_manifest(art: Path) -> dict:
@@ -215,10 +204,23 @@ def run(
         if not force and is_up_to_date(step, fp, manifest, art, out_nb):
             echo(f"{head}: up to date")
             continue
+        key = saved_work.work_key(fp, layout.notebooks / step.notebook)
         if force:
-            _clear_resumable(step, art, echo)
-        resumed = [rel for rel in step.resumable if (art / rel).exists()]
+            saved_work.remove(step, art, echo, "--force (the step resumes from it otherwise)")
+        else:
+            saved_work.clear_stale(step, art, manifest["steps"].get(step.key), fp, key, echo)
+        resumed = saved_work.saved(step, art)
         echo(f"{head}: running ..." + (f" (resuming from {', '.join(resumed)})" if resumed else ""))
+        record = {
+            "notebook": step.notebook,
+            "parameters": step.parameters,
+            "fingerprint": fp,
+            "work_key": key,  # what the saved work it leaves is for (`ecc_utils.saved_work`)
+            "resumed_from": resumed,  # saved work it started from: [] for a cold run
+            "status": "running",  # until it ends: an interrupted run leaves this record
+        }
+        manifest["steps"][step.key] = record
+        atomic_write_text(art / A.MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         t0 = time.perf_counter()
         status, error = "ok", None
         try:
@@ -226,12 +228,8 @@ def run(
         except PipelineError as e:
             status, error = "failed", str(e)
         wall = time.perf_counter() - t0
-        manifest["steps"][step.key] = {
-            "notebook": step.notebook,
-            "parameters": step.parameters,
-            "fingerprint": fp,
+        record |= {
             "wall_time_s": round(wall, 2),
-            "resumed_from": resumed,  # saved work it started from: [] for a cold run
             "status": status,
             "error": error,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -44,6 +44,19 @@ def data_dirs(profile: Profile) -> tuple[str, ...]:
     return (d,) if d else ()
 
 
+# What the steps after training read of a milestone checkpoint, as their input: its adapter's
+# weights. A seeded re-run writes them again byte for byte, not the files beside them: the
+# trainer's state logs wall times, and PEFT writes LoRA's target modules (a set) in each
+# process's hash order. The adapter's configuration follows from the profile's settings, which
+# every step's fingerprint holds, and shows in the weights' names and shapes.
+ADAPTER_FILES = ("adapter_model.safetensors",)
+
+
+def adapter_files(checkpoint: str) -> tuple[str, ...]:
+    """The files of checkpoint folder `checkpoint` (relative) that count as its readers' input."""
+    return tuple(f"{checkpoint}/{name}" for name in ADAPTER_FILES)
+
+
 def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     """The ordered run plan for a profile; the training notebook runs once per PEFT method.
     `params_dir` (the profiles' folder) adds the training-settings page when the profile has a
@@ -53,7 +66,7 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     splits = {name: A.split_file(name) for name in A.SPLITS}
     t = profile.train
     checkpoints = {m: tuple(A.checkpoint_dir(m, s) for s in t.milestones[m]) for m in t.methods}
-    every_checkpoint = tuple(c for m in t.methods for c in checkpoints[m])
+    every_checkpoint = tuple(f for m in t.methods for c in checkpoints[m] for f in adapter_files(c))
     study = _study_paths(profile, params_dir)
     plan = _data_steps(profile, splits) + _training_steps(profile, splits, checkpoints)
     plan += _scoring_steps(profile, splits, every_checkpoint, study)
@@ -137,7 +150,8 @@ def _scoring_steps(
             "06_online_evolution",
             inputs=_end_model_inputs(profile, splits, splits["eval"], splits["train"],
                                      splits["fewshot"], A.CANDIDATES, A.STATS, A.LABELS,
-                                     A.checkpoint_dir(start, step), A.CALIBRATION),
+                                     *adapter_files(A.checkpoint_dir(start, step)),
+                                     A.CALIBRATION),
             outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
             resumable=(A.EVOLVE,),
             external=study,

@@ -401,9 +401,12 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
     cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
            "--no-book"]  # fmt: skip
 
+    out: list[str] = []
+
     def executed() -> list[str]:
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        out[:] = r.stdout.splitlines()
         # "[i/n] key: running ..." (the loop's line adds what it resumes from)
         return [line.split("] ")[1].split(":")[0] for line in r.stdout.splitlines()
                 if ": running ..." in line]  # fmt: skip
@@ -418,8 +421,14 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
     assert [k for k in ran if k.startswith("03_train")] == ["03_train-prefix",
                                                             "03_train-ptuning_v2",
                                                             "03_train-lora"]  # fmt: skip
-    # The online loop fine-tunes (it imports the trainer); the scoring page reads only the
-    # adapters, which a seeded re-run writes again byte for byte, so it stays up to date.
+    # The adapters were trained again, not resumed from those of the old trainer (at its
+    # last milestone the trainer would train nothing) ...
+    removed = [line for line in out if "other inputs, settings or code" in line]
+    methods = ("prefix", "ptuning_v2", "lora")
+    assert {m for m in methods for line in removed if f"runs/{m}:" in line} == set(methods)
+    # ... and the online loop's rounds computed again (it imports the trainer). The scoring
+    # page reads only the adapters, which a seeded re-run writes again byte for byte, so it
+    # stays up to date.
     assert "06_online_evolution" in ran and "04_score" not in ran
     # 02 imports the scoring package for its reference table, which imports the prompt
     # format from ecc_utils.train: it re-runs too (and rewrites the same labels).

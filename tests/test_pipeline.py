@@ -233,7 +233,78 @@ def test_force_recomputes_a_step_that_resumes_from_saved_work(tmp_path, monkeypa
     assert any("(resuming from evolve)" in line for line in lines)
     assert run(force=True)["steps"]["01_x"]["resumed_from"] == []
     assert computed.read_text() == "3", "under --force the saved rounds were reused"
-    assert any("--force: removed" in line for line in lines)
+    assert any("removed" in line and "--force" in line for line in lines)
+
+
+def test_a_step_resumes_only_saved_work_made_for_the_same_work(tmp_path, monkeypatch):
+    # Saved work (checkpoints, the loop's rounds) is resumed after an interruption or a prose
+    # edit, and removed when the settings changed: the trainer would otherwise keep adapters
+    # trained with the old ones (at its last milestone it trains nothing).
+    cells = [
+        "import json, pathlib\n"
+        "state = pathlib.Path(artifacts) / 'evolve' / 'state.json'\n"
+        "done = json.loads(state.read_text()) if state.exists() else []\n"
+        "todo = [r for r in range(3) if r not in done]\n"
+        "state.parent.mkdir(parents=True, exist_ok=True)\n"
+        "state.write_text(json.dumps(done + todo))\n"
+        "(pathlib.Path(artifacts) / 'computed.txt').write_text(str(len(todo)))"
+    ]
+    layout, lines, run = _run_mini(tmp_path, monkeypatch, cells)
+    resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",))
+    monkeypatch.setattr(pipeline, "build_plan", lambda profile, params_dir=None: [resuming])
+    computed = layout.artifacts / "computed.txt"
+    manifest = layout.artifacts / "manifest.json"
+    first = run()["steps"]["01_x"]
+    assert computed.read_text() == "3" and first["work_key"]
+
+    # Interrupted: the record written before the run stays "running"; the same work resumes.
+    m = json.loads(manifest.read_text())
+    m["steps"]["01_x"]["status"] = "running"
+    manifest.write_text(json.dumps(m))
+    assert run()["steps"]["01_x"]["resumed_from"] == ["evolve"]
+    assert computed.read_text() == "0"
+
+    # A prose edit re-executes the notebook (its page changes) and keeps the saved work.
+    nb_file = layout.notebooks / "01_x.ipynb"
+    nb = nbformat.read(nb_file, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A sentence more."))
+    nbformat.write(nb, nb_file)
+    again = run()
+    assert again["last_run"]["executed"] == 1 and computed.read_text() == "0"
+    assert again["steps"]["01_x"]["work_key"] == first["work_key"]
+
+    # Other settings: the saved rounds were computed with the old ones and are removed.
+    params = tmp_path / "params" / "t.yaml"
+    params.write_text(params.read_text().replace("cell_timeout: 60", "cell_timeout: 61"))
+    changed = run()["steps"]["01_x"]
+    assert changed["resumed_from"] == [] and computed.read_text() == "3"
+    assert changed["work_key"] != first["work_key"]
+    assert any("removed" in line and "other inputs, settings or code" in line for line in lines)
+
+
+def test_saved_work_without_a_record_is_kept_and_an_old_record_compares_fingerprints():
+    from ecc_utils.saved_work import is_stale
+
+    assert not is_stale(None, {"a": 1}, "k")  # nothing says what it was made for
+    assert is_stale({"fingerprint": {"a": 0}}, {"a": 1}, "k")  # a manifest before work keys
+    assert not is_stale({"fingerprint": {"a": 1}}, {"a": 1}, "k")
+    assert is_stale({"fingerprint": {"a": 1}, "work_key": "j"}, {"a": 1}, "k")
+    assert not is_stale({"fingerprint": {"a": 0}, "work_key": "k"}, {"a": 1}, "k")
+
+
+def test_a_notebooks_code_hash_ignores_its_prose(tmp_path):
+    from ecc_utils.fingerprints import notebook_code_hash
+
+    layout, _ = _mini_project(tmp_path, ["x = 1"])
+    nb_file = layout.notebooks / "01_x.ipynb"
+    before = notebook_code_hash(nb_file)
+    nb = nbformat.read(nb_file, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("Prose."))
+    nbformat.write(nb, nb_file)
+    assert notebook_code_hash(nb_file) == before
+    nb.cells[-1].source = "x = 2"
+    nbformat.write(nb, nb_file)
+    assert notebook_code_hash(nb_file) != before
 
 
 def test_plan_declares_what_training_and_the_loop_resume_from(root):
@@ -286,11 +357,16 @@ def test_plan_steps_have_titles_and_precise_inputs(smoke):
     plan = {s.key: s for s in pipeline.build_plan(smoke)}
     assert plan["03_train-lora"].title == "Fine-tuning the end model: LoRA"
     assert plan["03_train-ptuning_v2"].title == "Fine-tuning the end model: P-Tuning v2"
-    # 04 reads the milestone checkpoints, not the whole run folder (loss plots, samples).
+    # 04 reads the milestone checkpoints' adapter weights, not the whole run folder (loss plots,
+    # samples) nor the files a seeded re-run writes otherwise (the trainer's state logs wall
+    # times; PEFT writes LoRA's target modules in each process's set order).
     ckpts = [i for i in plan["04_score"].inputs if i.startswith("runs/")]
-    want = [f"runs/{m}/checkpoint-{s}" for m in smoke.train.methods
+    want = [f"runs/{m}/checkpoint-{s}/adapter_model.safetensors" for m in smoke.train.methods
             for s in smoke.train.milestones[m]]  # fmt: skip
     assert ckpts == want
+    start, step = smoke.loop_start()
+    loop_ckpt = [i for i in plan["06_online_evolution"].inputs if i.startswith("runs/")]
+    assert loop_ckpt == [f"runs/{start}/checkpoint-{step}/adapter_model.safetensors"]
 
 
 def test_finishing_a_notebook_drops_widget_outputs_and_keeps_the_rest(tmp_path):
