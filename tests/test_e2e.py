@@ -388,6 +388,28 @@ def test_book_hides_parameters_titles_methods_and_names_no_absolute_path(smoke_r
             assert folder not in text, (page.name, folder)
 
 
+def test_the_scoring_profile_times_every_phase_of_the_page(smoke_run, tmp_path):
+    # bench/profile_score.py runs page 04's own calls on the built artifacts; every model's
+    # answers, likelihoods and selection scores get a row, and the phases add up to its run.
+    root, _, _ = smoke_run
+    cmd = [sys.executable, str(ROOT / "bench" / "profile_score.py"), "--profile", "smoke",
+           "--artifacts", str(root / "artifacts" / "smoke"), "--tag", "test", "--out",
+           str(tmp_path)]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
+                       env=dict(os.environ, HF_HUB_OFFLINE="1"))  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "profile_score_smoke_test.csv")
+    per_model = rows[rows["model"].notna()]
+    models = json.loads((root / "artifacts" / "smoke" / "manifest.json").read_text())
+    assert models["steps"]["04_score"]["wall_time_s"] == rows["page_wall_time_s"].iloc[0]
+    for phase in ("answer (profile's sampling)", "likelihood of the human and teacher replies",
+                  "selection scores of the candidate groups"):  # fmt: skip
+        assert per_model.loc[per_model["phase"] == phase, "model"].nunique() == rows["models"][0]
+    assert (rows["seconds"] >= 0).all() and 0.5 < rows["share"].sum() <= 1.0001
+
+
 def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
     """Runs last: with a copy of the package on PYTHONPATH, editing the plotting module re-runs
     the figure pages, editing the training code re-runs training and what reads its output."""
