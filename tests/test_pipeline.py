@@ -177,6 +177,26 @@ def _run_mini(tmp_path, monkeypatch, cells):
     return layout, lines, lambda **kw: pipeline.run(layout, book=False, echo=lines.append, **kw)
 
 
+# A notebook that, like training and the online loop, resumes from its saved rounds
+# (``evolve/state.json``): it counts in ``computed.txt`` the rounds it had to compute itself.
+RESUMING_CELLS = [
+    "import json, pathlib\n"
+    "state = pathlib.Path(artifacts) / 'evolve' / 'state.json'\n"
+    "done = json.loads(state.read_text()) if state.exists() else []\n"
+    "todo = [r for r in range(3) if r not in done]\n"
+    "state.parent.mkdir(parents=True, exist_ok=True)\n"
+    "state.write_text(json.dumps(done + todo))\n"
+    "(pathlib.Path(artifacts) / 'computed.txt').write_text(str(len(todo)))"
+]
+
+
+def _run_resuming(tmp_path, monkeypatch):
+    layout, lines, run = _run_mini(tmp_path, monkeypatch, RESUMING_CELLS)
+    resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",))
+    monkeypatch.setattr(pipeline, "build_plan", lambda profile, params_dir=None: [resuming])
+    return layout, lines, run
+
+
 def test_failing_notebook_names_cell_and_keeps_partial_output(tmp_path, monkeypatch):
     layout, lines, run = _run_mini(
         tmp_path, monkeypatch, ["x = 41", "raise ValueError('bad input at data.txt:3')", "y = 1"]
@@ -210,20 +230,7 @@ def test_second_run_executes_nothing_and_force_reruns(tmp_path, monkeypatch):
 
 
 def test_force_recomputes_a_step_that_resumes_from_saved_work(tmp_path, monkeypatch):
-    # A notebook that, like training and the online loop, resumes from its saved rounds: it
-    # only counts the rounds it had to compute itself.
-    cells = [
-        "import json, pathlib\n"
-        "state = pathlib.Path(artifacts) / 'evolve' / 'state.json'\n"
-        "done = json.loads(state.read_text()) if state.exists() else []\n"
-        "todo = [r for r in range(3) if r not in done]\n"
-        "state.parent.mkdir(parents=True, exist_ok=True)\n"
-        "state.write_text(json.dumps(done + todo))\n"
-        "(pathlib.Path(artifacts) / 'computed.txt').write_text(str(len(todo)))"
-    ]
-    layout, lines, run = _run_mini(tmp_path, monkeypatch, cells)
-    resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",))
-    monkeypatch.setattr(pipeline, "build_plan", lambda profile, params_dir=None: [resuming])
+    layout, lines, run = _run_resuming(tmp_path, monkeypatch)
     computed = layout.artifacts / "computed.txt"
     assert run()["steps"]["01_x"]["resumed_from"] == []
     assert computed.read_text() == "3"
@@ -240,18 +247,7 @@ def test_a_step_resumes_only_saved_work_made_for_the_same_work(tmp_path, monkeyp
     # Saved work (checkpoints, the loop's rounds) is resumed after an interruption or a prose
     # edit, and removed when the settings changed: the trainer would otherwise keep adapters
     # trained with the old ones (at its last milestone it trains nothing).
-    cells = [
-        "import json, pathlib\n"
-        "state = pathlib.Path(artifacts) / 'evolve' / 'state.json'\n"
-        "done = json.loads(state.read_text()) if state.exists() else []\n"
-        "todo = [r for r in range(3) if r not in done]\n"
-        "state.parent.mkdir(parents=True, exist_ok=True)\n"
-        "state.write_text(json.dumps(done + todo))\n"
-        "(pathlib.Path(artifacts) / 'computed.txt').write_text(str(len(todo)))"
-    ]
-    layout, lines, run = _run_mini(tmp_path, monkeypatch, cells)
-    resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",))
-    monkeypatch.setattr(pipeline, "build_plan", lambda profile, params_dir=None: [resuming])
+    layout, lines, run = _run_resuming(tmp_path, monkeypatch)
     computed = layout.artifacts / "computed.txt"
     manifest = layout.artifacts / "manifest.json"
     first = run()["steps"]["01_x"]
