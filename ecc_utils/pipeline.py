@@ -204,7 +204,7 @@ def run(
         if not force and is_up_to_date(step, fp, manifest, art, out_nb):
             echo(f"{head}: up to date")
             continue
-        key = saved_work.work_key(fp, layout.notebooks / step.notebook)
+        key = saved_work.work_key(fp, layout.notebooks / step.notebook, step.shown)
         if force:
             saved_work.remove(step, art, echo, "--force (the step resumes from it otherwise)")
         else:

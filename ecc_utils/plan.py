@@ -28,6 +28,9 @@ class Step:
     inputs: tuple[str, ...] = ()  # artifact paths (relative to artifacts/<profile>/) it reads
     outputs: tuple[str, ...] = ()  # artifact paths it writes
     external: tuple[str, ...] = ()  # paths outside the artifacts it reads (data folders)
+    # Of `external`, what the page only shows (the robustness study): a change re-executes the
+    # notebook, and its saved work, which does not depend on it, is kept (`saved_work.work_key`).
+    shown: tuple[str, ...] = ()
     # Saved work it resumes from (training checkpoints, the loop's rounds): `run(force=True)`
     # deletes these first, so that a forced step computes everything again.
     resumable: tuple[str, ...] = ()
@@ -155,6 +158,7 @@ def _scoring_steps(
             outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
             resumable=(A.EVOLVE,),
             external=study,
+            shown=study,
         ),
     ]  # fmt: skip
 

@@ -7,7 +7,8 @@ finished round. That is right after an interruption and wrong after a change: ad
 on other data, with other settings or by other code would be reused as they are. So the
 pipeline records, before a step runs, the key of the work it is about to save (`work_key`: the
 step's fingerprint, with the notebook counted by its code cells only, so that editing its prose
-keeps the saved work), and removes saved work whose recorded key differs (`clear_stale`).
+keeps the saved work, and without the files the page only shows, such as the robustness study),
+and removes saved work whose recorded key differs (`clear_stale`).
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ecc_utils.fingerprints import notebook_code_hash
 from ecc_utils.plan import Step
 
 
-def work_key(fp: dict, notebook: Path) -> str:
+def work_key(fp: dict, notebook: Path, shown: Iterable[str] = ()) -> str:
     """What the saved work of a run depends on: fingerprint `fp` of the step, its notebook
-    counted by the code cells only."""
-    key = dict(fp, notebook=notebook_code_hash(notebook))
+    counted by the code cells only, without the external files the page only `shown`s."""
+    external = {k: v for k, v in fp.get("external", {}).items() if k not in set(shown)}
+    key = dict(fp, notebook=notebook_code_hash(notebook), external=external)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -190,9 +190,10 @@ RESUMING_CELLS = [
 ]
 
 
-def _run_resuming(tmp_path, monkeypatch):
+def _run_resuming(tmp_path, monkeypatch, **step):
     layout, lines, run = _run_mini(tmp_path, monkeypatch, RESUMING_CELLS)
-    resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",))
+    resuming = Step("01_x", "01_x", {"artifacts": str(layout.artifacts)}, resumable=("evolve",),
+                    **step)  # fmt: skip
     monkeypatch.setattr(pipeline, "build_plan", lambda profile, params_dir=None: [resuming])
     return layout, lines, run
 
@@ -276,6 +277,34 @@ def test_a_step_resumes_only_saved_work_made_for_the_same_work(tmp_path, monkeyp
     assert changed["resumed_from"] == [] and computed.read_text() == "3"
     assert changed["work_key"] != first["work_key"]
     assert any("removed" in line and "other inputs, settings or code" in line for line in lines)
+
+
+def test_a_file_the_page_only_shows_re_executes_it_and_keeps_its_saved_work(tmp_path, monkeypatch):
+    # The loop's page shows the robustness study: a new study re-executes the page, and the
+    # loop's rounds, which do not depend on it, are resumed; another data file is not shown.
+    shown, read = tmp_path / "study.csv", tmp_path / "data.txt"
+    shown.write_text("a")
+    read.write_text("a")
+    layout, lines, run = _run_resuming(
+        tmp_path, monkeypatch, external=(str(shown), str(read)), shown=(str(shown),)
+    )
+    computed = layout.artifacts / "computed.txt"
+    run()
+    shown.write_text("b")
+    again = run()
+    assert again["last_run"]["executed"] == 1 and computed.read_text() == "0"
+    read.write_text("b")
+    assert run()["steps"]["01_x"]["resumed_from"] == [] and computed.read_text() == "3"
+
+
+def test_the_loop_page_only_shows_the_study(root):
+    from ecc_utils.config import load_profile
+
+    plan = {s.key: s for s in pipeline.build_plan(load_profile(root / "params" / "quick.yaml"),
+                                                  root / "params")}  # fmt: skip
+    loop = plan["06_online_evolution"]
+    assert loop.shown and set(loop.shown) == set(loop.external)
+    assert all(s.endswith(("robustness_quick.csv", "robustness_quick.json")) for s in loop.shown)
 
 
 def test_saved_work_without_a_record_is_kept_and_an_old_record_compares_fingerprints():
