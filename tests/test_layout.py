@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("scoring",),
     ("evolve",),
     ("plots", "results", "results_study", "robustness", "playground", "playground_ui"),
-    ("plan", "pipeline"),
+    ("plan", "saved_work", "pipeline"),
 ]
 SEPARATE_STAGES = {"data", "cloud", "endmodel"}
 
