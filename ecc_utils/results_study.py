@@ -92,12 +92,12 @@ class Evidence:
         other numbers from the same code; the sentence then says how many verdicts agree."""
         if not self.current or self.study is None or str(seed) not in self.seeds:
             return ""
-        if not robustness.verify_seed(art, self.study, seed, teacher):
+        mine = robustness.seed_rows(art, seed, teacher)
+        if not robustness.verify_rows(mine, self.study, seed):
             return (f"This build's own numbers are the study's seed {seed} to the last "
                     "digit.")  # fmt: skip
-        mine = robustness.seed_rows(art, seed, teacher)
-        theirs = self.study[self.study["seed"] == str(seed)]
-        both = mine.assign(teacher=mine["teacher"].fillna("")).merge(theirs, on=robustness.ROW_KEY)
+        theirs = self.study[self.study["seed"].astype(str) == str(seed)]
+        both = robustness.keyed(mine).merge(robustness.keyed(theirs), on=robustness.ROW_KEY)
         same = int((both["verdict_x"] == both["verdict_y"]).sum())
         return (f"This build's own numbers differ from the study's seed {seed}: the same "
                 "code computes other numbers on another CPU family (in float32 where the study "

@@ -225,16 +225,24 @@ def verify_seed(art: str | Path, study: pd.DataFrame, seed: int, teacher: str) -
     oracle arms). An empty list: the build reproduces that seed exactly, so the code it ran
     gives the study's numbers (same machine arithmetic: a CPU of another family samples other
     answers and cannot verify)."""
-    mine = seed_rows(art, seed, teacher)
+    return verify_rows(seed_rows(art, seed, teacher), study, seed)
+
+
+def keyed(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with claims' empty teacher as "", so that `ROW_KEY` matches across files."""
+    return rows.assign(teacher=rows["teacher"].fillna(""))
+
+
+def verify_rows(mine: pd.DataFrame, study: pd.DataFrame, seed: int) -> list[str]:
+    """`verify_seed` for a build's rows `mine` (`seed_rows`)."""
     theirs = study[study["seed"].astype(str) == str(seed)]
     if theirs.empty:
         return [f"the study has no rows for seed {seed} (its seeds: "
                 f"{', '.join(sorted(set(study['seed'].astype(str)) - {'pooled'}))})"]  # fmt: skip
-    key = ROW_KEY
-    theirs = theirs.assign(teacher=theirs["teacher"].fillna("")).set_index(key)
+    theirs = keyed(theirs).set_index(ROW_KEY)
     problems = []
-    for _, r in mine.assign(teacher=mine["teacher"].fillna("")).iterrows():
-        k = tuple(r[c] for c in key)
+    for _, r in keyed(mine).iterrows():
+        k = tuple(r[c] for c in ROW_KEY)
         if k not in theirs.index:
             problems.append(f"{' / '.join(map(str, k))}: not in the study")
             continue

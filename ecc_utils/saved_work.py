@@ -26,7 +26,8 @@ from ecc_utils.plan import Step
 def work_key(fp: dict, notebook: Path, shown: Iterable[str] = ()) -> str:
     """What the saved work of a run depends on: fingerprint `fp` of the step, its notebook
     counted by the code cells only, without the external files the page only `shown`s."""
-    external = {k: v for k, v in fp.get("external", {}).items() if k not in set(shown)}
+    shown = set(shown)
+    external = {k: v for k, v in fp.get("external", {}).items() if k not in shown}
     key = dict(fp, notebook=notebook_code_hash(notebook), external=external)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
