@@ -67,8 +67,9 @@ def _subset_of(*choices: str):
 class DataConfig:
     source: str = _f("auto", *_one_of(*DATA_SOURCES))
     data_dir: str | None = None
-    download: bool = True
+    download: bool = True  # the public samples into data/raw/ when no data folder is named
     use_jddc: bool = True
+    download_jddc: bool = True  # the JDDC excerpt too (a third party's copy of JD's data)
     max_input_tokens: int = _f(TABLE4.max_input_length, *_pos)
     max_output_tokens: int = _f(TABLE4.max_output_length, *_pos)
     n_eval: int = _f(40, lambda v: v >= 6, ">= 6 (the six Table VI inputs)")

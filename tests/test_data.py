@@ -3,6 +3,7 @@ splits without leakage; the artifact files."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -15,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from ecc_utils import data as D
-from ecc_utils.artifacts import Artifacts
+from ecc_utils.artifacts import SYNTHETIC_NOTICE, Artifacts
 from ecc_utils.config import DataConfig
 from ecc_utils.data import DataDownloadError, DataFormatError, DataNotFoundError
+from ecc_utils.data.download import JDDC, SAMPLES
 from ecc_utils.data.sources import SYNTHETIC_DIR
 from ecc_utils.records import Example, Turn, read_examples
+from tests.conftest import ROOT
 
 
 def source(kind: str = "auto", data_dir=None, **kw) -> DataConfig:
@@ -291,7 +294,7 @@ def test_download_sha_mismatch_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(DataDownloadError, match="sha256 mismatch.*nothing was cached"):
         D.download_ecd_sample(tmp_path, base_url="https://example/", files=files,
                               opener=_fake_opener({"test": b"tampered"}, []))  # fmt: skip
-    assert list((tmp_path / "ecd_sample").iterdir()) == []
+    assert not list((tmp_path / "ecd_sample").glob("*"))
 
 
 def test_download_with_file_url(tmp_path: Path) -> None:
@@ -321,11 +324,109 @@ def test_auto_uses_download_with_right_hashes(tmp_path: Path, data_dir: Path, mo
     monkeypatch.delenv("ECC_DATA_DIR", raising=False)
     real = {n: (data_dir / "ecd_sample" / n).read_bytes() for n in D.ECD_FILES}
     calls: list[str] = []
-    src = D.resolve_source(source(), cache_dir=tmp_path, opener=_fake_opener(real, calls))
+    only_ecd = source(use_jddc=False)
+    src = D.resolve_source(only_ecd, cache_dir=tmp_path, opener=_fake_opener(real, calls))
     assert src.kind == "download" and "sha256 verified" in src.description
     assert calls == [D.ECD_BASE_URL + n for n in D.ECD_FILES]
-    again = D.resolve_source(source(download=False), cache_dir=tmp_path)
+    again = D.resolve_source(source(download=False, use_jddc=False), cache_dir=tmp_path)
     assert again.kind == "download" and "cache" in again.description
+
+
+def _published(data_dir: Path) -> dict[str, bytes]:
+    """Every pinned file of both samples, by name, as their repositories serve them."""
+    return {n: (data_dir / sample.folder / n).read_bytes()
+            for sample in SAMPLES for n in sample.files}  # fmt: skip
+
+
+def test_jddc_is_downloaded_beside_ecd_and_read_from_the_cache(tmp_path, data_dir, monkeypatch):
+    monkeypatch.delenv("ECC_DATA_DIR", raising=False)
+    calls: list[str] = []
+    src = D.resolve_source(source(), cache_dir=tmp_path,
+                           opener=_fake_opener(_published(data_dir), calls))  # fmt: skip
+    assert src.kind == "download" and src.jddc_dir == tmp_path / "jddc_sample"
+    assert calls == [s.base_url + n for s in SAMPLES for n in s.files]
+    assert JDDC.base_url == (
+        "https://raw.githubusercontent.com/EndlessLethe/jddc2019-3th-retrieve-model/"
+        "2d443d1679cc3d00022d0ff1697eb0e4cbeedb01/data/"
+    )
+    for n in JDDC.files:
+        assert (tmp_path / "jddc_sample" / n).read_bytes() == (
+            data_dir / "jddc_sample" / n
+        ).read_bytes()
+    assert "JDDC excerpt downloaded from" in src.description
+    # The data page names each sample's repository, commit and terms.
+    ecd_line, jddc_line = src.provenance()
+    assert "commit 8cc3b7c" in ecd_line and "commit 2d443d1" in jddc_line
+    assert "third party's copy" in jddc_line and "JD" in jddc_line
+    # Afterwards both come from the cache, with downloading off and no call.
+    again = D.resolve_source(source(download=False), cache_dir=tmp_path,
+                             opener=_fake_opener({}, calls))  # fmt: skip
+    assert len(calls) == 7 and again.jddc_dir == tmp_path / "jddc_sample"
+    assert "JDDC excerpt (commit 2d443d1) from the cache" in again.description
+
+
+def test_a_tampered_jddc_file_caches_nothing_and_the_run_says_jddc_was_not_used(
+    tmp_path, data_dir, monkeypatch
+):
+    monkeypatch.delenv("ECC_DATA_DIR", raising=False)
+    served = _published(data_dir) | {"dev_answer.txt": b"tampered"}  # the third of four files
+    src = D.resolve_source(source(), cache_dir=tmp_path, opener=_fake_opener(served, []))
+    assert src.kind == "download" and src.jddc_dir is None
+    assert "JDDC not used (ECD only): sha256 mismatch" in src.description
+    assert not (tmp_path / "jddc_sample").exists()  # not even the files that matched
+    assert src.provenance()[-1].startswith("JDDC: not used (JDDC not used (ECD only): sha256")
+
+
+def test_download_jddc_false_keeps_jddc_off_the_network(tmp_path, data_dir, monkeypatch):
+    monkeypatch.delenv("ECC_DATA_DIR", raising=False)
+    calls: list[str] = []
+    src = D.resolve_source(source(download_jddc=False), cache_dir=tmp_path,
+                           opener=_fake_opener(_published(data_dir), calls))  # fmt: skip
+    assert src.jddc_dir is None and all(JDDC.base_url not in c for c in calls)
+    assert "downloading is off (data.download_jddc: false)" in src.description
+
+
+def test_the_cached_samples_give_the_data_folders_splits(tmp_path, data_dir, monkeypatch):
+    """A newcomer's cache (both samples downloaded into data/raw/, no ECC_DATA_DIR) gives the
+    quick profile's data stage the same four pools and candidates as the shared data folder."""
+    from ecc_utils.config import load_profile
+
+    cfg = load_profile(ROOT / "params" / "quick.yaml")
+    monkeypatch.delenv("ECC_DATA_DIR", raising=False)
+    cached = D.resolve_source(cfg.data, cache_dir=tmp_path / "raw",
+                              opener=_fake_opener(_published(data_dir), []))  # fmt: skip
+    folder = D.resolve_source(dataclasses.replace(cfg.data, data_dir=str(data_dir)))
+    written = {}
+    for name, src in (("cache", cached), ("folder", folder)):
+        corp = D.load_corpora(src, use_jddc=True)
+        art = Artifacts(tmp_path / name)
+        stats = D.write_splits(D.make_splits(corp, cfg.data, seed=cfg.seed), art, source=src)
+        written[name] = {p.name: p.read_bytes() for p in sorted(art.data_dir.glob("*.jsonl"))}
+        assert stats["counts"]["train"]["total"] == 2000 and stats["counts"]["eval"]["total"] == 100
+        assert set(stats["counts"]["train"]["by_source"]) == {"ecd", "jddc"}
+    assert len(written["cache"]) == 5 and written["cache"] == written["folder"]
+
+
+def test_offline_the_quick_profile_gets_a_synthetic_corpus_of_the_size_it_needs(
+    tmp_path, monkeypatch
+):
+    """No data folder, nothing cached, no network: the quick profile's data stage falls back to
+    the synthetic corpus generated at its size, with enough training pairs for LoRA's last
+    milestone to see each about once and the held-out inputs the online loop needs."""
+    from ecc_utils.config import load_profile
+
+    cfg = load_profile(ROOT / "params" / "quick.yaml")
+    monkeypatch.delenv("ECC_DATA_DIR", raising=False)
+    src = D.resolve_source(cfg.data, cache_dir=tmp_path, opener=_fake_opener({}, []))
+    assert src.kind == "synthetic" and src.fallback and src.jddc_dir is None
+    splits = D.make_splits(D.load_corpora(src, use_jddc=True), cfg.data, seed=cfg.seed)
+    held_out = [e for e in splits.eval if e.label is None]
+    ev = cfg.evolve
+    assert (
+        len(splits.train) >= 1000 and len(held_out) >= ev.n_probe + ev.rounds * ev.queries_per_round
+    )
+    assert len(splits.teacher_queries) == cfg.data.n_teacher_queries
+    assert src.provenance()[0] == SYNTHETIC_NOTICE
 
 
 def test_dir_source_and_jddc(data_dir: Path, monkeypatch) -> None:
@@ -512,4 +613,9 @@ def test_source_line_names_the_source(tmp_path):
     art.stats.write_text(
         '{"source": {"kind": "synthetic", "description": "generated, seed 0"}}', encoding="utf-8"
     )
-    assert art.source_line() == ("Data source of this run (synthetic): generated, seed 0")
+    # On synthetic data the line opens with what every page of that book says first.
+    notice, line = art.source_line().split("\n")
+    assert line == "Data source of this run (synthetic): generated, seed 0"
+    assert notice == SYNTHETIC_NOTICE and "not comparable with the paper's" in notice
+    art.stats.write_text('{"source": {"kind": "dir", "description": "ECD"}}', encoding="utf-8")
+    assert art.source_line() == "Data source of this run (dir): ECD"

@@ -1,5 +1,6 @@
-"""Where the data comes from: a data folder, the pinned ECD sample download, or the synthetic
-corpus; and reading what was found (`load_corpora`).
+"""Where the data comes from: a data folder, the pinned ECD and JDDC samples (downloaded once
+into the cache, `ecc_utils.data.download`), or the synthetic corpus; and reading what was found
+(`load_corpora`).
 
 A `DataSource` says what was used in words a reader of the book can follow: folders are named
 by their environment variable or relative to the project, never by the builder's absolute path.
@@ -7,61 +8,87 @@ by their environment variable or relative to the project, never by the builder's
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
-import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecc_utils.artifacts import display_path
+from ecc_utils.artifacts import SYNTHETIC_NOTICE, display_path
 from ecc_utils.config import DATA_SOURCES
+from ecc_utils.data.download import (
+    DEFAULT_CACHE_DIR,
+    ECD,
+    JDDC,
+    REPO_ROOT,
+    Opener,
+    Sample,
+    cached,
+    download,
+    sha256,
+)
 from ecc_utils.data.ecd import EcdFile, read_ecd
 from ecc_utils.data.jddc import JddcChat, JddcDev, read_jddc, read_jddc_dev
-from ecc_utils.data.lines import DataNotFoundError
+from ecc_utils.data.lines import DataDownloadError, DataNotFoundError
 
 if TYPE_CHECKING:
     from ecc_utils.config import DataConfig, Profile
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CACHE_DIR = REPO_ROOT / "data" / "raw"
 SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
 
-ECD_COMMIT = "8cc3b7c5d1fcb2eb17a3e2c220e8a4a62113bcfe"
-ECD_BASE_URL = (
-    f"https://raw.githubusercontent.com/cooelf/DeepUtteranceAggregation/{ECD_COMMIT}/ECD_sample/"
-)
-# sha256 of the files at the pinned commit (train and valid are byte-identical as published).
-ECD_FILES: dict[str, str] = {
-    "train": "f6612035923432e2d9f8b43e0d19e503c212fe9728c61d5ab16e61a5de90d70e",
-    "valid": "f6612035923432e2d9f8b43e0d19e503c212fe9728c61d5ab16e61a5de90d70e",
-    "test": "3fd9f60cda25732a19deba1bd376495713ab042849e03bc904b241ca414bebc4",
-}
-
-
-class DataDownloadError(RuntimeError):
-    """The ECD sample could not be downloaded, or its sha256 did not match."""
+# The ECD sample's pin, by the names the rest of the project and its README use.
+ECD_COMMIT = ECD.commit
+ECD_BASE_URL = ECD.base_url
+ECD_FILES = ECD.files
 
 
 @dataclass(frozen=True)
 class DataSource:
     """Where this run's data came from; `description` is printed by the notebook.
 
-    kind: "dir" (a data folder), "download" (ECD sample fetched or found in the cache),
-    "synthetic" (the project's own corpus).
+    kind: "dir" (a data folder), "download" (the ECD sample fetched or found in the cache),
+    "synthetic" (the project's own corpus). `jddc_note` says where JDDC came from, or why it
+    was not used; `provenance` names the pinned public samples the run read. `fallback`: the
+    run has less than the profile asked for because a download failed (the synthetic corpus
+    in ECD's place, or no JDDC), so the pipeline tries again at its next run.
     """
 
     kind: str
     description: str
     ecd_dir: Path
     jddc_dir: Path | None = None
+    jddc_note: str = ""
+    fallback: bool = False
 
     @property
     def corpus(self) -> str:
         """The `Example.source` of ECD-format examples: "synthetic" or "ecd"."""
         return "synthetic" if self.kind == "synthetic" else "ecd"
+
+    def provenance(self) -> list[str]:
+        """One line per corpus for the data page: which public sample, at which commit, on
+        whose terms (only where the files read are byte for byte the pinned ones), and a line
+        saying that JDDC was not used, and why, when it was not."""
+        if self.kind == "synthetic":
+            return [SYNTHETIC_NOTICE, f"JDDC: not used ({self.jddc_note})."]
+        lines = []
+        for sample, folder in ((ECD, self.ecd_dir), (JDDC, self.jddc_dir)):
+            if folder is not None and matches(sample, folder):
+                lines.append(f"{sample.name}: {sample.provenance}; {sample.terms}.")
+            elif folder is not None:
+                lines.append(f"{sample.name}: from {display_path(folder)}, not the pinned "
+                             f"sample ({sample.provenance}).")  # fmt: skip
+        if self.jddc_dir is None:
+            lines.append(f"JDDC: not used ({self.jddc_note or 'not asked for'}).")
+        return lines
+
+
+def matches(sample: Sample, folder: Path) -> bool:
+    """Every file of `folder` that `sample` pins has the pinned sha256 (the ECD sample's
+    valid file may be missing)."""
+    names = [n for n in sample.files if (folder / n).is_file()]
+    return bool(names) and all(sha256((folder / n).read_bytes()) == sample.files[n] for n in names)
 
 
 def download_ecd_sample(
@@ -69,54 +96,41 @@ def download_ecd_sample(
     *,
     base_url: str = ECD_BASE_URL,
     files: dict[str, str] | None = None,
-    opener: Callable[..., object] = urllib.request.urlopen,
+    opener: Opener = urllib.request.urlopen,
     timeout: float = 10.0,
 ) -> Path:
-    """Fetch the ECD sample into ``dest_dir/ecd_sample/`` and return that folder.
-
-    Each file is checked against its pinned sha256; a file already cached with the right
-    hash is not fetched again. A download error or a hash mismatch raises `DataDownloadError`
-    and leaves no file for it in the cache. `opener(url, timeout=...)` must return a readable
-    response (``urllib.request.urlopen`` by default; tests pass a fake).
-    """
-    files = ECD_FILES if files is None else files
-    out = Path(dest_dir) / "ecd_sample"
-    out.mkdir(parents=True, exist_ok=True)
-    for name, sha in files.items():
-        target = out / name
-        if target.is_file() and _sha256(target.read_bytes()) == sha:
-            continue
-        url = base_url + name
-        try:
-            with opener(url, timeout=timeout) as resp:  # type: ignore[attr-defined]
-                data = resp.read()
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
-            raise DataDownloadError(f"could not download {url}: {e}") from e
-        got = _sha256(data)
-        if got != sha:
-            raise DataDownloadError(
-                f"sha256 mismatch for {url}: expected {sha}, got {got}; nothing was cached. "
-                "The repository may have changed: check ECD_BASE_URL and ECD_FILES."
-            )
-        _atomic_write_bytes(target, data)
-    return out
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """`download.download` of the ECD sample (`files` replaces its pinned files)."""
+    sample = ECD if files is None else dataclasses.replace(ECD, files=files)
+    return download(sample, dest_dir, base_url=base_url, opener=opener, timeout=timeout)
 
 
 def _has_ecd(d: Path) -> bool:
     return (d / "train").is_file() and (d / "test").is_file()
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """How a run may fetch the samples: the cache folder, the opener and its timeout."""
+
+    cache_dir: Path
+    opener: Opener
+    timeout: float
+
+    def get(self, sample: Sample, allowed: bool, off: str) -> tuple[Path | None, str]:
+        """(the sample's folder from the verified cache or a download, and how it came; or
+        None and why not). `allowed`: the profile lets it download; `off` names the setting."""
+        d = cached(sample, self.cache_dir)
+        if d is not None:
+            where = f"{sample.name} (commit {sample.commit[:7]}) from the cache {display_path(d)}"
+            return d, where
+        if not allowed:
+            return None, f"not in the cache and downloading is off ({off})"
+        try:
+            d = download(sample, self.cache_dir, opener=self.opener, timeout=self.timeout)
+        except DataDownloadError as e:
+            return None, str(e)
+        url = sample.base_url
+        return d, f"{sample.name} downloaded from {url} (sha256 verified) into {display_path(d)}"
 
 
 def resolve_source(
@@ -124,7 +138,7 @@ def resolve_source(
     *,
     seed: int = 0,
     cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
-    opener: Callable[..., object] = urllib.request.urlopen,
+    opener: Opener = urllib.request.urlopen,
     timeout: float = 10.0,
 ) -> DataSource:
     """Decide where the data comes from (profile section `data`) and return a `DataSource`.
@@ -133,9 +147,11 @@ def resolve_source(
     ``ecd_sample/``), "ecd_sample" (that folder if present, else the cache, else download
     when ``cfg.download``), "synthetic", or "auto" (folder, cache, download, then synthetic as
     the offline fallback). A data folder that is named but holds no ECD sample is an error in
-    every mode but "synthetic", never a silent fallback. JDDC (``cfg.use_jddc``) is read from ``<data_dir>/jddc_sample``
-    only (the full corpus needs registration with JD). ``cfg.synthetic_contexts`` other than
-    the committed fixture's size generates a corpus into `cache_dir`.
+    every mode but "synthetic", never a silent fallback. JDDC (``cfg.use_jddc``) comes from the
+    data folder's ``jddc_sample/`` when a folder is named, else, beside the ECD sample, from the
+    cache or the pinned excerpt's download (``cfg.download`` and ``cfg.download_jddc``).
+    ``cfg.synthetic_contexts`` other than the committed fixture's size generates a corpus into
+    `cache_dir`.
     """
     source = cfg.source
     if source not in DATA_SOURCES:
@@ -145,17 +161,15 @@ def resolve_source(
         )
     root = cfg.data_dir if cfg.data_dir is not None else os.environ.get("ECC_DATA_DIR")
     root_path = Path(root).expanduser() if root else None
-    jddc_dir, jddc_note = _jddc_dir(cfg, root_path)
     if source == "synthetic":
         return _synthetic_source(
             cache_dir, cfg.synthetic_contexts, seed, "asked for by the profile"
         )
     if root_path is not None and _has_ecd(root_path / "ecd_sample"):
+        jddc_dir, note = _folder_jddc(cfg, root_path)
         where = display_path(root_path)
-        return DataSource(
-            "dir", f"ECD sample from data folder {where}" + jddc_note,
-            root_path / "ecd_sample", jddc_dir,
-        )  # fmt: skip
+        return DataSource("dir", f"ECD sample from data folder {where}; {note}",
+                          root_path / "ecd_sample", jddc_dir, note)  # fmt: skip
     if root_path is not None:  # a folder was named: falling back would hide a wrong path
         named = "data.data_dir" if cfg.data_dir is not None else "ECC_DATA_DIR"
         raise DataNotFoundError(
@@ -170,51 +184,40 @@ def resolve_source(
             f"data folder not found: looked for ECD files train and test in {looked}; set "
             "data.data_dir in the profile or the ECC_DATA_DIR environment variable"
         )
-    found, error = _cached_or_downloaded(cfg, cache_dir, opener, timeout, jddc_note)
-    if found is not None:
-        return DataSource("download", found[1], found[0], jddc_dir)
+    fetch = _Fetch(Path(cache_dir), opener, timeout)
+    ecd_dir, how = fetch.get(ECD, cfg.download, "data.download: false")
+    if ecd_dir is not None:
+        jddc_dir, note = _fetched_jddc(cfg, fetch)
+        missed = cfg.use_jddc and jddc_dir is None and cfg.download and cfg.download_jddc
+        return DataSource("download", f"{how}; {note}", ecd_dir, jddc_dir, note, missed)
     if source == "ecd_sample":
         raise DataNotFoundError(
             f"ECD sample not found: looked in {root_path or 'ECC_DATA_DIR (unset)'} and "
-            f"{Path(cache_dir) / 'ecd_sample'}, and {error}"
+            f"{Path(cache_dir) / 'ecd_sample'}, and {how}"
         )
-    return _synthetic_source(cache_dir, cfg.synthetic_contexts, seed, f"no ECD data ({error})")
+    fell_back = _synthetic_source(cache_dir, cfg.synthetic_contexts, seed, f"no ECD data ({how})")
+    return dataclasses.replace(fell_back, fallback=cfg.download)
 
 
-def _jddc_dir(cfg: DataConfig, root: Path | None) -> tuple[Path | None, str]:
-    """(the JDDC sample folder when the profile uses JDDC and the data folder holds it, the note
-    on it for the source line)."""
+def _folder_jddc(cfg: DataConfig, root: Path) -> tuple[Path | None, str]:
+    """(the data folder's JDDC sample when the profile uses JDDC and the folder holds it, the
+    note on it for the source line)."""
     if not cfg.use_jddc:
-        return None, ""
-    if root is not None and (root / "jddc_sample").is_dir():
-        return root / "jddc_sample", f"; JDDC from {display_path(root / 'jddc_sample')}"
-    return None, "; JDDC not found (needs a data folder with jddc_sample/), ECD only"
+        return None, "JDDC not used (data.use_jddc: false)"
+    if (root / "jddc_sample").is_dir():
+        return root / "jddc_sample", f"JDDC from {display_path(root / 'jddc_sample')}"
+    return None, "JDDC not used: the data folder has no jddc_sample/ (ECD only)"
 
 
-def _cached_or_downloaded(
-    cfg: DataConfig,
-    cache_dir: str | os.PathLike,
-    opener: Callable[..., object],
-    timeout: float,
-    jddc_note: str,
-) -> tuple[tuple[Path, str] | None, str]:
-    """((the ECD sample folder, the source line) from the verified cache or a download, or
-    None; why not)."""
-    cached = Path(cache_dir) / "ecd_sample"
-    if _has_ecd(cached) and all(
-        (cached / n).is_file() and _sha256((cached / n).read_bytes()) == s
-        for n, s in ECD_FILES.items()
-    ):
-        where = f"ECD sample (commit {ECD_COMMIT[:7]}) from the cache {display_path(cached)}"
-        return (cached, where + jddc_note), ""
-    if not cfg.download:
-        return None, "downloading is off (data.download: false)"
-    try:
-        d = download_ecd_sample(cache_dir, opener=opener, timeout=timeout)
-    except DataDownloadError as e:
-        return None, str(e)
-    where = f"ECD sample downloaded from {ECD_BASE_URL} (sha256 verified) into {display_path(d)}"
-    return (d, where + jddc_note), ""
+def _fetched_jddc(cfg: DataConfig, fetch: _Fetch) -> tuple[Path | None, str]:
+    """(the JDDC excerpt from the cache or its download, the note on it), beside the ECD
+    sample that came the same way."""
+    if not cfg.use_jddc:
+        return None, "JDDC not used (data.use_jddc: false)"
+    allowed = cfg.download and cfg.download_jddc
+    off = "data.download: false" if not cfg.download else "data.download_jddc: false"
+    d, how = fetch.get(JDDC, allowed, off)
+    return (d, how) if d is not None else (None, f"JDDC not used (ECD only): {how}")
 
 
 def source_from_profile(cfg: Profile) -> DataSource:
@@ -243,6 +246,7 @@ def _synthetic_source(
         f"in {display_path(d)}; {why}",
         d,
         None,
+        "the synthetic corpus stands in for ECD only",
     )
 
 

@@ -94,7 +94,14 @@ def write_splits(
         art.write_split(name, rows)
     write_jsonl(art.candidates, splits.candidates)
     stats: dict = {
-        "source": {"kind": source.kind, "description": source.description} if source else None,
+        "source": {
+            "kind": source.kind,
+            "description": source.description,
+            "provenance": source.provenance(),
+            "fallback": source.fallback,
+        }
+        if source
+        else None,  # fmt: skip
         "counts": {
             name: {
                 "total": len(rows),
