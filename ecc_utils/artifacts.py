@@ -138,6 +138,15 @@ def milestone_checkpoints(out_dir: str | os.PathLike, milestones: Sequence[int])
 # --- typed records of the contract --------------------------------------------------------
 
 
+# What every page of a book built on the synthetic corpus says first (the pipeline passes it to
+# the book's extension; `Artifacts.source_line` adds it).
+SYNTHETIC_NOTICE = (
+    "Synthetic data: no ECD or JDDC data were found, so this run used the project's own "
+    "generated corpus in the ECD format (template dialogues, no real customer). Its numbers "
+    "show that the pipeline runs; they are not comparable with the paper's."
+)
+
+
 def display_path(path: str | os.PathLike, project: str | os.PathLike | None = None) -> str:
     """`path` as a reader of the book should see it: never the builder's absolute folder.
 
@@ -240,7 +249,8 @@ class Artifacts:
         every page that shows results computed from the data."""
         src = self.read_stats().get("source") or {}
         kind, desc = src.get("kind", "unknown"), src.get("description", "?")
-        return f"Data source of this run ({kind}): {desc}"
+        line = f"Data source of this run ({kind}): {desc}"
+        return f"{SYNTHETIC_NOTICE}\n{line}" if kind == "synthetic" else line
 
     # teacher (02) -------------------------------------------------------------------------
     @property

@@ -56,7 +56,23 @@ def is_up_to_date(step: Step, fp: dict, manifest: dict, art: Path, output_nb: Pa
     rec = manifest.get("steps", {}).get(step.key)
     if not rec or rec.get("status") != "ok" or rec.get("fingerprint") != fp:
         return False
+    if step.retries_fallback and fell_back(art):
+        return False
     return output_nb.is_file() and all((art / o).exists() for o in step.outputs)
+
+
+def _source(art: Path) -> dict:
+    """The data source the data stage recorded in ``data/stats.json`` ({} before it ran)."""
+    stats = art / A.STATS
+    if not stats.is_file():
+        return {}
+    return json.loads(stats.read_text(encoding="utf-8")).get("source") or {}
+
+
+def fell_back(art: Path) -> bool:
+    """The data stage's last run has less than the profile asked for, since a download failed
+    (the synthetic corpus in ECD's place, or no JDDC)."""
+    return bool(_source(art).get("fallback"))
 
 
 # --- execution ------------------------------------------------------------------------------
@@ -204,6 +220,9 @@ def run(
         if not force and is_up_to_date(step, fp, manifest, art, out_nb):
             echo(f"{head}: up to date")
             continue
+        if step.retries_fallback and fell_back(art):
+            echo(f"{head}: its last run fell back ({_source(art).get('description')}); "
+                 "trying the download again")  # fmt: skip
         key = saved_work.work_key(fp, layout.notebooks / step.notebook, step.shown)
         if force:
             saved_work.remove(step, art, echo, "--force (the step resumes from it otherwise)")
@@ -316,6 +335,12 @@ def book_sources(layout: Layout) -> list[Path]:
     return [*pages, layout.generated, layout.root / "_config.yml"]
 
 
+def data_notice(art: Path) -> str:
+    """What every page of the book says first about the run's data (`book/_ext`): the
+    synthetic corpus's notice when the data stage used it, else nothing."""
+    return A.SYNTHETIC_NOTICE if _source(art).get("kind") == "synthetic" else ""
+
+
 def build_book(layout: Layout, plan: list[Step], *, force: bool = False) -> tuple[Path, bool]:
     """Build the book with Jupyter Book 1 (strict: warnings are errors); returns the HTML dir
     and whether it was built. The HTML is kept when it was last built for this profile from
@@ -324,7 +349,8 @@ def build_book(layout: Layout, plan: list[Step], *, force: bool = False) -> tupl
     toc = render_toc(layout, plan)
     html = layout.root / "_build" / "html"
     stamp = layout.root / "_build" / "ecc_book_sources.json"
-    sources = {"profile": layout.profile,
+    notice = data_notice(layout.artifacts)
+    sources = {"profile": layout.profile, "notice": notice,
                "sources": hash_paths(book_sources(layout), base=layout.root)}  # fmt: skip
     if not force and (html / "index.html").is_file() and stamp.is_file():
         try:
@@ -349,7 +375,8 @@ def build_book(layout: Layout, plan: list[Step], *, force: bool = False) -> tupl
         "-n",
         "--keep-going",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, ECC_BOOK_NOTICE=notice)  # every page opens with it (book/_ext)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
         raise PipelineError(f"book build failed (jupyter-book exit {proc.returncode}):\n{tail}")

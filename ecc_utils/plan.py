@@ -35,6 +35,9 @@ class Step:
     # deletes these first, so that a forced step computes everything again.
     resumable: tuple[str, ...] = ()
     title: str | None = None  # the book page's title, when the notebook's own is too general
+    # The data stage: never up to date while its last run fell back (a download failed), so the
+    # next run tries the download again (`pipeline.is_up_to_date`).
+    retries_fallback: bool = False
 
     @property
     def notebook(self) -> str:
@@ -94,6 +97,7 @@ def _data_steps(profile: Profile, splits: dict[str, str]) -> list[Step]:
             "01_data",
             outputs=(*splits.values(), A.CANDIDATES, A.STATS),
             external=data_dirs(profile),
+            retries_fallback=True,
         ),
         Step(
             "02_cloud_labels",

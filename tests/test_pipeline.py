@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from ecc_utils import artifacts as A
 from ecc_utils import fingerprints, pipeline
 from ecc_utils.config import load_profile
 from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint
-from ecc_utils.pipeline import Layout, PipelineError, Step, is_up_to_date
+from ecc_utils.pipeline import Layout, PipelineError, Step, build_plan, is_up_to_date
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -455,6 +458,72 @@ def test_book_is_rebuilt_only_when_its_sources_change(tmp_path, monkeypatch):
     other = pipeline.Layout(tmp_path, "u")  # another profile's book replaces this one's
     other.generated.mkdir(parents=True)
     assert pipeline.build_book(other, [])[1] and pipeline.build_book(layout, [])[1]
+
+
+def _stats(art: Path, **source) -> None:
+    (art / A.STATS).parent.mkdir(parents=True, exist_ok=True)
+    (art / A.STATS).write_text(json.dumps({"source": source}), encoding="utf-8")
+
+
+def test_a_data_stage_that_fell_back_runs_again_to_retry_the_download(tmp_path, smoke):
+    """Offline, the data stage fell back to the synthetic corpus (or ran without JDDC): the
+    next build tries the download again instead of keeping the fallback for good; a stage that
+    used what it asked for stays up to date."""
+    art = tmp_path / "art"
+    step = next(s for s in build_plan(smoke) if s.stage == "01_data")
+    assert step.retries_fallback
+    fp = {"f": 1}
+    manifest = {"steps": {step.key: {"status": "ok", "fingerprint": fp}}}
+    out_nb = tmp_path / "01_data.ipynb"
+    out_nb.write_text("{}")
+    for o in step.outputs:
+        (art / o).parent.mkdir(parents=True, exist_ok=True)
+        (art / o).write_text("x")
+    _stats(art, kind="synthetic", description="no ECD data", fallback=True)
+    assert pipeline.fell_back(art) and not is_up_to_date(step, fp, manifest, art, out_nb)
+    _stats(art, kind="synthetic", description="asked for", fallback=False)
+    assert is_up_to_date(step, fp, manifest, art, out_nb)
+    _stats(art, kind="download", description="ECD; JDDC not used", fallback=True)
+    assert not is_up_to_date(step, fp, manifest, art, out_nb)
+
+
+def test_a_book_on_synthetic_data_says_so_on_every_page(tmp_path, monkeypatch):
+    """The pipeline hands the synthetic corpus's notice to the book's extension, which puts it
+    under every page's title; the notice is part of what the HTML is built from."""
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import ecc_book
+
+    art = tmp_path / "art"
+    assert pipeline.data_notice(art) == ""  # before the data stage ran
+    _stats(art, kind="dir", description="ECD sample from data folder")
+    assert pipeline.data_notice(art) == ""
+    _stats(art, kind="synthetic", description="offline", fallback=True)
+    assert pipeline.data_notice(art) == A.SYNTHETIC_NOTICE
+    doc = new_document("page")
+    section = nodes.section()
+    section += nodes.title(text="Scoring")
+    section += nodes.paragraph(text="Table VI")
+    doc += section
+    monkeypatch.setenv("ECC_BOOK_NOTICE", A.SYNTHETIC_NOTICE)
+    ecc_book.add_notice(None, doc)
+    assert [type(n) for n in section.children] == [nodes.title, nodes.warning, nodes.paragraph]
+    assert section[1].astext() == A.SYNTHETIC_NOTICE
+
+    class Env:  # a saved environment read with another notice re-reads every page
+        found_docs = {"method", "generated/quick/04_score"}
+
+    env = Env()
+    assert ecc_book.reread_all_on_new_notice(None, env, set(), set(), set()) == sorted(
+        Env.found_docs
+    )
+    assert ecc_book.reread_all_on_new_notice(None, env, set(), set(), set()) == []
+    monkeypatch.setenv("ECC_BOOK_NOTICE", "")
+    doc2 = new_document("page")
+    ecc_book.add_notice(None, doc2)
+    assert not doc2.children and ecc_book.reread_all_on_new_notice(None, env, set(), set(), set())
 
 
 def test_planning_a_build_imports_no_deep_learning_library(tmp_path, root):
