@@ -36,6 +36,15 @@ NAMES = [
     ("寄给刘秀华王秀英", "寄给[姓名x][姓名x]"),  # names one after another
     ("我如果张宁黄阳峰会籍还可以赠送吗", "我如果[姓名x][姓名x]会籍还可以赠送吗"),
     ("如果张小姐萧建国会籍还可以赠送吗", "如果[姓名x]小姐[姓名x]会籍还可以赠送吗"),
+    # After a consignee or contact cue the whole name goes, whatever the dictionary says of it
+    # (a well-known person, an everyday word, a numeral in the given name).
+    ("收货人：李四光", "收货人：[姓名x]"),
+    ("收件人孙中山，地址北京市朝阳区建国路88号", "收件人[姓名x]，地址[地址x]"),
+    ("收件人孙中山地址北京", "收件人[姓名x]地址北京"),  # runs on: the analyser's name token
+    ("姓名：周恩来 电话13812345678", "姓名：[姓名x] 电话[电话x]"),
+    ("收件人：高兴", "收件人：[姓名x]"),
+    ("收货人张三，电话13800000000", "收货人[姓名x]，电话[电话x]"),
+    ("联系人:欧阳修", "联系人:[姓名x]"),
 ]
 ADDRESSES = [
     ("寄到南京市鼓楼区中山北路32号", "寄到[地址x]"),
@@ -54,7 +63,12 @@ BOTH = [
     ("李 鹏 13812345678 北京市海淀区", "[姓名x] [电话x] 北京市海淀区"),
     ("江雷坤 13812345678 广东省深圳市南山区科技园", "[姓名x] [电话x] [地址x]"),
     ("方便 13812345678", "方便 [电话x]"),  # an everyday word before a number stays
+    ("高兴 13812345678", "高兴 [电话x]"),  # no address after it: no parcel label
     ("收件人:李娟 地址:上海市浦东新区张江路88号", "收件人:[姓名x] 地址:[地址x]"),
+    # At the head of a parcel label, a name the dictionary knows goes too.
+    ("李四光 13812345678 北京市朝阳区建国路88号", "[姓名x] [电话x] [地址x]"),
+    ("孙中山13812345678北京市海淀区中关村大街1号", "[姓名x][电话x][地址x]"),
+    ("李 四光，13812345678，上海市浦东新区张江路12号", "[姓名x]，[电话x]，[地址x]"),
 ]
 KEPT = [
     "发广州几天能到",  # a region alone: the teacher needs it
@@ -90,6 +104,12 @@ KEPT = [
     "周年庆有优惠吗",
     "杨树苗多少钱",
     "黄金手链",
+    # What follows a consignee cue without being a name.
+    "收货人信息填错了",
+    "修改下收件人和电话吗",
+    "我把收货人电话搞错了怎么办",
+    "收件人是我先生 可以联系到他",
+    "订单收件人是我先生",
 ]
 
 
@@ -165,3 +185,20 @@ def test_name_recall_over_five_corpus_seeds(jddc_turns) -> None:
     assert by_seed.loc["mean", "names"] == by_seed.drop(index="mean")["names"].sum()
     table, _ = corpus.evaluate([], {"JDDC": corpus.negatives(jddc_turns)[:N_CLEAN]})
     assert table.set_index("measure").loc["over-masking: characters of JDDC", "value"] <= 0.0009
+
+
+def test_names_the_dictionary_knows_are_masked_where_the_context_leaves_no_doubt() -> None:
+    """The data page's two context rows: well-known persons and everyday words (half each, 200
+    names) after a consignee cue and at the head of a parcel label, masked whole at least 97 %
+    of the time at corpus seed 0 (1.0 and 1.0 now; 0.31 and 0.585 before the context rules)."""
+    from ecc_utils.privacy.quality import context_recall, dictionary_names
+
+    names = dictionary_names(200, seed=0)
+    assert len(set(names)) == 200 and names == dictionary_names(200, seed=0)
+    assert any(len(n) == 3 for n in names) and any(len(n) == 2 for n in names)
+    table = context_recall(seed=0).set_index("measure")
+    assert list(table.index) == [
+        "name recall, dictionary names after a consignee cue",
+        "name recall, dictionary names heading a parcel label",
+    ]
+    assert (table["n"] == 200).all() and (table["value"] >= 0.97).all()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 
 from ecc_utils.privacy.addresses import find_addresses
+from ecc_utils.privacy.fields import consignee_names, label_head
 from ecc_utils.privacy.lexicon import SURNAMES
 from ecc_utils.privacy.names import find_names
 from ecc_utils.privacy.patterns import (
@@ -42,25 +43,50 @@ CONTACT = frozenset({"[电话x]", "[地址x]", "[数字x]", "[邮箱x]", "[身�
 def name_address_spans(text: str) -> list[tuple[int, int, str]]:
     """The (start, end, placeholder) spans of names and addresses in `text`, found between its
     placeholders; an address wins over a name it overlaps."""
-    spans: list[tuple[int, int, str]] = []
-    pos = 0
-    pieces = [(m.start(), m.end()) for m in PLACEHOLDER_RE.finditer(text)] + [(len(text),) * 2]
-    for ph_start, ph_end in pieces:
-        piece = text[pos:ph_start]
-        if piece.strip():
-            c = compact(piece)
-            addresses = find_addresses(c)
-            found = [(*c.span(s, e), ADDRESS) for s, e in addresses]
-            contact = text[ph_start:ph_end] in CONTACT
-            for s, e in find_names(c, before_contact=contact, at_end=ph_start == len(text)):
-                for a_start, a_end in addresses:  # a name next to an address keeps its own part
-                    if s < a_end and a_start < e:
-                        s, e = (a_end, e) if e > a_end else (s, a_start)
-                if e - s >= 2 or e > s and c.text[s] in SURNAMES:
-                    found.append((*c.span(s, e), NAME))
-            spans += [(pos + s, pos + e, ph) for s, e, ph in found]
+    bounds = [(m.start(), m.end()) for m in PLACEHOLDER_RE.finditer(text)] + [(len(text),) * 2]
+    pieces, pos = [], 0  # (start, the piece compacted, the placeholder after it)
+    for ph_start, ph_end in bounds:
+        if text[pos:ph_start].strip():
+            pieces.append((pos, compact(text[pos:ph_start]), text[ph_start:ph_end]))
         pos = ph_end
+    addresses = [find_addresses(c) for _, c, _ in pieces]
+    spans: list[tuple[int, int, str]] = []
+    for k, (start, c, after) in enumerate(pieces):
+        found = [(*c.span(s, e), ADDRESS) for s, e in addresses[k]]
+        names = find_names(c, before_contact=after in CONTACT, at_end=after == "")
+        names += consignee_names(c)
+        if k == 0 and start == 0 and _heads_label(text, pieces, addresses):
+            names += label_head(c)
+        for s, e in _merged(names):
+            for a_start, a_end in addresses[k]:  # a name next to an address keeps its own part
+                if s < a_end and a_start < e:
+                    s, e = (a_end, e) if e > a_end else (s, a_start)
+            if e - s >= 2 or e > s and c.text[s] in SURNAMES:
+                found.append((*c.span(s, e), NAME))
+        spans += [(start + s, start + e, ph) for s, e, ph in found]
     return sorted(spans)
+
+
+def _heads_label(text: str, pieces: list, addresses: list) -> bool:
+    """The message's first piece is followed by a phone number, and an address comes after it:
+    a parcel label (李四光 13812345678 北京市...), whose head is the consignee's name."""
+    if pieces[0][2] != "[电话x]":
+        return False
+    after_phone = text.index("[电话x]", pieces[0][0])
+    return ADDRESS in text[after_phone:] or any(
+        addresses[k] for k, (start, _, _) in enumerate(pieces) if start > after_phone
+    )
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans joined (a rule's half name inside another's whole one: 孙中 and 孙中山)."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
 
 
 def mask_spans(text: str) -> list[tuple[int, int, str]]:

@@ -19,7 +19,15 @@ import pandas as pd
 
 from ecc_utils.privacy import ADDRESS, NAME, PLACEHOLDER_RE, mask_spans
 
-__all__ = ["Filled", "fill_turns", "evaluate", "negatives", "positives", "wilson_interval"]
+__all__ = [
+    "Filled",
+    "evaluate",
+    "fill_turns",
+    "generator",
+    "negatives",
+    "positives",
+    "wilson_interval",
+]
 
 _TITLES = ("先生", "女士", "小姐", "经理", "老师")
 _ESTATES = ("小区", "花园", "家园", "公寓", "新村", "苑", "华庭", "大厦", "名苑", "广场")
@@ -107,6 +115,11 @@ class _Generator:
         elif region_before and rng.random() < 0.5:
             parts = [f.district() + "区"] + parts
         return (" " if rng.random() < 0.2 else "").join(parts)
+
+
+def generator(seed: int) -> _Generator:
+    """The seeded generator of names and addresses that `fill_turns` uses."""
+    return _Generator(seed)
 
 
 def fill_turns(turns: Iterable[str], seed: int = 0, copies: int = 1) -> list[Filled]:

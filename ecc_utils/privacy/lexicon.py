@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 __all__ = ["SURNAMES", "COMPOUND_SURNAMES", "AMBIGUOUS_SURNAMES", "GIVEN_CHARS", "TITLES",
-           "NAME_CUES", "BRANDS", "admin_names"]  # fmt: skip
+           "NAME_CUES", "CONSIGNEE_CUES", "FIELD_WORDS", "BRANDS", "admin_names"]  # fmt: skip
 
 # About 400 surnames in order of frequency (the 2020 census lists; they cover over 99 % of
 # people), then the compound surnames.
@@ -63,6 +63,12 @@ TITLES = ("先生", "女士", "小姐", "经理", "老师", "师傅", "主任", 
 NAME_CUES = ("收货人", "收件人", "联系人", "签收人", "寄件人", "发件人", "取件人", "姓名",
              "名字是", "名字叫", "名字", "我叫", "我是", "我姓", "本人", "寄给", "发给", "交给",
              "转交", "代收人", "户名", "持卡人", "开户名", "抬头是", "找", "姓")  # fmt: skip
+# Of those, the cues of a consignee or contact field: what follows is the name, whatever the
+# dictionary says of it (收货人：李四光, 收件人孙中山，...).
+CONSIGNEE_CUES = ("收货人", "收件人", "联系人", "签收人", "寄件人", "发件人", "取件人", "代收人",
+                  "姓名", "户名", "持卡人", "开户名")  # fmt: skip
+# What follows such a cue without being a name (收货人信息, 联系人电话).
+FIELD_WORDS = frozenset("信息 地址 电话 手机 号码 姓名 名字 资料 名称 方式 本人 自己".split())
 # Brands and products named after a person: never masked.
 BRANDS = frozenset(
     "李宁 张小泉 王老吉 周大福 周生生 周六福 周黑鸭 李锦记 陈克明 马应龙 王守义 张裕 老干妈 "

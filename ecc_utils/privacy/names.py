@@ -28,6 +28,7 @@ from ecc_utils.privacy.lexicon import (
     AMBIGUOUS_SURNAMES,
     BRANDS,
     COMPOUND_SURNAMES,
+    FIELD_WORDS,
     GIVEN_CHARS,
     NAME_CUES,
     SURNAMES,
@@ -46,20 +47,20 @@ _NOT_GIVEN = set(
 # Characters that come before a title without being a surname (这位先生, 那位女士, 大老板).
 _BEFORE_TITLE = set("位那这个大小老的该此各每某男女本贵令你您他她好和跟向与给对把被")
 # A given name does not end like a place (张江镇, 李村) or a title.
-_NOT_LAST = ("省", "市", "区", "县", "镇", "乡", "村", "路", "街", "道", "楼", "店", "院", "园")
-_NAME_FLAGS = {"nr", "nrfg", "nrt"}
+NOT_LAST = ("省", "市", "区", "县", "镇", "乡", "村", "路", "街", "道", "楼", "店", "院", "园")
+NAME_FLAGS = {"nr", "nrfg", "nrt"}
 
 
-def _surname_len(word: str) -> int:
+def surname_len(word: str) -> int:
     """The length of the surname `word` starts with (2 for a compound surname), else 0."""
     if word[:2] in COMPOUND_SURNAMES:
         return 2
     return 1 if word[:1] in SURNAMES else 0
 
 
-def _given_ok(given: str) -> bool:
+def given_ok(given: str) -> bool:
     return (1 <= len(given) <= 2 and not any(c in _NOT_GIVEN for c in given)
-            and not given.endswith(_NOT_LAST) and given not in TITLES)  # fmt: skip
+            and not given.endswith(NOT_LAST) and given not in TITLES)  # fmt: skip
 
 
 def _is_name(word: str, strict: bool) -> bool:
@@ -68,12 +69,12 @@ def _is_name(word: str, strict: bool) -> bool:
         return False
     if len(set(word)) == 1:  # 张张, 方方: a reduplicated word
         return False
-    n = _surname_len(word)
+    n = surname_len(word)
     if len(word) >= 3 and n == 1 and common_word(word[:2], 100):  # 牛肉干: a word, then more
         return False
     if not n or (strict and n == 1 and word[0] in AMBIGUOUS_SURNAMES):
         return False
-    return _given_ok(word[n:]) or (n == 2 and len(word) == 2)
+    return given_ok(word[n:]) or (n == 2 and len(word) == 2)
 
 
 def _tagged(c: Compact) -> list[tuple[int, int]]:
@@ -83,7 +84,7 @@ def _tagged(c: Compact) -> list[tuple[int, int]]:
         nxt = toks[k + 1] if k + 1 < len(toks) else None
         prev = toks[k - 1] if k else None
         if (
-            t.flag in _NAME_FLAGS
+            t.flag in NAME_FLAGS
             and len(t.word) <= 2
             and prev
             and len(prev.word) == 1
@@ -91,29 +92,29 @@ def _tagged(c: Compact) -> list[tuple[int, int]]:
         ):  # 张 / 荣军: a given name the analyser tags, after a surname
             found.append((prev.start, t.end))
         elif (
-            t.flag in _NAME_FLAGS
+            t.flag in NAME_FLAGS
             and _is_name(t.word, strict=False)
             and (
-                _surname_len(t.word) == 2
+                surname_len(t.word) == 2
                 or t.word[0] not in AMBIGUOUS_SURNAMES
                 or set(t.word[1:]) <= GIVEN_CHARS  # 高敏, not 白茶
             )
         ):
             found.append((t.start, t.end))
-        elif t.flag in _NAME_FLAGS and t.word.endswith(TITLES):  # 王先生: the title stays
+        elif t.flag in NAME_FLAGS and t.word.endswith(TITLES):  # 王先生: the title stays
             title = next(x for x in TITLES if t.word.endswith(x))
             word = t.word[: -len(title)]
-            if _is_name(word, strict=False) or (_surname_len(word) == 1 and len(word) == 1
+            if _is_name(word, strict=False) or (surname_len(word) == 1 and len(word) == 1
                                                 and word not in AMBIGUOUS_SURNAMES):  # fmt: skip
                 found.append((t.start, t.start + len(word)))
-        elif t.flag in _NAME_FLAGS and len(t.word) == 1 and _surname_len(t.word) and nxt:
+        elif t.flag in NAME_FLAGS and len(t.word) == 1 and surname_len(t.word) and nxt:
             # 周 / 建平: a surname the analyser tags, then a short given name
             if nxt.flag in {"nr", "n", "ng", "nz", "a", "j"} and _is_name(t.word + nxt.word, True):
                 found.append((t.start, nxt.end))
     return found
 
 
-def _occurrences(text: str, words: tuple[str, ...]) -> list[tuple[str, int]]:
+def occurrences(text: str, words: tuple[str, ...]) -> list[tuple[str, int]]:
     """Every (word, position) of `words` in `text`, overlaps included."""
     found = []
     for word in words:
@@ -126,7 +127,7 @@ def _occurrences(text: str, words: tuple[str, ...]) -> list[tuple[str, int]]:
 
 def _titled(c: Compact) -> list[tuple[int, int]]:
     found = []
-    for _, p in _occurrences(c.text, TITLES):
+    for _, p in occurrences(c.text, TITLES):
         for k in (4, 3, 2, 1):  # the longest name that ends right before the title
             word, s = c.text[max(0, p - k) : p], p - k
             if len(word) < k or not (
@@ -138,7 +139,7 @@ def _titled(c: Compact) -> list[tuple[int, int]]:
                 and set(word[1:]) <= GIVEN_CHARS
             ):  # 改金建平小姐
                 continue
-            single = len(word) == 1 and _surname_len(word) == 1
+            single = len(word) == 1 and surname_len(word) == 1
             if (single and word not in _BEFORE_TITLE and word not in BRANDS) or (
                 len(word) > 1 and _is_name(word, strict=False)
             ):
@@ -149,7 +150,7 @@ def _titled(c: Compact) -> list[tuple[int, int]]:
 
 def _cued(c: Compact) -> list[tuple[int, int]]:
     found = []
-    for cue, start in _occurrences(c.text, NAME_CUES):
+    for cue, start in occurrences(c.text, NAME_CUES):
         i = start + len(cue)
         while i < len(c.text) and c.text[i] in ":：,，是为":
             i += 1
@@ -158,6 +159,7 @@ def _cued(c: Compact) -> list[tuple[int, int]]:
             if (
                 len(word) == n
                 and _is_name(word, strict=False)
+                and word[surname_len(word) :] not in FIELD_WORDS  # 收件人和电话: no name
                 and _fits(c, i + n, i + n)  # the cue may share a word with the name
                 and (not _one_word(c, i, i + n))
             ):
@@ -170,7 +172,7 @@ def _fits(c: Compact, start: int, end: int) -> bool:
     """The candidate does not cut a word of the analyser in two (寄给周建平 yes; 我是高兴的 no:
     高兴 is one word), unless that word is itself tagged as a name."""
     return all(
-        t.flag in _NAME_FLAGS
+        t.flag in NAME_FLAGS
         or not (t.start < start < t.end and not c.gap_before(start) or t.start < end < t.end)
         for t in c.tokens
     )
@@ -185,7 +187,7 @@ def _standalone(c: Compact) -> list[tuple[int, int]]:
         word = c.text[s:e]
         tag = dictionary_tag(word)
         # A dictionary word may be a name the dictionary lists as a place (高建国 ns).
-        known_name = tag in _NAME_FLAGS or tag == "ns" and word not in admin_names()
+        known_name = tag in NAME_FLAGS or tag == "ns" and word not in admin_names()
         if (
             2 <= len(word) <= 4
             and (tag is None or known_name)
@@ -197,7 +199,7 @@ def _standalone(c: Compact) -> list[tuple[int, int]]:
             given = c.text[s2:e2]
             if word in AMBIGUOUS_SURNAMES and not set(given) <= GIVEN_CHARS:
                 continue
-            if spaced and s2 == e and _given_ok(given) and _surname_len(word):
+            if spaced and s2 == e and given_ok(given) and surname_len(word):
                 if not _word_not_name(word + given):
                     found.append((s, e2))
     return found
@@ -205,13 +207,13 @@ def _standalone(c: Compact) -> list[tuple[int, int]]:
 
 def _one_word(c: Compact, start: int, end: int) -> bool:
     """`start:end` is exactly one word of the analyser's dictionary that is not a name (高兴)."""
-    return any(t.start == start and t.end == end and t.flag not in _NAME_FLAGS for t in c.tokens)
+    return any(t.start == start and t.end == end and t.flag not in NAME_FLAGS for t in c.tokens)
 
 
 def _word_not_name(word: str) -> bool:
     """`word` is a dictionary word that is no name: the analyser's tag says so, or the word is
     too frequent to be one (齐全 and 师傅 are tagged ``nr``)."""
-    return common_word(word) and (dictionary_tag(word) not in _NAME_FLAGS or common_word(word, 500))
+    return common_word(word) and (dictionary_tag(word) not in NAME_FLAGS or common_word(word, 500))
 
 
 _NICKNAME = ("小", "老")  # before a surname: 小张, 老王
@@ -254,13 +256,13 @@ def _scanned(c: Compact) -> list[tuple[int, int]]:
             if (
                 len(word) < n
                 or not set(word[1:]) <= GIVEN_CHARS
-                or not _given_ok(word[1:])
+                or not given_ok(word[1:])
                 or word in BRANDS
                 or word in admin_names()
                 or _word_not_name(word)
                 or n == 3
                 and (common_word(word[:2], 100) or common_word(word[1:], 500))
-                or c.text[i + n : i + n + 1] in _NOT_LAST  # 张江镇: a place, not a name
+                or c.text[i + n : i + n + 1] in NOT_LAST  # 张江镇: a place, not a name
                 or ch in AMBIGUOUS_SURNAMES
                 and _function_word_in(c, i, i + n)  # 包|年|云
                 or _cuts_word(c, i, i + n)
@@ -285,7 +287,7 @@ def _spaced(c: Compact) -> list[tuple[int, int]]:
                 len(given) == n
                 and not (n == 2 and c.spaced_before(i + 2))
                 and set(given) <= GIVEN_CHARS
-                and _given_ok(given)
+                and given_ok(given)
                 and not (_word_not_name(given) and not _whole_given(c, i + 1, n))
                 and not _word_not_name(t[i] + given)
                 and not (i + 1 + n < len(t) and not c.gap_before(i + 1 + n)
@@ -332,7 +334,7 @@ def _chained(c: Compact, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         p += next((len(x) for x in TITLES if c.text.startswith(x, p)), 0)
         for n in (3, 2):
             word = c.text[p : p + n]
-            k = _surname_len(word)
+            k = surname_len(word)
             if (len(word) == n and k and len(word) > k and set(word[k:]) <= GIVEN_CHARS
                     and _is_name(word, strict=False)):  # fmt: skip
                 found.append((p, p + n))
@@ -364,17 +366,17 @@ def _edge_ok(word: str) -> bool:
     (for an ambiguous surname, of the prior when there is one given character: 高军, not 方便),
     and no everyday word (a dictionary word that is no name and not rare, or any very frequent
     one: 王者, 明白); a place only when the dictionary also knows it as a name (田东)."""
-    n = _surname_len(word)
+    n = surname_len(word)
     if not n or not 2 <= len(word) <= 4 or word in BRANDS or len(set(word)) == 1:
         return False
-    if not (_given_ok(word[n:]) or n == 2 and len(word) == 2):
+    if not (given_ok(word[n:]) or n == 2 and len(word) == 2):
         return False
     if n == 1 and len(word) == 2 and word[0] in AMBIGUOUS_SURNAMES and word[1] not in GIVEN_CHARS:
         return False
     tag = dictionary_tag(word)
-    if word in admin_names() and tag not in _NAME_FLAGS:
+    if word in admin_names() and tag not in NAME_FLAGS:
         return False
-    named = tag in _NAME_FLAGS
+    named = tag in NAME_FLAGS
     return not (common_word(word, 1000) or common_word(word, 100) and not named)
 
 
@@ -384,7 +386,7 @@ def _edge_word(c: Compact, runs: list[tuple[int, int, bool]]) -> tuple[int, int]
     s, e, _ = runs[-1]
     if len(runs) >= 2:
         s0, e0, _ = runs[-2]
-        if e0 == s and c.spaced_before(s) and _surname_len(c.text[s0:e0]) == e0 - s0:
+        if e0 == s and c.spaced_before(s) and surname_len(c.text[s0:e0]) == e0 - s0:
             s = s0
     return (s, e) if _edge_ok(c.text[s:e]) else None
 
