@@ -407,7 +407,9 @@ def test_the_scoring_profile_times_every_phase_of_the_page(smoke_run, tmp_path):
     for phase in ("answer (profile's sampling)", "likelihood of the human and teacher replies",
                   "selection scores of the candidate groups"):  # fmt: skip
         assert per_model.loc[per_model["phase"] == phase, "model"].nunique() == rows["models"][0]
-    assert (rows["seconds"] >= 0).all() and 0.5 < rows["share"].sum() <= 1.0001
+    # Each share is rounded to 4 decimals, so their sum may pass 1 by half a unit a row.
+    bound = 1 + 0.5e-4 * len(rows)
+    assert (rows["seconds"] >= 0).all() and 0.5 < rows["share"].sum() <= bound
 
 
 def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
