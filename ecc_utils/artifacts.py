@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 ENVIRONMENT = "environment.json"
 DATA = "data"
-SPLITS: tuple[str, ...] = ("train", "teacher_queries", "fewshot", "eval")
+SPLITS: tuple[str, ...] = ("train", "teacher_queries", "fewshot", "eval", "validation")
 CANDIDATES = "data/candidates.jsonl"
 VOCABULARY = "vocabulary.json"
 STATS = "data/stats.json"
@@ -173,6 +173,12 @@ SWEEPS = "sweeps"  # folder under params/: the training-settings sweeps, committ
 def sweep_file(params_dir: str | Path, profile: str) -> Path:
     """``params/sweeps/<profile>.csv`` (`bench/sweep_train.py` writes it)."""
     return Path(params_dir) / SWEEPS / f"{profile}.csv"
+
+
+def update_sweep_file(params_dir: str | Path, profile: str) -> Path:
+    """``params/sweeps/<profile>_update.csv`` (`bench/sweep_update.py` writes it): the loop's
+    update settings chosen with perfect labels."""
+    return Path(params_dir) / SWEEPS / f"{profile}_update.csv"
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ class DataConfig:
     n_fewshot: int = _f(N_SHOTS, *_pos)
     n_teacher_queries: int = _f(200, *_pos)
     n_train: int | None = None
+    # natural pairs no other pool uses, for choosing the online loop's update settings
+    n_validation: int = _f(0, *_nonneg)
     synthetic_contexts: int = _f(200, *_pos)
 
 
@@ -216,8 +218,20 @@ class EvolveConfig:
     escalate_percentile: float | None = _f(25.0, lambda v: 0 < v < 100, "in (0, 100)")
     gates: tuple[str, ...] = _f(GATES, *_subset_of(*GATES))
     controls: tuple[str, ...] = _f(CONTROLS, *_subset_of(*CONTROLS))
-    replay_size: int = _f(8, *_nonneg)
-    steps_per_round: int = _f(10, *_pos)
+    # The local update (`evolve.update`): a peak rate of `update_lr_scale` times the method's
+    # training rate, warmed up over `update_warmup_ratio` of the steps and decayed by
+    # `update_schedule`; on the round's new pseudo-labels (`update_on: new`) or the whole
+    # buffer (`buffer`), with `replay_ratio` replayed training pairs per pseudo-label drawn
+    # from a pool of `replay_size` training pairs (null: the whole training split); for
+    # `update_epochs` passes over them, or `steps_per_round` steps when that is set.
+    update_lr_scale: float = _f(1.0, *_pos)
+    update_schedule: str = _f("constant", *_one_of("constant", "linear", "cosine"))
+    update_warmup_ratio: float = _f(0.0, *_unit)
+    update_on: str = _f("buffer", *_one_of("new", "buffer"))
+    update_epochs: float = _f(1.0, *_pos)
+    steps_per_round: int | None = _f(10, *_pos)
+    replay_ratio: float = _f(1.0, *_nonneg)
+    replay_size: int | None = _f(8, *_nonneg)
     n_probe: int = _f(8, *_pos)
     dissatisfaction: bool = False
     # Also run the first gate and random escalation with the oracle teacher (the human reply

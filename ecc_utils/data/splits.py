@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ecc_utils.data.cleaning import clean_examples, clean_text, count_tokens, ecd_examples
@@ -26,6 +26,8 @@ class Splits:
     pool) never shares an example with ``teacher_queries`` (a k-NN teacher would copy the
     answer) but may overlap ``train``; no ``eval`` query or context appears in any other pool.
     ``candidates`` holds the R10@k candidate groups of the ECD evaluation items.
+    ``validation`` holds natural pairs that no other pool uses (the online loop's update
+    settings are chosen on it, apart from its probe and stream, which come from ``eval``).
     """
 
     train: list[Example]
@@ -35,6 +37,7 @@ class Splits:
     table6: list[TableVIItem]
     candidates: list[dict]
     report: dict
+    validation: list[Example] = field(default_factory=list)
 
 
 def _group_index(ex: Example) -> int:
@@ -56,7 +59,9 @@ def make_splits(
     eval query or context turn, is excluded, and duplicates across sources are removed. It
     is shuffled with ``seed`` and ranked ECD first: ``train`` is the first ``cfg.n_train``
     (all when None); ``teacher_queries`` (from ``train``) and ``fewshot`` (the Table II pool)
-    are filled from the ranked pool at the same pace and never share an example.
+    are filled from the ranked pool at the same pace and never share an example;
+    ``validation`` takes up to ``cfg.n_validation`` of the ranked pairs that are left (none
+    when the other pools use them all: the training split is never made smaller for it).
     """
     if cfg.n_eval < len(TABLE6_INPUTS):
         raise ValueError(
@@ -78,13 +83,16 @@ def make_splits(
     natural, n_ecd = _natural_pool(corpora, test_clean, eval_, eval_groups, clean)
     rng.shuffle(natural)
     train, teacher, fewshot = _pools(natural, source, cfg)
+    used = {e.id for e in (*train, *teacher, *fewshot)}
+    ranked = sorted(natural, key=lambda e: 0 if e.source.startswith(source) else 1)
+    validation = [e for e in ranked if e.id not in used][: cfg.n_validation]
     report = {
         "cleaning": dict(sorted(counts.items())),
         "n_natural": len(natural),
         "n_natural_ecd": n_ecd,
     }
     return Splits(train, teacher, fewshot, eval_, table6, _candidates(corpora, eval_, source),
-                  report)  # fmt: skip
+                  report, validation)  # fmt: skip
 
 
 def _eval_set(

@@ -11,10 +11,12 @@ low-scoring queries is what helps.
 | `gates` | the two gates, the threshold rule (`gate_threshold`), simulated dissatisfaction |
 | `loop` | the rounds shared by every arm (`run_arm`), `run_gate`, the stream split |
 | `controls` | the no-update and random-escalation controls, `run_arms` (every arm in turn) |
-| `update` | the local update (Trainer), the replay sample, the trainable adapter |
+| `update` | the local update (Trainer) and its settings per round, the replay, the trainable adapter |
 | `state` | per-round records and saved state (resume), adapter weights, run keys |
 | `report` | the page's tables: per-round gain with intervals, tests against the controls |
 | `cost` | cloud calls and escalations per arm and round, the match-only gate's saving |
+| `selection` | the update settings chosen with perfect labels (`bench/sweep_update.py`'s table) |
+| `sanity` | the oracle check, every arm's probe perplexity, the tests' minimum detectable effect |
 """
 
 from ecc_utils.evolve.controls import (
@@ -49,8 +51,29 @@ from ecc_utils.evolve.report import (
     teachers_sentence,
     thresholds,
 )
+from ecc_utils.evolve.sanity import (
+    detectable,
+    detectable_sentence,
+    oracle_sentence,
+    perplexity_table,
+)
+from ecc_utils.evolve.selection import (
+    agreement,
+    pick,
+    read_selection,
+    selection_file,
+    selection_rows,
+    selection_view,
+    update_rule,
+)
 from ecc_utils.evolve.state import EvolveError, LoopState, RoundRecord, run_key
-from ecc_utils.evolve.update import local_update, replay_sample, trainable_adapter
+from ecc_utils.evolve.update import (
+    UpdateSettings,
+    local_update,
+    replay_sample,
+    trainable_adapter,
+    update_examples,
+)
 
 __all__ = [
     "Decision",
@@ -61,10 +84,14 @@ __all__ = [
     "LoopState",
     "RoundRecord",
     "Teacher",
+    "UpdateSettings",
+    "agreement",
     "compare_controls",
     "controls_sentence",
     "cost_sentence",
     "cost_table",
+    "detectable",
+    "detectable_sentence",
     "escalate",
     "escalation_counts",
     "escalation_table",
@@ -74,9 +101,13 @@ __all__ = [
     "human_sentence",
     "local_update",
     "no_update_policy",
+    "oracle_sentence",
+    "perplexity_table",
+    "pick",
     "probe_gain",
     "random_picks",
     "random_policy",
+    "read_selection",
     "replay_sample",
     "round_sampling",
     "run_arm",
@@ -84,10 +115,15 @@ __all__ = [
     "run_control",
     "run_gate",
     "run_key",
+    "selection_file",
+    "selection_rows",
+    "selection_view",
     "split_stream",
     "study_loop_table",
     "teachers_sentence",
     "threshold_rule",
     "thresholds",
     "trainable_adapter",
+    "update_examples",
+    "update_rule",
 ]

@@ -38,7 +38,7 @@ from ecc_utils.evolve.state import (
     load_adapter_weights,
     save_adapter_weights,
 )
-from ecc_utils.evolve.update import local_update
+from ecc_utils.evolve.update import UpdateSettings, local_update, update_examples
 from ecc_utils.records import Example
 
 if TYPE_CHECKING:
@@ -202,8 +202,8 @@ def run_arm(
     if state.rounds_done:
         load_adapter_weights(loop.model, adapter)
     if not state.records:  # round 0: before any local update
-        means = _probe(loop, state, 0, starting=True)
-        state.records.append(asdict(RoundRecord(arm, 0, 0, 0, 0.0, 0, 0, 0, 0, 0.0, *means)))
+        probe = _probe(loop, state, 0, starting=True)
+        state.records.append(asdict(RoundRecord.start(arm, **probe)))
         state.save(state_file)
     label = f"gate {arm}" if arm in GATES else f"control {arm}"
     q = ev.queries_per_round
@@ -239,31 +239,30 @@ def _finish_round(
     """Round `k` after the policy's decision `d`: the escalated queries join the buffer, a
     replay sample of the training pairs joins them in the local update, the probe is scored
     and the round recorded in `state`."""
-    cfg, r = loop.cfg, k - 1
+    cfg, ev, r = loop.cfg, loop.cfg.evolve, k - 1
     masked = {rec.id: rec.query for rec in d.called}  # the query as the teacher saw it
-    state.buffer.extend(
-        Example(id=f"pseudo-{e.id}", source="teacher", context=list(e.context),
-                query=masked[e.id], response=d.cloud[i]).to_dict()
-        for i, e in enumerate(batch) if d.mask[i]
-    )  # fmt: skip
+    new = [Example(id=f"pseudo-{e.id}", source="teacher", context=list(e.context),
+                   query=masked[e.id], response=d.cloud[i])
+           for i, e in enumerate(batch) if d.mask[i]]  # fmt: skip
+    state.buffer.extend(x.to_dict() for x in new)
+    buffer = [Example.from_dict(x) for x in state.buffer]
     rng = random.Random(cfg.seed * 1000 + r)
-    replay = rng.sample(list(loop.inputs.replay), min(len(loop.inputs.replay), len(state.buffer)))
-    secs = local_update(
-        loop.model,
-        loop.tokenizer,
-        [Example.from_dict(x) for x in state.buffer] + replay,
-        cfg.train.for_method(cfg.loop_start()[0]),
-        steps=cfg.evolve.steps_per_round,
-        seed=cfg.seed + r,
-        work_dir=state_dir / "trainer",
-    )
-    means = _probe(loop, state, k, starting=False)
+    examples = update_examples(new, buffer, loop.inputs.replay, ev, rng)
+    train = cfg.train.for_method(cfg.loop_start()[0])
+    update = UpdateSettings.for_round(ev, train, len(examples))
+    secs = local_update(loop.model, loop.tokenizer, examples, train, update, seed=cfg.seed + r,
+                        work_dir=state_dir / "trainer")  # fmt: skip
+    probe = _probe(loop, state, k, starting=False)
     mask = np.asarray(d.mask, dtype=bool)
-    state.records.append(asdict(RoundRecord(
-        state.arm, k, len(batch), int(mask.sum()), float(mask.mean()), len(d.called),
-        _tokens(d.called, "input_tokens"), _tokens(d.called, "output_tokens"),
-        len(state.buffer), round(secs, 3), *means, state.threshold,
-    )))  # fmt: skip
+    record = RoundRecord(
+        arm=state.arm, round=k, n_queries=len(batch), n_escalated=int(mask.sum()),
+        escalated_fraction=float(mask.mean()), cloud_calls=len(d.called),
+        cloud_input_tokens=_tokens(d.called, "input_tokens"),
+        cloud_output_tokens=_tokens(d.called, "output_tokens"), buffer_size=len(state.buffer),
+        train_time_s=round(secs, 3), **probe, threshold=state.threshold,
+        update_steps=update.steps if examples else 0,
+    )  # fmt: skip
+    state.records.append(asdict(record))
     for rec in state.records:  # round 0's row shows the threshold fixed at round 1
         rec["threshold"] = state.threshold
     state.escalated_ids.append([e.id for e, m in zip(batch, mask, strict=True) if m])
@@ -288,14 +287,17 @@ class ProbeResult:
     nll: list[float]
     tokens: list[int]
 
-    def means(self) -> tuple[float, float, float, float]:
-        """(Eq. (1) vs teacher, similarity vs teacher, Eq. (1) vs human, human perplexity)."""
+    def means(self) -> dict[str, float]:
+        """The round record's probe columns: Eq. (1) and similarity against the teacher's
+        answers, Eq. (1) against the human replies, the human replies' perplexity."""
         ppl = float(np.exp(np.sum(self.nll) / max(1, int(np.sum(self.tokens)))))
-        return (float(np.mean(self.teacher)), float(np.mean(self.sim)),
-                float(np.mean(self.human)), ppl)  # fmt: skip
+        return {"probe_mean_score": float(np.mean(self.teacher)),
+                "probe_mean_sim": float(np.mean(self.sim)),
+                "probe_human_score": float(np.mean(self.human)),
+                "probe_human_perplexity": ppl}  # fmt: skip
 
 
-def _probe(loop: Loop, state: LoopState, k: int, *, starting: bool) -> tuple[float, ...]:
+def _probe(loop: Loop, state: LoopState, k: int, *, starting: bool) -> dict[str, float]:
     """Answer and score the probe set at round `k` (once for every arm when the model is the
     `starting` adapter); keep the per-query scores in `state`."""
     probe = list(loop.inputs.probe)

@@ -36,6 +36,14 @@ class RoundRecord:
     probe_human_score: float  # Eq. (1) with the dialogue's human reply in the cloud's place
     probe_human_perplexity: float  # of the human replies, pooled over the probe queries
     threshold: float | None = None  # the gate's escalation threshold (None: no gate score)
+    update_steps: int = 0  # the local update's optimizer steps this round
+
+    @classmethod
+    def start(cls, arm: str, **probe: float) -> RoundRecord:
+        """Round 0: the starting adapter's probe, before any escalation or update."""
+        return cls(arm=arm, round=0, n_queries=0, n_escalated=0, escalated_fraction=0.0,
+                   cloud_calls=0, cloud_input_tokens=0, cloud_output_tokens=0, buffer_size=0,
+                   train_time_s=0.0, **probe)  # fmt: skip
 
 
 @dataclass
