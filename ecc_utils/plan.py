@@ -75,8 +75,10 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
     every_checkpoint = tuple(f for m in t.methods for c in checkpoints[m] for f in adapter_files(c))
     study = _study_paths(profile, params_dir)
     plan = _data_steps(profile, splits) + _training_steps(profile, splits, checkpoints)
-    plan += _scoring_steps(profile, splits, every_checkpoint, study)
-    plan += _reading_steps(profile, splits, every_checkpoint, study)
+    plan += _scoring_steps(
+        profile, splits, every_checkpoint, study, _selection(profile, params_dir)
+    )
+    plan += _reading_steps(profile, splits, every_checkpoint, study + _spread(profile, params_dir))
     return plan + _measured_pages(profile, params_dir)
 
 
@@ -87,6 +89,27 @@ def _study_paths(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
         return ()
     f = study_file(Path(params_dir).parent, profile.name)
     return (str(f), str(f.with_suffix(".json")))
+
+
+def _spread(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
+    """The measured spread between CPU features (`ecc_utils.reproducibility`), within which the
+    results page compares this build with the study."""
+    if params_dir is None:
+        return ()
+    return (str(spread_file(Path(params_dir).parent, profile.name)),)
+
+
+def _oracle(profile: Profile) -> tuple[str, ...]:
+    """The oracle arms' tests, where the profile runs them (`evolve.oracle_arms`)."""
+    return (A.EVOLUTION_ORACLE_CONTROLS,) if profile.evolve.oracle_arms else ()
+
+
+def _selection(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
+    """The selection of the loop's update settings (``params/sweeps/<profile>_update.csv``),
+    which the loop's page shows: committing a new one re-runs it."""
+    if params_dir is None:
+        return ()
+    return (str(A.update_sweep_file(params_dir, profile.name)),)
 
 
 def _data_steps(profile: Profile, splits: dict[str, str]) -> list[Step]:
@@ -139,6 +162,7 @@ def _scoring_steps(
     splits: dict[str, str],
     every_checkpoint: tuple[str, ...],
     study: tuple[str, ...] = (),
+    selection: tuple[str, ...] = (),
 ) -> list[Step]:
     start, step = profile.loop_start()
     return [
@@ -159,10 +183,11 @@ def _scoring_steps(
                                      splits["fewshot"], A.CANDIDATES, A.STATS, A.LABELS,
                                      *adapter_files(A.checkpoint_dir(start, step)),
                                      A.CALIBRATION),
-            outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
+            outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS,
+                     *_oracle(profile)),
             resumable=(A.EVOLVE,),
-            external=study,
-            shown=study,
+            external=study + selection,
+            shown=study + selection,
         ),
     ]  # fmt: skip
 
@@ -185,7 +210,8 @@ def _reading_steps(
             "08_results",
             "08_results",
             inputs=(A.STATS, A.TABLE6, A.METRICS, A.CLAIMS, A.AGREEMENT, A.VALIDITY,
-                    A.SCORE_SUMMARY, A.EVOLUTION, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS),
+                    A.SCORE_SUMMARY, A.EVOLUTION, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS,
+                    *_oracle(profile)),
             outputs=(A.GLANCE,),
             external=study,
         ),

@@ -238,6 +238,31 @@ def evolution(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def perplexity_rounds(table: pd.DataFrame, limit: float = 1.25) -> Figure:
+    """Each arm's probe human-reply perplexity per round (`evolve.perplexity_table`: arms as
+    rows, ``round k`` columns), with the starting value and `limit` times it as guides: an
+    update that harms the end model climbs past them."""
+    fig = _new_figure((6.5, 3.4))
+    ax = fig.subplots()
+    cols = [c for c in table.columns if c.startswith("round ")]
+    rounds = [int(c.split()[1]) for c in cols]
+    for arm, row in table[cols].iterrows():
+        ax.plot(rounds, row.to_numpy(float), marker="o", label=arm,
+                linestyle="--" if "no-update" in str(arm) else "-")  # fmt: skip
+    start = float(table[cols[0]].iloc[0])
+    ax.axhline(start, color="0.5", linewidth=0.8)
+    ax.axhline(limit * start, color="0.5", linewidth=0.8, linestyle=":")
+    ax.annotate(f"{limit:g} x start", (rounds[-1], limit * start), fontsize=8, color="0.4",
+                ha="right", va="bottom")  # fmt: skip
+    ax.set_xlabel("round")
+    ax.set_ylabel("human-reply perplexity")
+    ax.set_title("Probe perplexity of the human replies")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(title="arm", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def evolution_gain(gain: pd.DataFrame) -> Figure:
     """Each arm's probe gain over round 0 per round, with its 95 % interval as error bars
     (arms side by side at each round; controls dashed). `gain` has the columns of

@@ -15,6 +15,7 @@ import pandas as pd
 from ecc_utils import paper
 from ecc_utils.artifacts import Artifacts
 from ecc_utils.cloud.factory import DEFAULT_MODELS
+from ecc_utils.evolve.report import GAIN_METRIC, HUMAN_GAIN_METRIC, PERPLEXITY_METRIC
 from ecc_utils.scoring.claims import CLAIM_METRICS, claim_status, claims_of
 from ecc_utils.scoring.uncertainty import difference_text, interval_text
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from ecc_utils.results_study import Evidence
 
 STATUS = {"supported": "reproduced", "contradicted": "not reproduced"}
+# The loop's measures in the study: the probe gain (the paper's Eq. (1) against the cloud's
+# answers), and against the human replies (Eq. (1), perplexity) for the oracle teacher.
+LOOP_HUMAN_METRICS = (HUMAN_GAIN_METRIC, PERPLEXITY_METRIC)
 SHORT = {
     "perplexity, human reply": "perplexity",
     "selector R10@1 (mean log-prob)": "selector",
@@ -66,8 +70,9 @@ def _across(evidence: Evidence | None, key: str | None, teacher: str = "") -> st
 
 def _loop_evidence(art: Artifacts) -> tuple[str, str, str | None] | None:
     """(value, verdict, study key) for the online loop: the first gate's probe gain over the
-    no-update control at the last round (it cancels sampling noise), else its gain over
-    round 0 (no study key)."""
+    no-update control at the last round (it cancels sampling noise), with the oracle teacher's
+    test on the human replies beside it where the oracle arms ran, else its gain over round 0
+    (no study key)."""
     if art.evolution_controls.is_file():
         c = art.read_evolution_controls()
         if len(c):
@@ -75,7 +80,8 @@ def _loop_evidence(art: Artifacts) -> tuple[str, str, str | None] | None:
         if len(c):
             r = c.iloc[0]
             text = f"probe gain over no update after round {r['round']}, {r['better']} gate"
-            return f"{text}: {difference_text(r)}", r["verdict"], f"{r['better']}>no-update"
+            return (f"{text}: {difference_text(r)}" + _oracle_evidence(art), r["verdict"],
+                    f"{r['better']}>no-update")  # fmt: skip
     if art.evolution_gain.is_file():
         gain = art.read_evolution_gain()
         gates = gain[gain["kind"] == "gate"]
@@ -84,6 +90,36 @@ def _loop_evidence(art: Artifacts) -> tuple[str, str, str | None] | None:
             text = f"probe gain over round 0, {r['arm']} gate: {difference_text(r)}"
             return text, r["verdict"], None
     return None
+
+
+def _oracle_evidence(art: Artifacts) -> str:
+    """ "; with the oracle teacher, ..." for the loop's row: the oracle's first gate against no
+    update on the human replies' perplexity ("" where the oracle arms did not run)."""
+    if not art.evolution_oracle_controls.is_file():
+        return ""
+    c = art.read_csv(art.evolution_oracle_controls)
+    c = c[(c["other"] == "no-update") & (c["metric"] == LOOP_HUMAN_METRICS[1])]
+    if c.empty:
+        return ""
+    r = c.iloc[0]
+    return (f"; with the oracle teacher (perfect labels), human-reply perplexity change "
+            f"{difference_text(r, 2)} ({r['verdict']})")  # fmt: skip
+
+
+def _loop_across(evidence: Evidence | None, key: str | None, teacher: str) -> str:
+    """The loop's status across the study's seeds: the profile's teacher on the page's measure
+    (the probe gain in Eq. (1)), the oracle on the human replies (Eq. (1), perplexity)."""
+    if evidence is None or not evidence.current:
+        return "single-run (no study for this code)"
+    if key is None:
+        return "not in the study"
+    parts = [
+        f"{teacher} teacher: {evidence.status(key, GAIN_METRIC, teacher) or 'not in the study'}"
+    ]
+    oracle = [f"{m}: {got}" for m in LOOP_HUMAN_METRICS
+              if (got := evidence.status(key, m, "oracle"))]  # fmt: skip
+    parts.append("oracle teacher: " + ("; ".join(oracle) if oracle else "not in the study"))
+    return " | ".join(parts)
 
 
 def glance(art: Artifacts, cfg: Profile, evidence: Evidence | None = None) -> pd.DataFrame:
@@ -122,7 +158,7 @@ def glance(art: Artifacts, cfg: Profile, evidence: Evidence | None = None) -> pd
             "paper": "described in Section III, no experiment reported",
             "this run": loop[0],
             "status": STATUS.get(loop[1], "inconclusive"),
-            "across seeds": _across(evidence, loop[2], cfg.teacher.backend),
+            "across seeds": _loop_across(evidence, loop[2], cfg.teacher.backend),
             "other metrics": "",
         })  # fmt: skip
     t = cfg.teacher

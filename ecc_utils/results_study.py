@@ -9,7 +9,7 @@ status; `loop_cost` the online loop's cloud calls per arm and round.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ecc_utils import robustness
+from ecc_utils.reproducibility import read_spread, spread_file
 from ecc_utils.scoring.claims import CLAIM_METRICS
 from ecc_utils.scoring.uncertainty import difference_text
 
@@ -43,6 +44,9 @@ class Evidence:
     study: pd.DataFrame | None
     meta: dict
     basis: dict | None = None
+    # per metric, how far a build on other CPU features may lie from the study
+    # (`robustness.spread_tolerance`; empty: not measured for this profile)
+    tolerance: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: str | Path, profile: str) -> Evidence:
@@ -50,7 +54,18 @@ class Evidence:
         if got is None:
             return cls(None, {}, None)
         study, meta = got
-        return cls(study, meta, robustness.current_for(meta, root, profile))
+        spread = spread_file(root, profile)
+        tol = robustness.spread_tolerance(read_spread(spread)) if spread.is_file() else {}
+        return cls(study, meta, robustness.current_for(meta, root, profile), tol)
+
+    @property
+    def cpu(self) -> str:
+        """The CPU the study ran on, in words (its JSON's ``cpu``)."""
+        c = self.meta.get("cpu") or {}
+        if not c:
+            return "a CPU it does not name"
+        bf16 = "bfloat16" if c.get("avx512_bf16") or c.get("amx_bf16") else "no native bfloat16"
+        return f"{c.get('model', 'an unnamed CPU')} ({bf16})"
 
     @property
     def current(self) -> bool:
@@ -87,22 +102,29 @@ class Evidence:
 
     def build_note(self, art: str | Path, seed: int, teacher: str) -> str:
         """Whether this book's own build (artifacts `art`, run with `seed`) gave the study's
-        numbers for that seed ("" when the study is not current or lacks the seed). Another
-        CPU family (float32 where the study ran in bfloat16, other kernels) or other data gives
-        other numbers from the same code; the sentence then says how many verdicts agree."""
+        numbers for that seed ("" when the study is not current or lacks the seed): to the last
+        digit, or else how many of its differences lie within the spread that the
+        Reproducibility page measured between CPU features (`tolerance`) and how many verdicts
+        agree. Another CPU family (float32 where the study ran in bfloat16, other kernels) or
+        other data gives other numbers from the same code."""
         if not self.current or self.study is None or str(seed) not in self.seeds:
             return ""
         mine = robustness.seed_rows(art, seed, teacher)
         if not robustness.verify_rows(mine, self.study, seed):
             return (f"This build's own numbers are the study's seed {seed} to the last "
-                    "digit.")  # fmt: skip
-        theirs = self.study[self.study["seed"].astype(str) == str(seed)]
-        both = robustness.keyed(mine).merge(robustness.keyed(theirs), on=robustness.ROW_KEY)
-        same = int((both["verdict_x"] == both["verdict_y"]).sum())
-        return (f"This build's own numbers differ from the study's seed {seed}: the same "
-                "code computes other numbers on another CPU family (in float32 where the study "
-                f"ran in bfloat16) or other data; {same} of its {len(both)} verdicts are the "
-                "same as that seed's.")  # fmt: skip
+                    f"digit (the study ran on {self.cpu}).")  # fmt: skip
+        within, same, n = robustness.within_spread(mine, self.study, seed, self.tolerance)
+        spread = (f"{within} of its {n} paired differences lie within the spread that the "
+                  "Reproducibility page measured between CPU features, and " if self.tolerance
+                  else "")  # fmt: skip
+        if not self.tolerance:
+            both = robustness.keyed(mine).merge(robustness.keyed(self.study[
+                self.study["seed"].astype(str) == str(seed)]), on=robustness.ROW_KEY)  # fmt: skip
+            same, n = int((both["verdict_x"] == both["verdict_y"]).sum()), len(both)
+        return (f"This build's own numbers differ from the study's seed {seed}, which ran on "
+                f"{self.cpu}: {spread}{same} of its {n} verdicts are the same as that seed's "
+                "(another CPU family computes other numbers from the same code, in float32 "
+                "where the study ran in bfloat16; so does other data).")  # fmt: skip
 
     def status(self, key: str, metric: str = CLAIM_METRICS[0], teacher: str = "") -> str | None:
         """The study's status of a claim (key as `Claim.key`, or ``gate>control`` for the

@@ -256,6 +256,36 @@ def verify_rows(mine: pd.DataFrame, study: pd.DataFrame, seed: int) -> list[str]
     return problems
 
 
+# The loop's measures take the tolerance of the claims' measure they share (the spread between
+# CPU features is measured on the claims).
+SPREAD_AS = {"probe gain (Eq. 1)": "final score (Eq. 1)",
+             "probe gain (Eq. 1 vs human reply)": "final score (Eq. 1)",
+             "probe perplexity change (human reply)": "perplexity, human reply"}  # fmt: skip
+
+
+def spread_tolerance(spread: pd.DataFrame) -> dict[str, float]:
+    """Per metric, the largest change of a claim's paired difference between two builds of the
+    same code on other CPU features (`reproducibility.read_spread`: the Reproducibility page's
+    measurement), as the tolerance within which a build agrees with the study."""
+    claims = spread[spread["kind"] == "claim verdict"]
+    metric = claims["item"].str.rsplit(": ", n=1).str[-1]
+    tol = claims.groupby(metric)["abs_diff"].max().to_dict()
+    return tol | {loop: tol[claim] for loop, claim in SPREAD_AS.items() if claim in tol}
+
+
+def within_spread(
+    mine: pd.DataFrame, study: pd.DataFrame, seed: int, tolerance: Mapping[str, float]
+) -> tuple[int, int, int]:
+    """(how many of a build's rows `mine` lie within `tolerance` of the study's rows of `seed`,
+    how many have the same verdict, how many were compared: those in both with a tolerance)."""
+    theirs = keyed(study[study["seed"].astype(str) == str(seed)])
+    both = keyed(mine).merge(theirs, on=ROW_KEY, suffixes=("", "_study"))
+    both = both[both["metric"].isin(list(tolerance))]
+    gap = (both["difference"].astype(float) - both["difference_study"].astype(float)).abs()
+    within = int((gap <= both["metric"].map(tolerance)).sum())
+    return within, int((both["verdict"] == both["verdict_study"]).sum()), len(both)
+
+
 def load_study(root: str | Path, profile: str) -> tuple[pd.DataFrame, dict] | None:
     """(the study's CSV, its provenance) as committed under `root`, or None."""
     f = study_file(root, profile)
