@@ -13,7 +13,9 @@ seeds, wall times, the code fingerprint the results page checks). Not part of th
     ECC_DATA_DIR=../shared/data .venv/bin/python bench/robustness.py --profile quick
 
 (about 17 minutes per seed for quick on two cores, one seed after the other). ``--roots``
-takes the project roots of finished runs, one per seed, to collect without running.
+takes the project roots of finished runs, one per seed, to collect without running;
+``--first-root .`` takes this checkout's cold build of the committed code (seed 0) as the first
+seed's run, so that only the other seeds run.
 
 After a change that should not move any number (a refactor, a faster path that computes the
 same), ``--verify`` checks a build of the current code instead of running the study again:
@@ -91,27 +93,23 @@ def _commit() -> str:
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
 
 
-def verify(profile: str, root: Path = ROOT) -> int:
-    """``--verify``: the build under `root` against the committed study (see the module)."""
+def cold_build(profile: str, root: Path, flag: str):
+    """(the profile, its artifact folder) of the build under `root` when it is a cold build of
+    this commit: a clean git checkout, every study stage up to date for its code and none
+    resumed from saved work; else SystemExit naming `flag` and what is wrong."""
     from ecc_utils.config import load_profile
     from ecc_utils.pipeline import Layout, build_plan, fingerprint, is_up_to_date, load_manifest
-    from ecc_utils.robustness import load_study, verify_seed
 
     if subprocess.run(
         ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True
     ).returncode:
-        raise SystemExit(f"--verify: {root} is not a git checkout (the record names a commit)")
+        raise SystemExit(f"{flag}: {root} is not a git checkout (the record names a commit)")
     dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "notebooks",
                             "ecc_utils", "params"], capture_output=True, text=True).stdout  # fmt: skip
     if dirty.strip():
-        raise SystemExit(f"--verify: commit first, the tree differs from HEAD:\n{dirty}")
-    got = load_study(root, profile)
-    if got is None:
-        raise SystemExit(f"--verify: no study is committed at {study_file(root, profile)}")
-    study, meta = got
+        raise SystemExit(f"{flag}: commit first, the tree differs from HEAD:\n{dirty}")
     layout = Layout(root, profile)
-    params = root / "params" / f"{profile}.yaml"
-    cfg = load_profile(params)
+    cfg = load_profile(root / "params" / f"{profile}.yaml")
     manifest, art = load_manifest(layout.artifacts), layout.artifacts
     steps = [
         s for s in build_plan(cfg, layout.params) if s.stage in (*REUSED_STAGES, *STUDY_STAGES)
@@ -120,14 +118,45 @@ def verify(profile: str, root: Path = ROOT) -> int:
              if not is_up_to_date(s, fingerprint(s, cfg, layout.notebooks, art, layout.package),
                                   manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
     if stale:
-        raise SystemExit(f"--verify: the build in {art} is not of this code ({', '.join(stale)} "
+        raise SystemExit(f"{flag}: the build in {art} is not of this code ({', '.join(stale)} "
                          "would run again; the data stages follow ECC_DATA_DIR too: set it as "
                          f"for the build), run `make book PROFILE={profile}` first")  # fmt: skip
     resumed = [s.key for s in steps if manifest["steps"][s.key].get("resumed_from") != []]
     if resumed:
-        raise SystemExit(f"--verify: {', '.join(resumed)} resumed from saved work (or ran before "
+        raise SystemExit(f"{flag}: {', '.join(resumed)} resumed from saved work (or ran before "
                          "the manifest recorded it): the numbers would be partly earlier code's; "
                          f"rebuild cold: make clean && make book PROFILE={profile}")  # fmt: skip
+    return cfg, art
+
+
+def first_root(profile: str, root: Path, seed: int) -> float:
+    """``--first-root``: this checkout's cold build, run at the first seed, taken as that seed's
+    run (the study's own run would compute the same: same commit, profile and CPU); records
+    its commit and code fingerprint beside it as `run_seed` does, and returns the wall seconds
+    of its study stages (from its manifest)."""
+    from ecc_utils.pipeline import load_manifest
+
+    cfg, art = cold_build(profile, root, "--first-root")
+    if cfg.seed != seed or not cfg.evolve.oracle_arms:
+        raise SystemExit(f"--first-root: {root} was built with seed {cfg.seed} and oracle arms "
+                         f"{'on' if cfg.evolve.oracle_arms else 'off'}; the study's first seed "
+                         f"is {seed}, with the oracle arms on")  # fmt: skip
+    (root / "COMMIT").write_text(_commit() + "\n", encoding="utf-8")
+    (root / "FINGERPRINT").write_text(code_fingerprint(root, profile) + "\n", encoding="utf-8")
+    steps = load_manifest(art)["steps"]
+    stages = (*REUSED_STAGES, *STUDY_STAGES)
+    return sum(r.get("wall_time_s") or 0 for k, r in steps.items() if k.split("-")[0] in stages)
+
+
+def verify(profile: str, root: Path = ROOT) -> int:
+    """``--verify``: the build under `root` against the committed study (see the module)."""
+    from ecc_utils.robustness import load_study, verify_seed
+
+    cfg, art = cold_build(profile, root, "--verify")
+    got = load_study(root, profile)
+    if got is None:
+        raise SystemExit(f"--verify: no study is committed at {study_file(root, profile)}")
+    study, meta = got
     problems = verify_seed(art, study, cfg.seed, cfg.teacher.backend)
     if problems:
         print(f"this build (seed {cfg.seed}) differs from the study's seed {cfg.seed}:")
@@ -163,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--roots", type=Path, nargs="+", help="finished runs, one per seed")
+    ap.add_argument("--first-root", type=Path,
+                    help="a cold build of this commit at the first seed (e.g. .): taken as that "
+                         "seed's run, so only the others run")  # fmt: skip
     ap.add_argument("--work", type=Path, default=Path("/tmp/ecc_robustness"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument(
@@ -179,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     for i, seed in enumerate(args.seeds):
         if args.roots:
             roots[seed] = args.roots[i]
+            continue
+        if i == 0 and args.first_root:
+            wall[seed] = round(first_root(args.profile, args.first_root.resolve(), seed), 1)
+            roots[seed] = args.first_root.resolve()
             continue
         dest = args.work / f"seed-{seed}"
         reuse = roots[args.seeds[0]] if i else None
