@@ -226,6 +226,11 @@ def test_evolution_covers_both_gates(smoke_run):
     page = root / "_build" / "html" / "generated" / "smoke" / "06_online_evolution.html"
     html = page.read_text(encoding="utf-8")
     assert "match-only" in html and "saved" in html and "against the human replies" in html
+    # the sanity check, the update in words and what the probe can detect, glued from the run
+    assert "Updating on perfect labels (the human reply as the cloud" in html
+    assert "a peak rate of 0.0001 (0.1 times the method" in html
+    assert "detects, at 80 % power, a change of the human-reply perplexity of" in html
+    assert (art / "figures" / "evolution_perplexity.png").stat().st_size > 0
     results = root / "_build" / "html" / "generated" / "smoke" / "08_results.html"
     html = results.read_text(encoding="utf-8")
     assert "What the online loop cost" in html and "single-run" in html  # no smoke study
