@@ -35,7 +35,7 @@ import pandas as pd
 
 from ecc_utils import artifacts as A
 from ecc_utils.config import load_profile
-from ecc_utils.fingerprints import hash_paths, package_hash
+from ecc_utils.fingerprints import notebook_code_hash, package_hash
 
 # The steps the study runs per seed, and those whose outputs it takes from the first seed.
 STUDY_STAGES = ("00_environment", "03_train", "04_score", "06_online_evolution")
@@ -52,15 +52,16 @@ def study_file(root: str | Path, profile: str) -> Path:
 
 
 def code_fingerprint(root: str | Path, profile: str) -> str:
-    """A hash of what the study's numbers depend on in the tree at `root`: the notebooks of
-    `STUDY_STAGES` and `REUSED_STAGES`, the package modules they import, and the profile's settings
-    without its seed and ``evolve.oracle_arms`` (comments do not count)."""
+    """A hash of what the study's numbers depend on in the tree at `root`: the code cells of the
+    notebooks of `STUDY_STAGES` and `REUSED_STAGES` (their prose does not count), the package
+    modules they import, and the profile's settings without its seed and
+    ``evolve.oracle_arms`` (comments do not count)."""
     root = Path(root)
     nbs = root / "notebooks"
     h = hashlib.sha256()
     for stage in sorted((*REUSED_STAGES, *STUDY_STAGES)):
         nb = nbs / f"{stage}.ipynb"
-        h.update(hash_paths([nb], base=nbs).encode())
+        h.update(notebook_code_hash(nb).encode())
         h.update(package_hash(nb, root / "ecc_utils").encode())
     settings = load_profile(root / "params" / f"{profile}.yaml").to_dict()
     settings["evolve"].pop("oracle_arms", None)

@@ -388,7 +388,7 @@ def test_download_jddc_false_keeps_jddc_off_the_network(tmp_path, data_dir, monk
 
 def test_the_cached_samples_give_the_data_folders_splits(tmp_path, data_dir, monkeypatch):
     """A newcomer's cache (both samples downloaded into data/raw/, no ECC_DATA_DIR) gives the
-    quick profile's data stage the same four pools and candidates as the shared data folder."""
+    quick profile's data stage the same five pools and candidates as the shared data folder."""
     from ecc_utils.config import load_profile
 
     cfg = load_profile(ROOT / "params" / "quick.yaml")
@@ -404,7 +404,7 @@ def test_the_cached_samples_give_the_data_folders_splits(tmp_path, data_dir, mon
         written[name] = {p.name: p.read_bytes() for p in sorted(art.data_dir.glob("*.jsonl"))}
         assert stats["counts"]["train"]["total"] == 2000 and stats["counts"]["eval"]["total"] == 100
         assert set(stats["counts"]["train"]["by_source"]) == {"ecd", "jddc"}
-    assert len(written["cache"]) == 5 and written["cache"] == written["folder"]
+    assert len(written["cache"]) == 6 and written["cache"] == written["folder"]
 
 
 def test_offline_the_quick_profile_gets_a_synthetic_corpus_of_the_size_it_needs(

@@ -29,8 +29,9 @@ def test_the_update_is_a_fraction_of_the_methods_rate_for_about_one_pass():
     train = cfg.train.for_method("lora")
     u = evolve.UpdateSettings.for_round(cfg.evolve, train, n_examples=16)
     assert u.learning_rate == pytest.approx(0.1 * train.learning_rate)
-    assert (u.steps, u.schedule, u.warmup_steps) == (4, "linear", 0)  # 16 pairs, batches of 4
-    assert evolve.UpdateSettings.for_round(cfg.evolve, train, 17).steps == 5
+    # two passes over 16 pairs in batches of 4
+    assert (u.steps, u.schedule, u.warmup_steps) == (8, "linear", 0)
+    assert evolve.UpdateSettings.for_round(cfg.evolve, train, 17).steps == 9
     fixed = dataclasses.replace(cfg.evolve, steps_per_round=10, update_warmup_ratio=0.25)
     assert evolve.UpdateSettings.for_round(fixed, train, 3).steps == 10
     assert evolve.UpdateSettings.for_round(fixed, train, 3).warmup_steps == 2  # round(2.5)
@@ -76,7 +77,7 @@ def _state(ppl: list[float], human: list[list[float]] | None = None, n: int = 32
 
 
 SETTING = {"update_lr_scale": 0.1, "update_schedule": "linear", "update_warmup_ratio": 0.0,
-           "update_on": "new", "update_epochs": 1.0, "steps_per_round": None,
+           "update_on": "new", "update_epochs": 2.0, "steps_per_round": None,
            "replay_ratio": 3.0, "replay_size": None}  # fmt: skip
 
 
@@ -111,6 +112,10 @@ def test_the_committed_selection_reads_and_the_profile_follows_its_pick():
     assert evolve.agreement(table, cfg)["agrees"].all()
     previous = table[(table["steps_per_round"] == 10) & (table["round"] > 0)]
     assert previous["ppl_ratio"].max() > 1.25  # the update the loop used before harms
+    first = previous[previous["round"] == 1].iloc[0]
+    sentence = evolve.previous_sentence(table)
+    assert f"to {first['ppl_human']:.2f} after one round" in sentence
+    assert evolve.previous_sentence(table[table["steps_per_round"] != 10]) == ""
     with pytest.raises(FileNotFoundError, match="bench/sweep_update.py"):
         evolve.read_selection(ROOT / "params" / "sweeps" / "nothing_update.csv")
 

@@ -300,14 +300,17 @@ def test_a_file_the_page_only_shows_re_executes_it_and_keeps_its_saved_work(tmp_
     assert run()["steps"]["01_x"]["resumed_from"] == [] and computed.read_text() == "3"
 
 
-def test_the_loop_page_only_shows_the_study(root):
+def test_the_loop_page_only_shows_the_study_and_the_update_selection(root):
     from ecc_utils.config import load_profile
 
     plan = {s.key: s for s in pipeline.build_plan(load_profile(root / "params" / "quick.yaml"),
                                                   root / "params")}  # fmt: skip
     loop = plan["06_online_evolution"]
     assert loop.shown and set(loop.shown) == set(loop.external)
-    assert all(s.endswith(("robustness_quick.csv", "robustness_quick.json")) for s in loop.shown)
+    shown = ("robustness_quick.csv", "robustness_quick.json", "quick_update.csv")
+    assert sorted(Path(s).name for s in loop.shown) == sorted(shown)
+    # the results page compares this build with the study within the measured CPU spread
+    assert any(s.endswith("cpu_spread_quick.csv") for s in plan["08_results"].external)
 
 
 def test_saved_work_without_a_record_is_kept_and_an_old_record_compares_fingerprints():

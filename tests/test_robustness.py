@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def test_the_study_profile_sets_the_seed_and_the_oracle_arms_and_nothing_else(tm
     f = tmp_path / "quick.yaml"
     f.write_text(out, encoding="utf-8")
     cfg, base = load_profile(f), load_profile(ROOT / "params" / "quick.yaml")
-    assert cfg.seed == 2 and cfg.evolve.oracle_arms and not base.evolve.oracle_arms
+    assert cfg.seed == 2 and cfg.evolve.oracle_arms
     assert cfg.train == base.train and cfg.data == base.data and cfg.scoring == base.scoring
     with pytest.raises(ValueError, match="seed"):
         R.study_profile_text("name: x\n", 1)
@@ -55,6 +56,17 @@ def test_the_fingerprint_ignores_the_seed_and_follows_the_code(tmp_path):
     results = tmp_path / "ecc_utils" / "results.py"  # the results page only reads the study
     results.write_text(results.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert R.code_fingerprint(tmp_path, "quick") == back
+    # the loop page's prose does not count, its code does
+    nb = tmp_path / "notebooks" / "06_online_evolution.ipynb"
+    page = json.loads(nb.read_text(encoding="utf-8"))
+    prose = next(c for c in page["cells"] if c["cell_type"] == "markdown")
+    prose["source"] = ["# Online evolutive learning, reworded\n"]
+    nb.write_text(json.dumps(page), encoding="utf-8")
+    assert R.code_fingerprint(tmp_path, "quick") == back
+    code = next(c for c in page["cells"] if c["cell_type"] == "code")
+    code["source"] = [*code["source"], "\nx = 1\n"]
+    nb.write_text(json.dumps(page), encoding="utf-8")
+    assert R.code_fingerprint(tmp_path, "quick") != back
 
 
 def _build(art: Path, diff: float = 0.012) -> None:

@@ -60,6 +60,7 @@ from ecc_utils.evolve.sanity import (
 from ecc_utils.evolve.selection import (
     agreement,
     pick,
+    previous_sentence,
     read_selection,
     selection_file,
     selection_rows,
@@ -104,6 +105,7 @@ __all__ = [
     "oracle_sentence",
     "perplexity_table",
     "pick",
+    "previous_sentence",
     "probe_gain",
     "random_picks",
     "random_policy",

@@ -186,3 +186,17 @@ def update_rule(ev: EvolveConfig, train: TrainConfig) -> str:
             f"of {train.learning_rate:g}), {shape}{warm}, on {labels} and "
             f"{ev.replay_ratio:g} replayed pair{'s' if ev.replay_ratio != 1 else ''} per label "
             f"drawn from {pool}, for {length}.")  # fmt: skip
+
+
+def previous_sentence(table: pd.DataFrame) -> str:
+    """What the update the loop used before the selection (`PREVIOUS_UPDATE`) did in `table`,
+    in a sentence ("" when the table does not hold it)."""
+    previous = setting_label(PREVIOUS_UPDATE)
+    rows = table[(table["setting"] == previous) & (table["round"] > 0)]
+    if rows.empty:
+        return ""
+    first = rows[rows["round"] == rows["round"].min()].iloc[0]
+    return (f"The update an earlier version of this page used ({previous}) took the held-out "
+            f"human-reply perplexity from {first['ppl_human'] / first['ppl_ratio']:.2f} to "
+            f"{first['ppl_human']:.2f} after one round, {first['ppl_ratio']:.1f} times its start "
+            f"[{first['ppl_ratio_low']:.1f}, {first['ppl_ratio_high']:.1f}], with perfect labels.")  # fmt: skip
