@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import RESULTS, cpu_identity, write_csv  # noqa: E402
+from common import RESULTS, cpu_identity, export_head, write_csv  # noqa: E402
 
 # Minutes per group of pages on two cores with native bfloat16 (the issue's split of 12 min);
 # without it the whole may take 20, in the same proportions.
@@ -67,10 +67,7 @@ def cold_build(profile: str, work: Path) -> dict:
     """The committed tree built cold under `work`; its manifest."""
     if work.exists():
         raise SystemExit(f"{work} exists: remove it or pass another --work")
-    work.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True,
-                             capture_output=True).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    export_head(work)
     env = dict(os.environ, PYTHONPATH=str(work), HF_HUB_OFFLINE="1")
     cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(work), "--profile", profile]
     t0 = time.perf_counter()

@@ -19,6 +19,21 @@ from ecc_utils.records import Example
 RESULTS = Path(__file__).parent / "results"
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def export_head(dest: Path, repo: Path = REPO) -> Path:
+    """The committed tree of `repo` (``git archive HEAD``) unpacked into the new folder `dest`:
+    what a fresh clone holds, without this checkout's builds or uncommitted edits."""
+    import subprocess
+
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "HEAD"], check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
 def data_dir() -> Path:
     d = Path(os.environ.get("ECC_DATA_DIR", "../shared/data"))
     if not (d / "ecd_sample").is_dir():

@@ -45,6 +45,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import export_head  # noqa: E402
 
 from ecc_utils.robustness import (  # noqa: E402
     REUSED_DIRS,
@@ -63,10 +66,7 @@ def run_seed(profile: str, seed: int, dest: Path, reuse: Path | None) -> float:
     without `reuse` (else its data and teacher artifacts are copied in). Wall seconds."""
     if dest.exists():
         raise SystemExit(f"{dest} exists: remove it, or pass finished runs with --roots")
-    dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True,
-                             capture_output=True).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    export_head(dest)
     (dest / "COMMIT").write_text(_commit() + "\n", encoding="utf-8")
     (dest / "FINGERPRINT").write_text(code_fingerprint(dest, profile) + "\n", encoding="utf-8")
     params = dest / "params" / f"{profile}.yaml"
