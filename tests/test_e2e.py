@@ -350,6 +350,8 @@ def assert_pinned(root: Path) -> None:
     assert stats["rejected"] == want["rejected"]
     summary = json.loads((art / "score_summary.json").read_text(encoding="utf-8"))
     assert summary["claims"] == want["claims"]
+    if "evolution" not in want:  # not recorded on this vendor's CPUs for the current loop
+        return
     rows = evolution_rows(art)
     assert len(rows) == len(want["evolution"])
     for got, exp in zip(rows, want["evolution"], strict=True):
