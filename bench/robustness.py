@@ -230,10 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     table.to_csv(out, index=False)
     env = json.loads((arts[args.seeds[0]] / "environment.json").read_text())
     fingerprints = {_read(r, "FINGERPRINT") for r in roots.values()}
-    commits = {_read(r, "COMMIT") for r in roots.values()}
-    if len(fingerprints) != 1 or len(commits) != 1:
+    commits = [_read(r, "COMMIT") for r in roots.values()]
+    if len(fingerprints) != 1:  # commits may differ where the code they run does not
         raise SystemExit(f"the runs are of different code: {commits} {fingerprints}")
-    meta = {"profile": args.profile, "commit": commits.pop(), "fingerprint": fingerprints.pop(),
+    meta = {"profile": args.profile, "commit": commits[0], "fingerprint": fingerprints.pop(),
+            "commits": dict(zip(map(str, roots), commits, strict=True)),
             "date": date.today().isoformat(), "seeds": args.seeds,
             "stages": list(STUDY_STAGES), "reused_from_first_seed": list(REUSED_DIRS),
             "cpu": env["device"]["cpu"], "threads": env["device"].get("torch_threads"),
