@@ -160,6 +160,12 @@ def test_the_minimum_detectable_effect_follows_the_tests_standard_error():
     assert r["probe queries needed"] == int(np.ceil(32 * (2.8015852 * se / 1.5) ** 2))
     text = evolve.detectable_sentence(table, available=94, answers_per_query=18)
     assert f"{r['minimum detectable effect']:.2f}" in text and "Over 32 probe queries" in text
+    # a comparison whose interval lies wholly on the harmful side beside one that does not
+    # (the column mixes counts and None): no probe size would help it
+    worse = controls.assign(low=0.1, high=2.0, difference=1.0)
+    both = evolve.detectable({"knn": worse, "oracle": controls})
+    assert pd.isna(both.iloc[0]["probe queries needed"]) and both.iloc[1]["probe queries needed"] > 0
+    assert "no probe size would help" in evolve.detectable_sentence(both, 94, 18)
     small = controls.assign(low=-0.2, high=0.1, difference=-0.05)
     text = evolve.detectable_sentence(evolve.detectable({"knn": small}), 94, 18)
     assert "would need about" in text and "stays undetected here" in text

@@ -95,7 +95,7 @@ def detectable_sentence(table: pd.DataFrame, available: int, answers_per_query: 
         f"first gate against no update detects, at 80 % power, a change of the human-reply "
         f"perplexity of {r['minimum detectable effect']:.2f}."
     )
-    if r["probe queries needed"] is None:
+    if pd.isna(r["probe queries needed"]):  # None, or NaN in a column that also holds counts
         return head + " Its interval leaves no improvement plausible: no probe size would help."
     need = int(r["probe queries needed"])
     plausible = f"{r['largest plausible effect']:.2f}"
