@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 STATUS = {"supported": "reproduced", "contradicted": "not reproduced"}
 # The loop's measures in the study: the probe gain (the paper's Eq. (1) against the cloud's
 # answers), and against the human replies (Eq. (1), perplexity) for the oracle teacher.
-LOOP_HUMAN_METRICS = (HUMAN_GAIN_METRIC, PERPLEXITY_METRIC)
+LOOP_HUMAN_METRICS = {HUMAN_GAIN_METRIC: "Eq. (1) vs the human replies",
+                      PERPLEXITY_METRIC: "human-reply perplexity"}  # fmt: skip
 SHORT = {
     "perplexity, human reply": "perplexity",
     "selector R10@1 (mean log-prob)": "selector",
@@ -98,7 +99,7 @@ def _oracle_evidence(art: Artifacts) -> str:
     if not art.evolution_oracle_controls.is_file():
         return ""
     c = art.read_csv(art.evolution_oracle_controls)
-    c = c[(c["other"] == "no-update") & (c["metric"] == LOOP_HUMAN_METRICS[1])]
+    c = c[(c["other"] == "no-update") & (c["metric"] == PERPLEXITY_METRIC)]
     if c.empty:
         return ""
     r = c.iloc[0]
@@ -116,7 +117,7 @@ def _loop_across(evidence: Evidence | None, key: str | None, teacher: str) -> st
     parts = [
         f"{teacher} teacher: {evidence.status(key, GAIN_METRIC, teacher) or 'not in the study'}"
     ]
-    oracle = [f"{m}: {got}" for m in LOOP_HUMAN_METRICS
+    oracle = [f"{name}: {got}" for m, name in LOOP_HUMAN_METRICS.items()
               if (got := evidence.status(key, m, "oracle"))]  # fmt: skip
     parts.append("oracle teacher: " + ("; ".join(oracle) if oracle else "not in the study"))
     return " | ".join(parts)

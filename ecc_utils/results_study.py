@@ -64,8 +64,8 @@ class Evidence:
         c = self.meta.get("cpu") or {}
         if not c:
             return "a CPU it does not name"
-        bf16 = "bfloat16" if c.get("avx512_bf16") or c.get("amx_bf16") else "no native bfloat16"
-        return f"{c.get('model', 'an unnamed CPU')} ({bf16})"
+        bf16 = "with" if c.get("avx512_bf16") or c.get("amx_bf16") else "without"
+        return f"an {c.get('model', 'unnamed CPU')} {bf16} native bfloat16"
 
     @property
     def current(self) -> bool:
@@ -112,7 +112,7 @@ class Evidence:
         mine = robustness.seed_rows(art, seed, teacher)
         if not robustness.verify_rows(mine, self.study, seed):
             return (f"This build's own numbers are the study's seed {seed} to the last "
-                    f"digit (the study ran on {self.cpu}).")  # fmt: skip
+                    f"digit; the study ran on {self.cpu}.")  # fmt: skip
         within, same, n = robustness.within_spread(mine, self.study, seed, self.tolerance)
         spread = (f"{within} of its {n} paired differences lie within the spread that the "
                   "Reproducibility page measured between CPU features, and " if self.tolerance
