@@ -164,7 +164,9 @@ def test_the_minimum_detectable_effect_follows_the_tests_standard_error():
     # (the column mixes counts and None): no probe size would help it
     worse = controls.assign(low=0.1, high=2.0, difference=1.0)
     both = evolve.detectable({"knn": worse, "oracle": controls})
-    assert pd.isna(both.iloc[0]["probe queries needed"]) and both.iloc[1]["probe queries needed"] > 0
+    assert (
+        pd.isna(both.iloc[0]["probe queries needed"]) and both.iloc[1]["probe queries needed"] > 0
+    )
     assert "no probe size would help" in evolve.detectable_sentence(both, 94, 18)
     small = controls.assign(low=-0.2, high=0.1, difference=-0.05)
     text = evolve.detectable_sentence(evolve.detectable({"knn": small}), 94, 18)
