@@ -192,6 +192,10 @@ def run(
 ) -> dict:
     """Execute the plan for `layout.profile`, then build the book; returns the manifest."""
     absolute_data_dir()
+    from ecc_utils.data.download import CACHE_ENV
+
+    # Downloads land in the built project's own data/raw/ (its kernels read this).
+    os.environ[CACHE_ENV] = str(layout.root.resolve() / "data" / "raw")
     params_file = profile_path(layout.profile, layout.params)
     profile = load_profile(params_file)
     plan = build_plan(profile, layout.params)

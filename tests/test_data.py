@@ -619,3 +619,26 @@ def test_source_line_names_the_source(tmp_path):
     assert notice == SYNTHETIC_NOTICE and "not comparable with the paper's" in notice
     art.stats.write_text('{"source": {"kind": "dir", "description": "ECD"}}', encoding="utf-8")
     assert art.source_line() == "Data source of this run (dir): ECD"
+
+
+def test_the_profiles_source_reads_the_cache_of_the_project_being_built(
+    tmp_path, data_dir, monkeypatch
+):
+    """The pipeline names its project's data/raw/ (ECC_DATA_CACHE): a build with --root reads
+    the samples cached there, not those of the checkout the package was installed from."""
+    import shutil
+
+    from ecc_utils.config import load_profile
+    from ecc_utils.data.download import CACHE_ENV, DEFAULT_CACHE_DIR, cache_dir
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    assert cache_dir() == DEFAULT_CACHE_DIR
+    for sample in ("ecd_sample", "jddc_sample"):
+        shutil.copytree(data_dir / sample, tmp_path / "raw" / sample)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "raw"))
+    monkeypatch.delenv("ECC_DATA_DIR", raising=False)
+    cfg = load_profile(ROOT / "params" / "smoke.yaml")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, download=False))
+    src = D.source_from_profile(cfg)
+    assert src.ecd_dir == tmp_path / "raw" / "ecd_sample", src.description
+    assert src.jddc_dir == tmp_path / "raw" / "jddc_sample", src.description

@@ -20,6 +20,16 @@ from ecc_utils.data.lines import DataDownloadError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / "data" / "raw"
+# The pipeline names the cache of the project it builds (``--root``: its ``data/raw/``), which
+# need not be the folder this package was installed from.
+CACHE_ENV = "ECC_DATA_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where downloaded samples are cached: ``$ECC_DATA_CACHE`` when set (the pipeline sets it
+    to its project's ``data/raw/``), else ``data/raw/`` of the checkout holding this package."""
+    return Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else DEFAULT_CACHE_DIR
+
 
 Opener = Callable[..., object]  # (url, timeout=...) -> a readable response (urlopen)
 

@@ -24,6 +24,7 @@ from ecc_utils.data.download import (
     REPO_ROOT,
     Opener,
     Sample,
+    cache_dir,
     cached,
     download,
     sha256,
@@ -221,8 +222,9 @@ def _fetched_jddc(cfg: DataConfig, fetch: _Fetch) -> tuple[Path | None, str]:
 
 
 def source_from_profile(cfg: Profile) -> DataSource:
-    """`resolve_source` with the profile's section `data` and seed (notebooks 01 and 04)."""
-    return resolve_source(cfg.data, seed=cfg.seed)
+    """`resolve_source` with the profile's section `data` and seed (notebooks 01 and 04), the
+    samples cached in `download.cache_dir` (the built project's ``data/raw/``)."""
+    return resolve_source(cfg.data, seed=cfg.seed, cache_dir=cache_dir())
 
 
 def _synthetic_source(
