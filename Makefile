@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make book   - create .venv if missing, install, run the pipeline (PROFILE=quick), build the book
 #   make test   - same set-up (and Chromium for the browser tests), then ruff and the whole test suite
+#   make test-fast - ruff and the tests not marked slow (no pipeline run, no browser): about 2 min
 #   make lock   - re-resolve pyproject.toml in a fresh environment and rewrite requirements-lock.txt
 PROFILE ?= quick
 PYTHON ?= python3
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements-lock.txt
 PYTEST_ARGS ?=
 
-.PHONY: book test lint format lab browser clean clean-all venv lock
+.PHONY: book test test-fast lint format lab browser clean clean-all venv lock
 
 venv: $(STAMP)
 
@@ -56,6 +57,10 @@ browser:
 test: lint browser
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
+
+# The edit-test cycle: lint and every test not marked slow (no pipeline run, no browser).
+test-fast: lint
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # JupyterLab on the notebooks with the project's environment as the kernel (no network needed).
 lab: $(STAMP)

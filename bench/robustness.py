@@ -98,7 +98,7 @@ def cold_build(profile: str, root: Path, flag: str):
     this commit: a clean git checkout, every study stage up to date for its code and none
     resumed from saved work; else SystemExit naming `flag` and what is wrong."""
     from ecc_utils.config import load_profile
-    from ecc_utils.pipeline import Layout, build_plan, fingerprint, is_up_to_date, load_manifest
+    from ecc_utils.pipeline import Layout, load_manifest, stale_steps
 
     if subprocess.run(
         ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True
@@ -111,17 +111,14 @@ def cold_build(profile: str, root: Path, flag: str):
     layout = Layout(root, profile)
     cfg = load_profile(root / "params" / f"{profile}.yaml")
     manifest, art = load_manifest(layout.artifacts), layout.artifacts
-    steps = [
-        s for s in build_plan(cfg, layout.params) if s.stage in (*REUSED_STAGES, *STUDY_STAGES)
-    ]
-    stale = [s.key for s in steps
-             if not is_up_to_date(s, fingerprint(s, cfg, layout.notebooks, art, layout.package),
-                                  manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
+    studied = (*REUSED_STAGES, *STUDY_STAGES)
+    stale = [k for k in stale_steps(layout) if k.split("-")[0] in studied]
     if stale:
         raise SystemExit(f"{flag}: the build in {art} is not of this code ({', '.join(stale)} "
                          "would run again; the data stages follow ECC_DATA_DIR too: set it as "
                          f"for the build), run `make book PROFILE={profile}` first")  # fmt: skip
-    resumed = [s.key for s in steps if manifest["steps"][s.key].get("resumed_from") != []]
+    resumed = [k for k, r in manifest["steps"].items()
+               if k.split("-")[0] in studied and r.get("resumed_from") != []]  # fmt: skip
     if resumed:
         raise SystemExit(f"{flag}: {', '.join(resumed)} resumed from saved work (or ran before "
                          "the manifest recorded it): the numbers would be partly earlier code's; "

@@ -202,6 +202,8 @@ class ScoringConfig:
     calibrate: bool = True
     n_reference_pairs: int = _f(500, *_pos)
     n_selection_groups: int = _f(100, *_pos)  # ECD test groups for the R10@k validity check
+    # Separation triples of the validity check (JDDC dev questions, seeded): all when null.
+    n_separation: int | None = _f(None, *_pos)
 
 
 @dataclass(frozen=True)

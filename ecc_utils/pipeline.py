@@ -182,6 +182,17 @@ def absolute_data_dir() -> None:
         os.environ["ECC_DATA_DIR"] = str(Path(d).expanduser().resolve())
 
 
+def stale_steps(layout: Layout) -> list[str]:
+    """The keys of the profile's steps that `run` would execute now (``--dry-run``): those not
+    up to date for their notebook, code, parameters and inputs. A step whose inputs only its
+    predecessors' re-run would change is not among them (it runs when they do change)."""
+    profile = load_profile(profile_path(layout.profile, layout.params))
+    manifest, art = load_manifest(layout.artifacts), layout.artifacts
+    return [s.key for s in build_plan(profile, layout.params)
+            if not is_up_to_date(s, fingerprint(s, profile, layout.notebooks, art, layout.package),
+                                 manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
+
+
 def run(
     layout: Layout,
     *,
@@ -416,12 +427,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="STAGE", help="run one stage (e.g. 03_train) or step")
     ap.add_argument("--no-book", action="store_true", help="execute notebooks, skip the book")
     ap.add_argument("--root", default=".", help="project root (default: current folder)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="list the steps that are not up to date, run nothing")  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="    %(message)s", stream=sys.stdout)
     pm_log = logging.getLogger("papermill")
     pm_log.setLevel(logging.INFO)
     pm_log.addFilter(_quiet_papermill)
     layout = Layout(Path(args.root).resolve(), args.profile)
+    if args.dry_run:
+        try:
+            stale = stale_steps(layout)
+        except ProfileError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print("\n".join(f"would run: {k}" for k in stale) or "every step is up to date")
+        return 0
     t0 = time.perf_counter()
     try:
         run(layout, force=args.force, only=args.only, book=not args.no_book)

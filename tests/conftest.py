@@ -57,9 +57,14 @@ FAKE_KEY = "AIzaFAKE-e2e-secret-0123456789"
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
+def smoke_run(request, tmp_path_factory):
     """The smoke profile through the whole pipeline (twice) in a copy of the project: (root,
-    first run's output, second run's output). Shared by the end-to-end and paper-path tests."""
+    first run's output, second run's output). Shared by the end-to-end and paper-path tests.
+    When a collected test needs the narrowed run (`smoke_run_narrowed`), it is started first
+    and runs beside this one: it uses one thread, and much of a build is single-threaded
+    (kernels starting, imports, the book)."""
+    if any("smoke_run_narrowed" in getattr(i, "fixturenames", ()) for i in request.session.items):
+        request.getfixturevalue("narrowed_started")
     root = copy_project(tmp_path_factory.mktemp("project"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
     cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
@@ -82,12 +87,26 @@ NARROWED = {
 
 
 @pytest.fixture(scope="session")
-def smoke_run_narrowed(tmp_path_factory):
-    """The smoke profile (no book) in another copy, with the CPU features `NARROWED`: its root."""
+def narrowed_started(tmp_path_factory):
+    """The smoke profile (no book) started in another copy with the CPU features `NARROWED`,
+    in the background: (its root, the process, its log file); stopped at the session's end if
+    no test waited for it."""
     root = copy_project(tmp_path_factory.mktemp("narrowed"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **NARROWED)
     cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
            "--no-book"]  # fmt: skip
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    log = root / "pipeline.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    yield root, proc, log
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def smoke_run_narrowed(narrowed_started):
+    """The narrowed smoke run (`narrowed_started`) once it has finished: its root."""
+    root, proc, log = narrowed_started
+    assert proc.wait(timeout=1800) == 0, log.read_text()[-8000:]
     return root

@@ -234,7 +234,7 @@ def fake_server(kind: str) -> Iterator[tuple[FakeAPI, str]]:
     """Run a fake `kind` ("gemini" | "openai") server; yields (behaviour, base URL)."""
     api = FakeAPI(kind)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         host, port = server.server_address[:2]

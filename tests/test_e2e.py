@@ -420,8 +420,9 @@ def test_the_scoring_profile_times_every_phase_of_the_page(smoke_run, tmp_path):
 
 
 def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
-    """Runs last: with a copy of the package on PYTHONPATH, editing the plotting module re-runs
-    the figure pages, editing the training code re-runs training and what reads its output."""
+    """Runs last: with a copy of the package on PYTHONPATH, editing the plotting module makes
+    the figure pages stale (``--dry-run`` lists them; the edit undone, nothing), editing the
+    training code re-runs training and what reads its output."""
     root, _, _ = smoke_run
     import ecc_utils
 
@@ -442,10 +443,20 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
         return [line.split("] ")[1].split(":")[0] for line in r.stdout.splitlines()
                 if ": running ..." in line]  # fmt: skip
 
-    assert executed() == []  # the copy is the same code: nothing to do
-    (pkg / "plots.py").write_text((pkg / "plots.py").read_text() + "\n# edited\n")
-    # 08 draws the claims' picture in the book's style
-    assert executed() == ["01_data", "04_score", "05_figures", "06_online_evolution", "08_results"]
+    def dry_run() -> list[str]:
+        r = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, env=env, cwd=root)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        return [line.split(": ", 1)[1] for line in r.stdout.splitlines()
+                if line.startswith("would run: ")]  # fmt: skip
+
+    assert dry_run() == [] and executed() == []  # the copy is the same code: nothing to do
+    plots = (pkg / "plots.py").read_text()
+    (pkg / "plots.py").write_text(plots + "\n# edited\n")
+    # 08 draws the claims' picture in the book's style (what --dry-run lists is what a run
+    # would execute first: every step that imports the module)
+    assert dry_run() == ["01_data", "04_score", "05_figures", "06_online_evolution", "08_results"]
+    (pkg / "plots.py").write_text(plots)
+    assert dry_run() == []
     trainer = pkg / "train" / "trainer.py"
     trainer.write_text(trainer.read_text() + "\n# edited\n")
     ran = executed()

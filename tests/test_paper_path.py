@@ -52,6 +52,7 @@ def test_shaped_model_is_seeded_and_leaves_the_rng_alone():
     assert set(SHAPED_MODELS) == {"chatglm3-shaped", "chatglm3-shaped-small"}
 
 
+@pytest.mark.slow  # a paper-profile run in a subprocess (20 s)
 def test_paper_training_path_runs_resumes_exactly_and_matches_plain_peft(root, data_dir, tmp_path):
     out = tmp_path / "results"
     cmd = [sys.executable, "bench/paper_gpu.py", "--spec", "chatglm3-shaped-small", "--device",

