@@ -186,6 +186,7 @@ def stale_steps(layout: Layout) -> list[str]:
     """The keys of the profile's steps that `run` would execute now (``--dry-run``): those not
     up to date for their notebook, code, parameters and inputs. A step whose inputs only its
     predecessors' re-run would change is not among them (it runs when they do change)."""
+    absolute_data_dir()  # as `run` sees it
     profile = load_profile(profile_path(layout.profile, layout.params))
     manifest, art = load_manifest(layout.artifacts), layout.artifacts
     return [s.key for s in build_plan(profile, layout.params)
