@@ -61,8 +61,8 @@ def smoke_run(request, tmp_path_factory):
     """The smoke profile through the whole pipeline (twice) in a copy of the project: (root,
     first run's output, second run's output). Shared by the end-to-end and paper-path tests.
     When a collected test needs the narrowed run (`smoke_run_narrowed`), it is started first
-    and runs beside this one: it uses one thread, and much of a build is single-threaded
-    (kernels starting, imports, the book)."""
+    and runs beside this one at a lower priority: it uses one thread, and much of a build is
+    single-threaded (kernels starting, imports, the book)."""
     if any("smoke_run_narrowed" in getattr(i, "fixturenames", ()) for i in request.session.items):
         request.getfixturevalue("narrowed_started")
     root = copy_project(tmp_path_factory.mktemp("project"))
@@ -97,7 +97,10 @@ def narrowed_started(tmp_path_factory):
            "--no-book"]  # fmt: skip
     log = root / "pipeline.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        # At a lower priority: it takes the cycles the main run leaves idle, not the main
+        # run's, which every other end-to-end test waits for.
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                preexec_fn=lambda: os.nice(10))  # fmt: skip
     yield root, proc, log
     if proc.poll() is None:
         proc.kill()
