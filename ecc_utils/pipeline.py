@@ -1,6 +1,7 @@
 """Executing the run plan (`ecc_utils.plan`): papermill, up-to-date checks and the book build.
 
-    python -m ecc_utils.pipeline --profile quick [--force] [--only STAGE] [--no-book]
+    python -m ecc_utils.pipeline --profile quick [--force] [--only STAGE | --until STAGE]
+                                 [--no-book] [--dry-run]
 
 Each step of the plan is one execution of a notebook with its parameters. A step re-executes
 only when its fingerprint changed (`ecc_utils.fingerprints`): the notebook source, the profile
@@ -182,6 +183,19 @@ def absolute_data_dir() -> None:
         os.environ["ECC_DATA_DIR"] = str(Path(d).expanduser().resolve())
 
 
+def select_steps(plan: list[Step], only: str | None, until: str | None) -> list[Step]:
+    """The steps of `plan` that ``--only`` (one stage or step) or ``--until`` (every step up
+    to that stage or step, included) names; the whole plan when neither does."""
+    flag, name = ("--only", only) if only else ("--until", until)
+    if not name:
+        return plan
+    hits = [i for i, s in enumerate(plan) if name in (s.stage, s.key)]
+    if not hits:
+        stages = sorted({s.stage for s in plan})
+        raise PipelineError(f"{flag} {name}: no such stage (stages: {', '.join(stages)})")
+    return [plan[i] for i in hits] if only else plan[: hits[-1] + 1]
+
+
 def stale_steps(layout: Layout) -> list[str]:
     """The keys of the profile's steps that `run` would execute now (``--dry-run``): those not
     up to date for their notebook, code, parameters and inputs. A step whose inputs only its
@@ -201,6 +215,7 @@ def run(
     only: str | None = None,
     book: bool = True,
     echo=print,
+    until: str | None = None,
 ) -> dict:
     """Execute the plan for `layout.profile`, then build the book; returns the manifest."""
     absolute_data_dir()
@@ -211,13 +226,7 @@ def run(
     params_file = profile_path(layout.profile, layout.params)
     profile = load_profile(params_file)
     plan = build_plan(profile, layout.params)
-    if only:
-        selected = [s for s in plan if only in (s.stage, s.key)]
-        if not selected:
-            stages = sorted({s.stage for s in plan})
-            raise PipelineError(f"--only {only}: no such stage (stages: {', '.join(stages)})")
-    else:
-        selected = plan
+    selected = select_steps(plan, only, until)
     for s in selected:
         if not (layout.notebooks / s.notebook).is_file():
             raise PipelineError(f"{s.key}: notebook {layout.notebooks / s.notebook} is missing")
@@ -426,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="quick", help="params/<PROFILE>.yaml (default: quick)")
     ap.add_argument("--force", action="store_true", help="re-execute every notebook")
     ap.add_argument("--only", metavar="STAGE", help="run one stage (e.g. 03_train) or step")
+    ap.add_argument(
+        "--until",
+        metavar="STAGE",
+        help="run every stage up to this one (e.g. 06_online_evolution), included",
+    )
     ap.add_argument("--no-book", action="store_true", help="execute notebooks, skip the book")
     ap.add_argument("--root", default=".", help="project root (default: current folder)")
     ap.add_argument("--dry-run", action="store_true",
@@ -446,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.perf_counter()
     try:
-        run(layout, force=args.force, only=args.only, book=not args.no_book)
+        if args.only and args.until:
+            raise PipelineError("--only and --until: give one of them")
+        run(layout, force=args.force, only=args.only, book=not args.no_book, until=args.until)
     except (ProfileError, PipelineError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

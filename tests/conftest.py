@@ -88,13 +88,15 @@ NARROWED = {
 
 @pytest.fixture(scope="session")
 def narrowed_started(tmp_path_factory):
-    """The smoke profile (no book) started in another copy with the CPU features `NARROWED`,
+    """The smoke profile up to the loop page (no book) started in another copy with the CPU
+    features `NARROWED`,
     in the background: (its root, the process, its log file); stopped at the session's end if
     no test waited for it."""
     root = copy_project(tmp_path_factory.mktemp("narrowed"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **NARROWED)
+    # Up to the loop page: the pinned numbers come from the data, scoring and loop pages.
     cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
-           "--no-book"]  # fmt: skip
+           "--no-book", "--until", "06_online_evolution"]  # fmt: skip
     log = root / "pipeline.log"
     with log.open("w") as out:
         # At a lower priority: it takes the cycles the main run leaves idle, not the main

@@ -67,6 +67,18 @@ def _package_copy(tmp_path: Path) -> Path:
     return dest
 
 
+def test_only_and_until_select_one_stage_or_every_stage_up_to_it(smoke):
+    plan = build_plan(smoke)
+    keys = [s.key for s in plan]
+    train = [k for k in keys if k.startswith("03_train")]
+    assert [s.key for s in pipeline.select_steps(plan, "03_train", None)] == train
+    until = [s.key for s in pipeline.select_steps(plan, None, "03_train")]
+    assert until == keys[: keys.index(train[-1]) + 1]
+    assert [s.key for s in pipeline.select_steps(plan, None, None)] == keys
+    with pytest.raises(PipelineError, match="--until 99_nothing: no such stage"):
+        pipeline.select_steps(plan, None, "99_nothing")
+
+
 def test_up_to_date_rule(tmp_path, smoke):
     layout, step = _mini_project(tmp_path, ["from ecc_utils import plots"])
     pkg = _package_copy(tmp_path)
