@@ -196,16 +196,22 @@ def select_steps(plan: list[Step], only: str | None, until: str | None) -> list[
     return [plan[i] for i in hits] if only else plan[: hits[-1] + 1]
 
 
+def step_state(step: Step, profile, layout: Layout, manifest: dict) -> tuple[dict, bool]:
+    """(the step's fingerprint now, whether its recorded run is up to date for it)."""
+    fp = fingerprint(step, profile, layout.notebooks, layout.artifacts, layout.package)
+    out_nb = layout.generated / f"{step.key}.ipynb"
+    return fp, is_up_to_date(step, fp, manifest, layout.artifacts, out_nb)
+
+
 def stale_steps(layout: Layout) -> list[str]:
     """The keys of the profile's steps that `run` would execute now (``--dry-run``): those not
     up to date for their notebook, code, parameters and inputs. A step whose inputs only its
     predecessors' re-run would change is not among them (it runs when they do change)."""
     absolute_data_dir()  # as `run` sees it
     profile = load_profile(profile_path(layout.profile, layout.params))
-    manifest, art = load_manifest(layout.artifacts), layout.artifacts
+    manifest = load_manifest(layout.artifacts)
     return [s.key for s in build_plan(profile, layout.params)
-            if not is_up_to_date(s, fingerprint(s, profile, layout.notebooks, art, layout.package),
-                                 manifest, art, layout.generated / f"{s.key}.ipynb")]  # fmt: skip
+            if not step_state(s, profile, layout, manifest)[1]]  # fmt: skip
 
 
 def run(
@@ -240,9 +246,8 @@ def run(
     executed = 0
     for i, step in enumerate(selected, 1):
         head = f"[{i}/{len(selected)}] {step.key}"
-        fp = fingerprint(step, profile, layout.notebooks, art, layout.package)
-        out_nb = layout.generated / f"{step.key}.ipynb"
-        if not force and is_up_to_date(step, fp, manifest, art, out_nb):
+        fp, up_to_date = step_state(step, profile, layout, manifest)
+        if not force and up_to_date:
             echo(f"{head}: up to date")
             continue
         if step.retries_fallback and fell_back(art):
@@ -434,12 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--profile", default="quick", help="params/<PROFILE>.yaml (default: quick)")
     ap.add_argument("--force", action="store_true", help="re-execute every notebook")
-    ap.add_argument("--only", metavar="STAGE", help="run one stage (e.g. 03_train) or step")
-    ap.add_argument(
-        "--until",
-        metavar="STAGE",
-        help="run every stage up to this one (e.g. 06_online_evolution), included",
-    )
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--only", metavar="STAGE", help="run one stage (e.g. 03_train) or step")
+    which.add_argument("--until", metavar="STAGE",
+                       help="run every stage up to this one (e.g. 06_online_evolution), included")  # fmt: skip
     ap.add_argument("--no-book", action="store_true", help="execute notebooks, skip the book")
     ap.add_argument("--root", default=".", help="project root (default: current folder)")
     ap.add_argument("--dry-run", action="store_true",
@@ -460,8 +463,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.perf_counter()
     try:
-        if args.only and args.until:
-            raise PipelineError("--only and --until: give one of them")
         run(layout, force=args.force, only=args.only, book=not args.no_book, until=args.until)
     except (ProfileError, PipelineError) as e:
         print(f"error: {e}", file=sys.stderr)

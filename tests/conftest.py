@@ -88,10 +88,9 @@ NARROWED = {
 
 @pytest.fixture(scope="session")
 def narrowed_started(tmp_path_factory):
-    """The smoke profile up to the loop page (no book) started in another copy with the CPU
-    features `NARROWED`,
-    in the background: (its root, the process, its log file); stopped at the session's end if
-    no test waited for it."""
+    """The smoke profile up to the loop page (no book), started in the background in another
+    copy with the CPU features `NARROWED`: (its root, the process, its log file); stopped at the
+    session's end if no test waited for it."""
     root = copy_project(tmp_path_factory.mktemp("narrowed"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **NARROWED)
     # Up to the loop page: the pinned numbers come from the data, scoring and loop pages.

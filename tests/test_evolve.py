@@ -102,6 +102,7 @@ def loop_profile(
     or the percentile rule when `percentile` is given; the update's rate scale of the profile,
     or `update_lr_scale` at a constant rate when given."""
     cfg = load_profile(SMOKE)
+    update = {"update_lr_scale": update_lr_scale, "update_schedule": "constant"}
     return dataclasses.replace(
         cfg,
         evolve=dataclasses.replace(
@@ -111,11 +112,7 @@ def loop_profile(
             threshold=None if percentile else 0.5,
             escalate_percentile=percentile,
             steps_per_round=steps_per_round,
-            **(
-                {}
-                if update_lr_scale is None
-                else {"update_lr_scale": update_lr_scale, "update_schedule": "constant"}
-            ),
+            **(update if update_lr_scale is not None else {}),
         ),
         generation=dataclasses.replace(cfg.generation, max_new_tokens=6),
         train=dataclasses.replace(
