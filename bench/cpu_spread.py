@@ -7,7 +7,7 @@ native, so the quick profile trains and answers in float32, as on such a machine
 run reuses the default run's data and teacher labels (``data/``, ``teacher/``), which do not
 depend on the processor's arithmetic (retrieval goes through `ecc_utils.numerics`), and
 re-runs the environment page, training and scoring. Then it writes
-``bench/results/cpu_spread_<profile>.csv`` (`ecc_utils.reproducibility.compare`) and a JSON of
+``bench/results/cpu_spread_<profile>.csv`` (`ecc_utils.report.reproducibility.compare`) and a JSON of
 provenance beside it. The Reproducibility page of the book shows them.
 
     ECC_DATA_DIR=../shared/data .venv/bin/python bench/cpu_spread.py --profile quick
@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ecc_utils.reproducibility import compare, headline, spread_file, summarise  # noqa: E402
+from ecc_utils.report.reproducibility import compare, headline, spread_file, summarise  # noqa: E402
 
 NARROWED = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "ATEN_CPU_CAPABILITY": "avx2"}
 STAGES = ("00_environment", "01_data", "02_cloud_labels", "03_train", "04_score")
@@ -57,7 +57,7 @@ def run(profile: str, dest: Path, extra: dict[str, str], reuse: Path | None = No
     env = dict(os.environ, **extra, PYTHONPATH=str(dest), HF_HUB_OFFLINE="1")
     t0 = time.perf_counter()
     for stage in stages:
-        cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(dest), "--profile",
+        cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(dest), "--profile",
                profile, "--no-book", "--only", stage]  # fmt: skip
         subprocess.run(cmd, check=True, env=env)
     return time.perf_counter() - t0

@@ -1,12 +1,12 @@
 """The robustness study: the profile's claims and online loop for several seeds.
 
 For each seed, a copy of the committed tree (HEAD) with ``seed: <s>`` and the loop's oracle
-arms on (`ecc_utils.robustness.study_profile_text`) runs training, scoring and the online loop
+arms on (`ecc_utils.report.robustness.study_profile_text`) runs training, scoring and the online loop
 (`STUDY_STAGES`). The first seed also runs the data and cloud-labelling pages; the others take
 its ``data/`` and ``teacher/`` artifacts, so every seed sees the same splits, evaluation
 inputs and teacher labels and differs in the training seed and data order, the sampling and
 the loop's stream order. Then it writes ``bench/results/robustness_<profile>.csv``
-(`ecc_utils.robustness.study_table`: each seed's verdicts, the pooled paired tests over
+(`ecc_utils.report.robustness.study_table`: each seed's verdicts, the pooled paired tests over
 inputs x seeds, the statuses) and a JSON of provenance beside it (commit, date, machine,
 seeds, wall times, the code fingerprint the results page checks). Not part of the book:
 
@@ -26,7 +26,7 @@ same), ``--verify`` checks a build of the current code instead of running the st
 It needs a clean tree and a cold build of it: every study stage up to date for this code and
 none resumed from saved work (the manifest's ``resumed_from``), run at one of the study's
 seeds (the profile's own seed: 0). When the build's claims and loop tests equal that
-seed's rows to the last digit (`ecc_utils.robustness.verify_seed`), the code's fingerprint is
+seed's rows to the last digit (`ecc_utils.report.robustness.verify_seed`), the code's fingerprint is
 added under ``verified`` in the study's JSON and the results page treats the study as
 current; otherwise it lists what differs and exits 1 (then run the study again).
 """
@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import export_head  # noqa: E402
 
-from ecc_utils.robustness import (  # noqa: E402
+from ecc_utils.report.robustness import (  # noqa: E402
     REUSED_DIRS,
     REUSED_STAGES,
     STUDY_STAGES,
@@ -82,7 +82,7 @@ def run_seed(profile: str, seed: int, dest: Path, reuse: Path | None) -> float:
     t0 = time.perf_counter()
     for stage in stages:
         print(f"seed {seed}: {stage}", flush=True)
-        cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(dest), "--profile",
+        cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(dest), "--profile",
                profile, "--no-book", "--only", stage]  # fmt: skip
         subprocess.run(cmd, check=True, env=env)
     return time.perf_counter() - t0
@@ -97,8 +97,8 @@ def cold_build(profile: str, root: Path, flag: str):
     """(the profile, its artifact folder) of the build under `root` when it is a cold build of
     this commit: a clean git checkout, every study stage up to date for its code and none
     resumed from saved work; else SystemExit naming `flag` and what is wrong."""
+    from ecc_utils.build.pipeline import Layout, load_manifest, stale_steps
     from ecc_utils.config import load_profile
-    from ecc_utils.pipeline import Layout, load_manifest, stale_steps
 
     if subprocess.run(
         ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True
@@ -131,7 +131,7 @@ def first_root(profile: str, root: Path, seed: int) -> float:
     run (the study's own run would compute the same: same commit, profile and CPU); records
     its commit and code fingerprint beside it as `run_seed` does, and returns the wall seconds
     of its study stages (from its manifest)."""
-    from ecc_utils.pipeline import load_manifest
+    from ecc_utils.build.pipeline import load_manifest
 
     cfg, art = cold_build(profile, root, "--first-root")
     if cfg.seed != seed or not cfg.evolve.oracle_arms:
@@ -147,7 +147,7 @@ def first_root(profile: str, root: Path, seed: int) -> float:
 
 def verify(profile: str, root: Path = ROOT) -> int:
     """``--verify``: the build under `root` against the committed study (see the module)."""
-    from ecc_utils.robustness import load_study, verify_seed
+    from ecc_utils.report.robustness import load_study, verify_seed
 
     cfg, art = cold_build(profile, root, "--verify")
     got = load_study(root, profile)

@@ -42,7 +42,7 @@ from ecc_utils.endmodel.load import load_end_model, ready_for_inference
 from ecc_utils.endmodel.peft_methods import PeftSpec
 from ecc_utils.paper import METHODS
 from ecc_utils.scoring.evaluation import groups_from_candidates
-from ecc_utils.scoring.likelihood import length_scores, reply_logprobs
+from ecc_utils.scoring.model_as_judge import length_scores, reply_logprobs
 from ecc_utils.scoring.selection import rank_of_true
 from ecc_utils.scoring.text import is_degenerate
 from ecc_utils.scoring.uncertainty import bootstrap, mean_interval

@@ -1,6 +1,28 @@
-"""ecc_utils: the logic behind the ECC paper companion, one module per pipeline stage.
+"""ecc_utils: the logic behind the ECC paper companion. Notebooks import it and stay thin;
+tests test it directly.
 
-Notebooks import these modules and stay thin; tests test them directly.
+The layers, bottom up (a module imports its own layer or those below, never above;
+`tests/test_layout.py` checks it):
+
+====================  ========================================================================
+layer                 modules
+====================  ========================================================================
+contract              `paper` (the paper's constants and published tables), `records`
+                      (`Example`, `LabelRecord`, JSONL), `numerics` (CPU-independent dot
+                      products), `provenance/` (content fingerprints, the lock file)
+shared                `config` (typed profiles), `artifacts/` (the registry of every file a
+                      stage writes, one reader and writer), `encoders` (sentence encoders),
+                      `privacy/` (the PII mask)
+stages                `data/`, `cloud/` (the teacher), `endmodel/` (load, answer, likelihood),
+                      which do not import each other
+training              `train/`
+evaluation            `scoring/` (Eq. (1), Table VI, the claims' tests)
+online loop           `evolve/`
+pages                 `report/` (results, study, reproducibility, environment, figures),
+                      `playground/`
+build                 `build/` (plan, fingerprints' use, papermill, the book;
+                      ``python -m ecc_utils.build``)
+====================  ========================================================================
 """
 
 __version__ = "0.1.0"

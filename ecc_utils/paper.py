@@ -63,35 +63,6 @@ class TableIV:
 
 TABLE4 = TableIV()
 
-_TABLE4_ROWS: tuple[tuple[str, str, tuple[bool, bool, bool]], ...] = (
-    # (printed name, field, applies to (prefix, ptuning_v2, lora))
-    ("Max Input Length", "max_input_length", (True, True, True)),
-    ("Max Output Length", "max_output_length", (True, True, True)),
-    ("Fine-Tuning Steps", "max_steps", (True, True, True)),
-    ("Learning Rate", "learning_rate", (True, True, True)),
-    ("Per Device Train Batch Size", "per_device_train_batch_size", (True, True, True)),
-    ("num_virtual_tokens", "num_virtual_tokens", (True, True, False)),
-    ("Rank r", "lora_r", (False, False, True)),
-    ("Alpha", "lora_alpha", (False, False, True)),
-    ("LoRA Dropout", "lora_dropout", (False, False, True)),
-    ("max length", "eval_max_length", (True, True, True)),
-    ("top_p", "top_p", (True, True, True)),
-    ("temperature", "temperature", (True, True, True)),
-)
-
-
-def table4() -> pd.DataFrame:
-    """Table IV as printed: rows = parameters, columns = the three methods, "/" where n/a."""
-    cols = ["Prefix-Tuning", "P-Tuning v2", "LoRA"]
-    data = {
-        name: [getattr(TABLE4, f) if on else "/" for on in applies]
-        for name, f, applies in _TABLE4_ROWS
-    }
-    df = pd.DataFrame.from_dict(data, orient="index", columns=cols)
-    df.index.name = "Parameters"
-    return df
-
-
 # --- Table VI -------------------------------------------------------------------------------
 
 ORIGINAL_LABEL = "Original Model"
@@ -235,7 +206,7 @@ def model_labels(
     return labels
 
 
-def table6(with_mean: bool = False) -> pd.DataFrame:
+def published_table6(with_mean: bool = False) -> pd.DataFrame:
     """Table VI as printed: index = English user inputs ("User Input"), columns = models.
 
     `with_mean=True` appends a "Mean" row (the column means; the paper prints no mean,

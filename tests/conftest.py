@@ -67,7 +67,7 @@ def smoke_run(request, tmp_path_factory):
         request.getfixturevalue("narrowed_started")
     root = copy_project(tmp_path_factory.mktemp("project"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
+    cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(root), "--profile", "smoke"]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     second = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -94,7 +94,7 @@ def narrowed_started(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("narrowed"))
     env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **NARROWED)
     # Up to the loop page: the pinned numbers come from the data, scoring and loop pages.
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
+    cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(root), "--profile", "smoke",
            "--no-book", "--until", "06_online_evolution"]  # fmt: skip
     log = root / "pipeline.log"
     with log.open("w") as out:

@@ -151,7 +151,7 @@ def test_profile_path_lists_known_profiles(root):
 def test_cli_errors_are_one_line_without_traceback(tmp_path, root):
     def run(*args):
         return subprocess.run(
-            [sys.executable, "-m", "ecc_utils.pipeline", *args],
+            [sys.executable, "-m", "ecc_utils.build", *args],
             capture_output=True,
             text=True,
             cwd=root,

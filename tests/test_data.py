@@ -455,7 +455,7 @@ def test_a_named_data_folder_without_ecd_is_an_error_not_a_fallback(tmp_path, mo
 
 
 def test_the_pipeline_reads_a_relative_data_folder_from_where_it_was_started(tmp_path, monkeypatch):
-    from ecc_utils.pipeline import absolute_data_dir
+    from ecc_utils.build.pipeline import absolute_data_dir
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ECC_DATA_DIR", "shared/data")
@@ -591,7 +591,7 @@ def test_published_comparison_and_plot(tmp_path: Path) -> None:
         ("ecd_train", "words per utterance"): 7.02,
         ("jddc", "utterances per session"): 20.0,
     }
-    from ecc_utils import plots
+    from ecc_utils.report import plots
 
     fig = plots.plot_histograms(stats, "turns_per_session", cumulative=True)
     plots.save_figure(fig, tmp_path, "t", formats=("png",))

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_step_ran_and_is_recorded(smoke_run):
     root, out, _ = smoke_run
     manifest = json.loads((root / "artifacts" / "smoke" / "manifest.json").read_text())
+    from ecc_utils.build.pipeline import build_plan
     from ecc_utils.config import load_profile
-    from ecc_utils.pipeline import build_plan
 
     plan = build_plan(load_profile(root / "params" / "smoke.yaml"))
     for step in plan:
@@ -111,7 +111,7 @@ def test_teacher_second_run_makes_no_calls(smoke_run):
     first, first_labels = json.loads(summary.read_text(encoding="utf-8")), labels.read_bytes()
     assert first["n_labels"] > 0 and first["calls"] + first["cache_hits"] == first["n_labels"]
     env = dict(os.environ, HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke"]
+    cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(root), "--profile", "smoke"]
     r = subprocess.run(
         [*cmd, "--force", "--only", "02_cloud_labels", "--no-book"],
         capture_output=True,
@@ -243,9 +243,10 @@ def test_a_study_of_two_seeds_pools_them_and_the_pages_read_it(smoke_run, tmp_pa
     results page's views of it, once committed for the current code and once for other code."""
     import pandas as pd
 
-    from ecc_utils import evolve, results_study
-    from ecc_utils import robustness as R
+    from ecc_utils import evolve
     from ecc_utils.config import load_profile
+    from ecc_utils.report import results_study
+    from ecc_utils.report import robustness as R
     from ecc_utils.scoring import claims_of
     from tests.conftest import copy_code
 
@@ -431,7 +432,7 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
     shutil.copytree(Path(ecc_utils.__file__).parent, pkg,
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(root))
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
+    cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(root), "--profile", "smoke",
            "--no-book"]  # fmt: skip
 
     out: list[str] = []
@@ -504,7 +505,7 @@ def test_the_training_sweep_runs_on_the_smoke_model_and_feeds_its_page(smoke_run
         ("prefix", "random"), ("ptuning_v2", "random"), ("ptuning_v2", "text")}  # fmt: skip
     assert set(best_settings(table)["method"]) == {"lora", "ptuning_v2"}
     assert isinstance(table, pd.DataFrame)
-    page = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
+    page = [sys.executable, "-m", "ecc_utils.build", "--root", str(root), "--profile", "smoke",
             "--only", "09_training_settings", "--no-book"]  # fmt: skip
     done = subprocess.run(page, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -648,7 +649,7 @@ def test_the_data_page_runs_without_a_data_folder(tmp_path):
     root = copy_project(tmp_path / "project")
     env = {k: v for k, v in os.environ.items() if k != "ECC_DATA_DIR"}
     env.update(HF_HUB_OFFLINE="1", GEMINI_API_KEY=FAKE_KEY)
-    cmd = [sys.executable, "-m", "ecc_utils.pipeline", "--root", str(root), "--profile", "smoke",
+    cmd = [sys.executable, "-m", "ecc_utils.build", "--root", str(root), "--profile", "smoke",
            "--no-book"]  # fmt: skip
     for stage in ("00_environment", "01_data"):
         run = subprocess.run([*cmd, "--only", stage], capture_output=True, text=True, env=env)

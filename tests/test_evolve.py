@@ -617,7 +617,7 @@ def test_the_probe_is_also_judged_against_the_human_replies():
 
 
 def test_gain_figure_has_error_bars_per_arm():
-    from ecc_utils import plots
+    from ecc_utils.report import plots
 
     gain = evolve.probe_gain(_states(0.2, 0.0), seed=0)
     fig = plots.evolution_gain(gain)

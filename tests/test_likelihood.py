@@ -10,7 +10,7 @@ import torch
 from ecc_utils.endmodel.load import tiny_random
 from ecc_utils.endmodel.peft_methods import PeftSpec, apply_method
 from ecc_utils.records import Example, Turn
-from ecc_utils.scoring.likelihood import (
+from ecc_utils.scoring.model_as_judge import (
     LikelihoodMatcher,
     length_scores,
     reply_logprobs,
@@ -61,7 +61,7 @@ def test_prompts_scored_together_equal_prompts_scored_alone(method, prompts):
     (float32), for the original model and every method, and a prompt without replies gets
     none. The tiny model attends within a window of 64 slots: with a prefix adapter the long
     prompts would lose sight of it when padded, so they are scored one at a time."""
-    from ecc_utils.endmodel.likelihood import _Block, _unpadded_window
+    from ecc_utils.endmodel.reply_likelihood import _Block, _unpadded_window
 
     model, tok = tiny_random(seed=0)
     if method:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecc_utils import lockfile
+from ecc_utils.provenance import lockfile
 from tests.conftest import ROOT
 
 LOCK = ROOT / lockfile.LOCK_FILE

@@ -175,7 +175,7 @@ def test_the_minimum_detectable_effect_follows_the_tests_standard_error():
 
 def _held_out_loss(model, tok, pairs, train) -> float:
     """The human replies' negative log-likelihood per token under `model` (`pairs` held out)."""
-    from ecc_utils.endmodel.likelihood import reply_logprobs
+    from ecc_utils.endmodel.reply_likelihood import reply_logprobs
 
     s = reply_logprobs(model, tok, [(e.context, e.query) for e in pairs],
                        [[e.response] for e in pairs], max_input_length=train.max_input_length,

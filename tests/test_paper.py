@@ -13,7 +13,7 @@ PAPER_TXT = Path(__file__).resolve().parents[2] / "shared" / "paper" / "ecc_pape
 
 
 def test_table6_shape_labels_and_order():
-    t = paper.table6()
+    t = paper.published_table6()
     assert list(t.index) == list(paper.TABLE6_LABELS)
     assert list(t.columns) == [
         "Original Model",
@@ -29,7 +29,7 @@ def test_table6_shape_labels_and_order():
 
 
 def test_table6_mean_row():
-    t = paper.table6(with_mean=True)
+    t = paper.published_table6(with_mean=True)
     assert t.index[-1] == "Mean"
     assert t.loc["Mean", "Original Model"] == pytest.approx(
         (0.415 + 0.324 + 0.162 + 0.171 + 0.408 + 0.356) / 6
@@ -59,11 +59,22 @@ def test_model_labels_reproduce_paper_columns():
         paper.model_label("adapter", 3)
 
 
-def test_table4_layout():
-    t = paper.table4()
-    assert t.loc["Rank r", "Prefix-Tuning"] == "/" and t.loc["num_virtual_tokens", "LoRA"] == "/"
-    assert t.loc["Rank r", "LoRA"] == paper.TABLE4.lora_r
-    assert list(t.columns) == [paper.METHOD_NAMES[m] for m in paper.METHODS]
+# Table IV's rows as printed: (printed name, field of `paper.TABLE4`, applies to prefix,
+# ptuning_v2, lora).
+TABLE4_ROWS = (
+    ("Max Input Length", "max_input_length", (True, True, True)),
+    ("Max Output Length", "max_output_length", (True, True, True)),
+    ("Fine-Tuning Steps", "max_steps", (True, True, True)),
+    ("Learning Rate", "learning_rate", (True, True, True)),
+    ("Per Device Train Batch Size", "per_device_train_batch_size", (True, True, True)),
+    ("num_virtual_tokens", "num_virtual_tokens", (True, True, False)),
+    ("Rank r", "lora_r", (False, False, True)),
+    ("Alpha", "lora_alpha", (False, False, True)),
+    ("LoRA Dropout", "lora_dropout", (False, False, True)),
+    ("max length", "eval_max_length", (True, True, True)),
+    ("top_p", "top_p", (True, True, True)),
+    ("temperature", "temperature", (True, True, True)),
+)
 
 
 @pytest.mark.skipif(not PAPER_TXT.exists(), reason="paper text not next to the repository")
@@ -75,11 +86,11 @@ def test_table4_values_match_paper_text():
         cells = [c.strip() for c in line.split("\t") if c.strip()]
         if len(cells) == 4:
             rows[cells[0]] = cells[1:]
-    t = paper.table4()
-    for name in t.index:
+    for name, field, applies in TABLE4_ROWS:
         printed = rows.get(name) or next(v for k, v in rows.items() if "top" in k)  # "top_p"
+        ours = [getattr(paper.TABLE4, field) if on else "/" for on in applies]
         assert [float(v) if v != "/" else v for v in printed] == [
-            float(v) if v != "/" else v for v in t.loc[name]
+            float(v) if v != "/" else v for v in ours
         ], name
 
 

@@ -12,10 +12,11 @@ import nbformat
 import pytest
 
 from ecc_utils import artifacts as A
-from ecc_utils import fingerprints, pipeline
+from ecc_utils.build import pipeline
+from ecc_utils.build.pipeline import Layout, PipelineError, Step, build_plan, is_up_to_date
 from ecc_utils.config import load_profile
-from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint
-from ecc_utils.pipeline import Layout, PipelineError, Step, build_plan, is_up_to_date
+from ecc_utils.provenance import fingerprints
+from ecc_utils.provenance.fingerprints import PACKAGE_DIR, fingerprint
 from tests.conftest import ROOT
 
 
@@ -80,7 +81,7 @@ def test_only_and_until_select_one_stage_or_every_stage_up_to_it(smoke):
 
 
 def test_up_to_date_rule(tmp_path, smoke):
-    layout, step = _mini_project(tmp_path, ["from ecc_utils import plots"])
+    layout, step = _mini_project(tmp_path, ["from ecc_utils.report import plots"])
     pkg = _package_copy(tmp_path)
     art = layout.artifacts
     art.mkdir(parents=True)
@@ -103,7 +104,9 @@ def test_up_to_date_rule(tmp_path, smoke):
         return not is_up_to_date(step, fp2, manifest, art, out_nb)
 
     assert not changed()
-    (pkg / "plots.py").write_text((pkg / "plots.py").read_text() + "\n# edited\n")
+    (pkg / "report" / "plots.py").write_text(
+        (pkg / "report" / "plots.py").read_text() + "\n# edited\n"
+    )
     assert changed()  # a module the notebook imports
     manifest["steps"]["01_x"]["fingerprint"] = fingerprint(step, smoke, layout.notebooks, art, pkg)
     loop = pkg / "evolve" / "loop.py"
@@ -133,7 +136,7 @@ def _touched(tmp_path: Path, smoke, module: str) -> set[str]:
 
 
 def test_editing_the_plots_module_reruns_only_the_figure_pages(tmp_path, smoke):
-    touched = _touched(tmp_path, smoke, "plots.py")
+    touched = _touched(tmp_path, smoke, "report/plots.py")
     # 08 draws the claims' picture in the book's style
     assert touched == {"01_data", "04_score", "05_figures", "06_online_evolution", "08_results"}
 
@@ -326,7 +329,7 @@ def test_the_loop_page_only_shows_the_study_and_the_update_selection(root):
 
 
 def test_saved_work_without_a_record_is_kept_and_an_old_record_compares_fingerprints():
-    from ecc_utils.saved_work import is_stale
+    from ecc_utils.build.saved_work import is_stale
 
     assert not is_stale(None, {"a": 1}, "k")  # nothing says what it was made for
     assert is_stale({"fingerprint": {"a": 0}}, {"a": 1}, "k")  # a manifest before work keys
@@ -336,7 +339,7 @@ def test_saved_work_without_a_record_is_kept_and_an_old_record_compares_fingerpr
 
 
 def test_a_notebooks_code_hash_ignores_its_prose(tmp_path):
-    from ecc_utils.fingerprints import notebook_code_hash
+    from ecc_utils.provenance.fingerprints import notebook_code_hash
 
     layout, _ = _mini_project(tmp_path, ["x = 1"])
     nb_file = layout.notebooks / "01_x.ipynb"
@@ -548,9 +551,9 @@ def test_planning_a_build_imports_no_deep_learning_library(tmp_path, root):
     import sys
 
     code = (
-        "import sys\nfrom pathlib import Path\nimport ecc_utils.pipeline\n"
-        "from ecc_utils.config import load_profile\nfrom ecc_utils.plan import build_plan\n"
-        "from ecc_utils.fingerprints import fingerprint\n"
+        "import sys\nfrom pathlib import Path\nimport ecc_utils.build.pipeline\n"
+        "from ecc_utils.config import load_profile\nfrom ecc_utils.build.plan import build_plan\n"
+        "from ecc_utils.provenance.fingerprints import fingerprint\n"
         f"root = Path({str(root)!r})\n"
         "profile = load_profile(root / 'params' / 'smoke.yaml')\n"
         "for step in build_plan(profile, root / 'params'):\n"

@@ -91,7 +91,7 @@ def test_bad_input_says_what_is_wrong() -> None:
 
 def test_the_widgets_ask_and_the_sliders_recompute() -> None:
     pytest.importorskip("ipywidgets")
-    from ecc_utils.playground_ui import ALL_MODELS, PlaygroundUI
+    from ecc_utils.playground.ui import ALL_MODELS, PlaygroundUI
 
     ui = PlaygroundUI(make({"Original Model": "好的", "LoRA-320": "亲，可以换顺丰哦"}),
                       message="能换顺丰吗")  # fmt: skip

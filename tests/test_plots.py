@@ -1,4 +1,4 @@
-"""ecc_utils.plots: Fig. 3 and the Table VI heatmap."""
+"""ecc_utils.report.plots: Fig. 3 and the Table VI heatmap."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ecc_utils import paper, plots  # noqa: E402
+from ecc_utils import paper  # noqa: E402
+from ecc_utils.report import plots
 
 
 def _ours():
-    t = paper.table6(with_mean=True)
+    t = paper.published_table6(with_mean=True)
     t.columns = paper.model_labels({"prefix": (30,), "ptuning_v2": (30,), "lora": (30, 50, 150)})
     t.iloc[:] = np.random.default_rng(0).uniform(0, 1, t.shape)
     return t
 
 
 def test_fig3_has_six_panels_with_paper_beside_ours(tmp_path):
-    fig = plots.fig3(_ours(), paper.table6())
+    fig = plots.fig3(_ours(), paper.published_table6())
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 6
     assert axes[0].get_title() == "(a) Original Model"
@@ -29,7 +30,7 @@ def test_fig3_has_six_panels_with_paper_beside_ours(tmp_path):
     assert all(ax.get_ylim() == axes[0].get_ylim() for ax in axes)  # shared y-axis
     heights = [p.get_height() for p in axes[5].patches]
     assert len(heights) == 12  # six inputs, ours and the paper's
-    assert heights[6:] == pytest.approx(paper.table6()["LoRA 15000 steps"].tolist())
+    assert heights[6:] == pytest.approx(paper.published_table6()["LoRA 15000 steps"].tolist())
     paths = plots.save_fig3(fig, tmp_path)
     assert [p.name for p in paths] == ["fig3.png", "fig3.svg"]
     assert all(p.stat().st_size > 1000 for p in paths)

@@ -1,4 +1,4 @@
-"""The spread between CPU features (`ecc_utils.reproducibility`): headline numbers read from a
+"""The spread between CPU features (`ecc_utils.report.reproducibility`): headline numbers read from a
 run, two runs compared, the committed measurement, and the page that shows it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from ecc_utils import reproducibility as rep
+from ecc_utils.report import reproducibility as rep
 from tests.conftest import ROOT
 
 
@@ -80,8 +80,8 @@ def test_the_committed_measurement_reads_and_names_its_provenance() -> None:
 
 
 def test_the_page_is_planned_only_where_the_spread_was_measured(tmp_path) -> None:
+    from ecc_utils.build.plan import build_plan
     from ecc_utils.config import load_profile
-    from ecc_utils.plan import build_plan
 
     cfg = load_profile(ROOT / "params" / "quick.yaml")
     shutil.copytree(ROOT / "params", tmp_path / "params")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ecc_utils import robustness as R
 from ecc_utils.config import load_profile
+from ecc_utils.report import robustness as R
 from tests.conftest import copy_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,9 @@ def test_the_fingerprint_ignores_the_seed_and_follows_the_code(tmp_path):
     loop.write_text(loop.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert R.code_fingerprint(tmp_path, "quick") != before  # code the loop page runs
     back = R.code_fingerprint(tmp_path, "quick")
-    results = tmp_path / "ecc_utils" / "results.py"  # the results page only reads the study
+    results = (
+        tmp_path / "ecc_utils" / "report" / "results.py"
+    )  # the results page only reads the study
     results.write_text(results.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert R.code_fingerprint(tmp_path, "quick") == back
     # the loop page's prose does not count, its code does
@@ -105,4 +107,3 @@ def test_the_study_holds_for_code_it_ran_or_that_reproduced_it(tmp_path):
     assert R.current_for(other, root, "quick") is None
     entry = {"fingerprint": fp, "commit": "abc1234", "date": "2026-12-06", "seed": 0}
     assert R.current_for({**other, "verified": [entry]}, root, "quick")["commit"] == "abc1234"
-    assert not R.is_current(other, tmp_path / "empty", "quick")

@@ -91,19 +91,19 @@ def _long_scores(columns, values) -> pd.DataFrame:
 
 def test_table6_rebuilds_paper_layout():
     cols = paper.model_labels(paper.PAPER_MILESTONES)
-    t = S.table6(_long_scores(cols, paper.TABLE6_VALUES), model_labels=cols)
+    t = S.table6_from_scores(_long_scores(cols, paper.TABLE6_VALUES), model_labels=cols)
     assert list(t.index) == list(paper.TABLE6_LABELS) + ["Mean"]
     assert list(t.columns) == list(paper.TABLE6_COLUMNS)
-    pd.testing.assert_frame_equal(t, paper.table6(with_mean=True), check_names=False)
+    pd.testing.assert_frame_equal(t, paper.published_table6(with_mean=True), check_names=False)
 
 
 def test_table6_errors_name_the_cell():
     cols = paper.model_labels(paper.PAPER_MILESTONES)
     df = _long_scores(cols, paper.TABLE6_VALUES)
     with pytest.raises(ValueError, match="LoRA 99 steps"):
-        S.table6(df, model_labels=cols + ["LoRA 99 steps"])
+        S.table6_from_scores(df, model_labels=cols + ["LoRA 99 steps"])
     with pytest.raises(ValueError, match="several rows"):
-        S.table6(pd.concat([df, df.iloc[:1]]), model_labels=cols)
+        S.table6_from_scores(pd.concat([df, df.iloc[:1]]), model_labels=cols)
 
 
 # --- sentence-transformers backends with tiny random models -------------------------------------

@@ -20,14 +20,6 @@ def test_mean_interval_covers_the_mean_and_is_seeded():
     assert U.mean_interval(x, seed=1) != iv
 
 
-def test_perplexity_interval_is_the_ratio_over_tokens():
-    nll = np.array([10.0, 20.0, 30.0])
-    tokens = np.array([5, 10, 15])
-    iv = U.perplexity_interval(nll, tokens)
-    assert iv.estimate == pytest.approx(np.exp(2.0))
-    assert iv.low == pytest.approx(np.exp(2.0)) and iv.high == pytest.approx(np.exp(2.0))
-
-
 def _stat(values):
     v = np.asarray(values, dtype=float)
     return lambda idx: float(v[idx].mean())

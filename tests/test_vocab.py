@@ -13,8 +13,8 @@ from ecc_utils.endmodel.decoding import Stopping, decode
 from ecc_utils.endmodel.format import encode_prompt
 from ecc_utils.endmodel.generate import Sampling, generate
 from ecc_utils.endmodel.head import TrimmedHead, trim_head, vocabulary_of
-from ecc_utils.endmodel.likelihood import reply_logprobs
 from ecc_utils.endmodel.load import count_parameters, tiny_random
+from ecc_utils.endmodel.reply_likelihood import reply_logprobs
 from ecc_utils.endmodel.vocab import Vocabulary, build_vocabulary, byte_tokens, profile_vocabulary
 from ecc_utils.records import Example, Turn
 

@@ -41,7 +41,7 @@ from ecc_utils.data.sources import (
 )
 from ecc_utils.data.splits import Splits, make_splits
 from ecc_utils.data.stats import corpus_stats, published_comparison, write_splits
-from ecc_utils.data.table6 import TableVIItem, find_table6
+from ecc_utils.data.table6_inputs import TableVIItem, find_table6
 
 __all__ = [
     "DataFormatError",

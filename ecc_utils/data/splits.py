@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ecc_utils.data.cleaning import clean_examples, clean_text, count_tokens, ecd_examples
-from ecc_utils.data.table6 import TableVIItem, find_table6
+from ecc_utils.data.table6_inputs import TableVIItem, find_table6
 from ecc_utils.paper import TABLE6_INPUTS
 from ecc_utils.records import Example
 

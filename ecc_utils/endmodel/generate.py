@@ -335,24 +335,3 @@ def _is_prompt_learning(checkpoint_dir: str | os.PathLike) -> bool:
 
     cfg = json.loads((Path(checkpoint_dir) / "adapter_config.json").read_text(encoding="utf-8"))
     return cfg.get("peft_type") in ("PREFIX_TUNING", "P_TUNING", "PROMPT_TUNING")
-
-
-def answers_by_model(
-    base_model: Any,
-    tokenizer: Any,
-    inputs: Sequence[Example | tuple[Sequence[Turn], str] | str],
-    checkpoints: dict[str, Path | None],
-    sampling: Sampling | None = None,
-) -> dict[str, list[str]]:
-    """`generate` for the base model (checkpoint None) and each adapter, in `checkpoints` order.
-
-    Every model gets the same seed, so differences come from the weights, not the sampling.
-    """
-    answers: dict[str, list[str]] = {}
-    for label, ckpt in tqdm(checkpoints.items(), desc="models"):
-        if ckpt is None:
-            answers[label] = generate(base_model, tokenizer, inputs, sampling)
-        else:
-            with adapter_applied(base_model, ckpt, merge=True) as model:
-                answers[label] = generate(model, tokenizer, inputs, sampling)
-    return answers

@@ -44,12 +44,6 @@ DEVIATION_NOTE = (
 )
 
 
-def method_label(method: str) -> str:
-    """The paper's display label of `method` ("prefix" -> "Prefix-Tuning")."""
-    check_method(method)
-    return METHOD_NAMES[method]
-
-
 def check_method(method: str) -> str:
     """Return `method` if it is one of METHODS, else raise a ValueError naming the choices."""
     if method not in METHODS:

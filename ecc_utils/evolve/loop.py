@@ -105,8 +105,8 @@ class Loop:
         """`answer`, and each example's human reply scored by the same merged copy: its summed
         log-probability and token count (cut to ``train.max_output_length``, as page 04)."""
         from ecc_utils.endmodel.generate import answering_copy, generate
-        from ecc_utils.endmodel.likelihood import reply_logprobs
         from ecc_utils.endmodel.load import resolve_inference_dtype
+        from ecc_utils.endmodel.reply_likelihood import reply_logprobs
 
         e = self.cfg.end_model
         device = str(next(self.model.parameters()).device)

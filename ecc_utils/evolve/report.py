@@ -221,7 +221,7 @@ def human_sentence(controls: pd.DataFrame) -> str:
 
 
 def study_loop_table(study: pd.DataFrame) -> pd.DataFrame:
-    """The loop's rows of the robustness study's CSV (`ecc_utils.robustness`), one per
+    """The loop's rows of the robustness study's CSV (`ecc_utils.report.robustness`), one per
     (teacher, comparison, metric): each seed's verdict, the pooled difference over probe
     queries x seeds with its 95 % interval, and the status."""
     loop = study[study["section"] == "loop"]

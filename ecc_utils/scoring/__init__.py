@@ -43,7 +43,7 @@ from ecc_utils.scoring.evaluation import (
     perplexity_by_source,
     selector_table,
 )
-from ecc_utils.scoring.likelihood import LikelihoodMatcher, reply_logprobs, selection_scores
+from ecc_utils.scoring.model_as_judge import LikelihoodMatcher, reply_logprobs, selection_scores
 from ecc_utils.scoring.scorers import (
     OFFLINE_EMBEDDER,
     OFFLINE_MATCHER,
@@ -60,7 +60,7 @@ from ecc_utils.scoring.selection import (
     selection_groups,
     selection_recall,
 )
-from ecc_utils.scoring.tables import table6
+from ecc_utils.scoring.tables import table6_from_scores
 from ecc_utils.scoring.text import (
     bleu,
     corpus_bleu,
@@ -69,14 +69,12 @@ from ecc_utils.scoring.text import (
     is_degenerate,
     lcs_length,
     rouge_l,
-    text_metrics,
 )
 from ecc_utils.scoring.uncertainty import (
     Interval,
     bootstrap,
     mean_interval,
     paired_test,
-    perplexity_interval,
     spearman,
     verdict,
 )
@@ -120,7 +118,6 @@ __all__ = [
     "per_input_table",
     "perplexity_by_source",
     "selector_table",
-    "perplexity_interval",
     "reply_logprobs",
     "selection_scores",
     "separation_sets",
@@ -150,6 +147,5 @@ __all__ = [
     "score_table",
     "selection_groups",
     "selection_recall",
-    "table6",
-    "text_metrics",
+    "table6_from_scores",
 ]

@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ecc_utils.records import Example
-from ecc_utils.scoring.likelihood import length_scores, reply_logprobs, selection_scores
+from ecc_utils.scoring.model_as_judge import length_scores, reply_logprobs, selection_scores
 from ecc_utils.scoring.selection import rank_of_true
 from ecc_utils.scoring.text import bleu, distinct_n, is_degenerate, rouge_l
 from ecc_utils.scoring.uncertainty import Interval, bootstrap, interval_text  # noqa: F401

@@ -11,7 +11,7 @@ import pandas as pd
 from ecc_utils.paper import MEAN_LABEL, TABLE6_LABELS, normalize_label
 
 
-def table6(
+def table6_from_scores(
     scores: pd.DataFrame,
     model_labels: Sequence[str] | None = None,
     row_labels: Sequence[str] = TABLE6_LABELS,

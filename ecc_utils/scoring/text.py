@@ -20,9 +20,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-import numpy as np
-import pandas as pd
-
 Tokenizer = Callable[[str], list[str]]
 
 # --- tokenisation ------------------------------------------------------------------------------
@@ -200,40 +197,6 @@ def rouge_l(
         p, r = lcs / len(hyp), lcs / len(ref)
         best = max(best, (1 + beta**2) * p * r / (r + beta**2 * p))
     return best
-
-
-def text_metrics(
-    answers: dict[str, Sequence[str]],
-    references: Sequence[Sequence[str]],
-    tokenizer: str | Tokenizer = "jieba",
-) -> pd.DataFrame:
-    """BLEU-4 and ROUGE-L of each model's answers against the human references, one row each.
-
-    `answers[model][i]` answers input i, whose human replies are `references[i]` (one or more;
-    JDDC dev has three). Columns: "BLEU-4" (mean smoothed sentence BLEU, the JDDC challenge's
-    metric), "corpus BLEU-4" (unsmoothed) and "ROUGE-L" (mean F-measure, best reference).
-    """
-    rows = {}
-    for model, hyps in answers.items():
-        if len(hyps) != len(references):
-            raise ValueError(
-                f"answers[{model!r}]: {len(hyps)} answers for {len(references)} reference sets"
-            )
-        refs = [list(r) for r in references]
-        rows[model] = {
-            "BLEU-4": float(
-                np.mean([bleu(h, r, tokenizer=tokenizer) for h, r in zip(hyps, refs, strict=True)])
-            ),
-            "corpus BLEU-4": corpus_bleu(list(hyps), refs, tokenizer=tokenizer),
-            "ROUGE-L": float(
-                np.mean(
-                    [rouge_l(h, r, tokenizer=tokenizer) for h, r in zip(hyps, refs, strict=True)]
-                )
-            ),
-        }
-    df = pd.DataFrame.from_dict(rows, orient="index")
-    df.index.name = "model"
-    return df
 
 
 # --- degenerate answers and diversity ---------------------------------------------------------

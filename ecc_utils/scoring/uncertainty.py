@@ -76,15 +76,6 @@ def mean_interval(values: Sequence[float], *, seed: int = 0, **kw) -> Interval:
     return bootstrap(len(v), lambda i: float(v[i].mean()), seed=seed, **kw)
 
 
-def perplexity_interval(
-    nll: Sequence[float], tokens: Sequence[int], *, seed: int = 0, **kw
-) -> Interval:
-    """Perplexity exp(sum NLL / sum tokens) over inputs (each input's summed negative
-    log-likelihood and token count), with its bootstrap interval over inputs."""
-    s, t = np.asarray(nll, dtype=float), np.asarray(tokens, dtype=float)
-    return bootstrap(len(s), lambda i: float(np.exp(s[i].sum() / t[i].sum())), seed=seed, **kw)
-
-
 @dataclass(frozen=True)
 class Comparison:
     """A paired comparison of two models on the same inputs: the difference of a statistic

@@ -179,7 +179,7 @@ def validity_table(
     the ECD test contexts, which have no second reference: no SimBERT-role separation then). With `end_model` = (model, tokenizer), its likelihood is measured as a
     matcher on the first `end_model_items` groups and twice as many separation triples."""
     from ecc_utils.data import clean_examples, ecd_examples, load_corpora
-    from ecc_utils.scoring.likelihood import LikelihoodMatcher
+    from ecc_utils.scoring.model_as_judge import LikelihoodMatcher
     from ecc_utils.scoring.scorers import Embedder, Matcher
     from ecc_utils.scoring.selection import selection_groups
 

@@ -1,7 +1,7 @@
 """The results page's view of the robustness study and of the claims' evidence.
 
 `Evidence` is what the page decides a claim on: the committed robustness study
-(`ecc_utils.robustness`) when it ran for this code, else this run's own tests, called
+(`ecc_utils.report.robustness`) when it ran for this code, else this run's own tests, called
 single-run. `seed_table` gives each claim's verdict per seed beside the pooled test and the
 status; `claims_figure` draws each claim's paired difference with its interval, coloured by
 status; `loop_cost` the online loop's cloud calls per arm and round.
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ecc_utils import robustness
-from ecc_utils.reproducibility import read_spread, spread_file
+from ecc_utils.report import robustness
+from ecc_utils.report.reproducibility import read_spread, spread_file
 from ecc_utils.scoring.claims import CLAIM_METRICS
 from ecc_utils.scoring.uncertainty import difference_text
 
@@ -180,7 +180,7 @@ def claims_figure(rows: pd.DataFrame, what: str) -> Figure:
     import seaborn as sns
     from matplotlib.lines import Line2D
 
-    from ecc_utils.plots import _new_figure, use_style
+    from ecc_utils.report.plots import _new_figure, use_style
 
     use_style()
     labels = list(dict.fromkeys(rows["label"]))

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGE = "ecc_utils"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def hash_paths(paths: Iterable[Path], base: Path | None = None) -> str:

@@ -1,15 +1,15 @@
-"""Executing the run plan (`ecc_utils.plan`): papermill, up-to-date checks and the book build.
+"""Executing the run plan (`ecc_utils.build.plan`): papermill, up-to-date checks and the book build.
 
-    python -m ecc_utils.pipeline --profile quick [--force] [--only STAGE | --until STAGE]
+    python -m ecc_utils.build --profile quick [--force] [--only STAGE | --until STAGE]
                                  [--no-book] [--dry-run]
 
 Each step of the plan is one execution of a notebook with its parameters. A step re-executes
-only when its fingerprint changed (`ecc_utils.fingerprints`): the notebook source, the profile
+only when its fingerprint changed (`ecc_utils.provenance.fingerprints`): the notebook source, the profile
 and step parameters, the `ecc_utils` modules the notebook imports, or the content of its
 upstream artifacts (and, for the data stage, the data folder). Fingerprints, wall times and
 statuses are kept in `artifacts/<profile>/manifest.json`, with the saved work a step resumed
 from (``resumed_from``: training checkpoints, the loop's arms; empty when it ran cold): a step
-resumes only saved work made for the same inputs, settings and code (`ecc_utils.saved_work`;
+resumes only saved work made for the same inputs, settings and code (`ecc_utils.build.saved_work`;
 ``--force`` resumes nothing). In the
 book, the parameters cells (the notebook's own and the one papermill injects) are hidden; they
 stay in the notebooks.
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecc_utils import artifacts as A
-from ecc_utils import saved_work
+from ecc_utils.build import saved_work
 from ecc_utils.config import ProfileError, load_profile, profile_path
-from ecc_utils.fingerprints import PACKAGE_DIR, fingerprint, hash_paths
-from ecc_utils.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
+from ecc_utils.provenance.fingerprints import PACKAGE_DIR, fingerprint, hash_paths
+from ecc_utils.build.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
 from ecc_utils.records import atomic_write_text
 
 # Tags of the cells the book hides: ours, and the one papermill injects.
@@ -264,7 +264,7 @@ def run(
             "notebook": step.notebook,
             "parameters": step.parameters,
             "fingerprint": fp,
-            "work_key": key,  # what the saved work it leaves is for (`ecc_utils.saved_work`)
+            "work_key": key,  # what the saved work it leaves is for (`ecc_utils.build.saved_work`)
             "resumed_from": resumed,  # saved work it started from: [] for a cold run
             "status": "running",  # until it ends: an interrupted run leaves this record
         }
@@ -434,7 +434,7 @@ def _quiet_papermill(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m ecc_utils.pipeline",
+        prog="python -m ecc_utils.build",
         description="Execute the notebooks of a profile with papermill and build the book.",
     )
     ap.add_argument("--profile", default="quick", help="params/<PROFILE>.yaml (default: quick)")

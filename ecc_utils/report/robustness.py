@@ -35,7 +35,7 @@ import pandas as pd
 
 from ecc_utils import artifacts as A
 from ecc_utils.config import load_profile
-from ecc_utils.fingerprints import notebook_code_hash, package_hash
+from ecc_utils.provenance.fingerprints import notebook_code_hash, package_hash
 
 # The steps the study runs per seed, and those whose outputs it takes from the first seed.
 STUDY_STAGES = ("00_environment", "03_train", "04_score", "06_online_evolution")
@@ -205,11 +205,6 @@ def current_for(meta: Mapping, root: str | Path, profile: str) -> dict | None:
         return {"how": "ran", "fingerprint": fp}
     hit = next((v for v in meta.get("verified", []) if v.get("fingerprint") == fp), None)
     return None if hit is None else {"how": "verified", **hit}
-
-
-def is_current(meta: Mapping, root: str | Path, profile: str) -> bool:
-    """Whether the study holds for the code of the tree at `root` (`current_for`)."""
-    return current_for(meta, root, profile) is not None
 
 
 # --- a later code's build against the study ---------------------------------------------

@@ -22,7 +22,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from .paper import MEAN_LABEL, PUBLISHED_STATS, paired_columns
+from ecc_utils.paper import MEAN_LABEL, PUBLISHED_STATS, paired_columns
 
 OURS_COLOR = "#1f77b4"
 PAPER_COLOR = "#b0b0b0"
@@ -97,7 +97,7 @@ def fig3(
     """Fig. 3: one panel per model column, (a) original ... (f) LoRA at the last milestone.
 
     Each panel shows the final score (Eq. 1) per input (bars 1..n, in Table VI's row
-    order) on a shared y-axis. With `paper_table` (e.g. `paper.table6()`) the paper's
+    order) on a shared y-axis. With `paper_table` (e.g. `paper.published_table6()`) the paper's
     published values stand beside ours (grey bars), matched by method and milestone order.
     The dashed line is our mean over the inputs. With `means` (index = model, columns
     estimate, low, high, n) a last bar shows the mean over the whole evaluation set with its

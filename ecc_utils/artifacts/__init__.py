@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecc_utils.contract_records import (  # noqa: F401 -- re-exported
+from ecc_utils.artifacts.contract import (  # noqa: F401 -- re-exported
     TRAIN_LOG,
     TrainLog,
     label_row,
@@ -158,7 +158,7 @@ def display_path(path: str | os.PathLike, project: str | os.PathLike | None = No
     if env and p.is_relative_to(Path(env).expanduser().resolve()):
         rel = p.relative_to(Path(env).expanduser().resolve()).as_posix()
         return "$ECC_DATA_DIR" + ("/" + rel if rel != "." else "")
-    root = Path(project).resolve() if project else Path(__file__).resolve().parents[1]
+    root = Path(project).resolve() if project else Path(__file__).resolve().parents[2]
     if p.is_relative_to(root):
         return p.relative_to(root).as_posix() or "."
     return "/".join(p.parts[-2:])

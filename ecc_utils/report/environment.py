@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecc_utils import lockfile
 from ecc_utils.artifacts import display_path
+from ecc_utils.provenance import lockfile
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -106,7 +106,7 @@ def device_info() -> dict:
 def lock_status(lock: Path | None = None) -> dict | None:
     """How this environment compares with the project's lock file (`lockfile.status`); None when
     the lock is not found (an installed copy of the package away from its repository)."""
-    lock = lock or Path(__file__).resolve().parents[1] / lockfile.LOCK_FILE
+    lock = lock or Path(__file__).resolve().parents[2] / lockfile.LOCK_FILE
     return lockfile.status(lock) if lock.is_file() else None
 
 

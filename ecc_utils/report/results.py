@@ -21,7 +21,7 @@ from ecc_utils.scoring.uncertainty import difference_text, interval_text
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
-    from ecc_utils.results_study import Evidence
+    from ecc_utils.report.results_study import Evidence
 
 STATUS = {"supported": "reproduced", "contradicted": "not reproduced"}
 # The loop's measures in the study: the probe gain (the paper's Eq. (1) against the cloud's
@@ -37,7 +37,7 @@ SHORT = {
 
 
 def _paper_means() -> pd.Series:
-    return paper.table6(with_mean=True).loc[paper.MEAN_LABEL]
+    return paper.published_table6(with_mean=True).loc[paper.MEAN_LABEL]
 
 
 def _paper_evidence(better: str, other: str, ours: list[str]) -> str:

