@@ -38,11 +38,49 @@ def test_splits_and_tables_round_trip(tmp_path):
     assert art.read_split("eval") == rows
     table = pd.DataFrame({"Original Model": [0.1, 0.2]}, index=["Hello", "Mean"])
     table.index.name = "User Input"
-    art.write_table6(table)
-    pd.testing.assert_frame_equal(art.read_table6(), table)
+    art.write("table6", table)
+    pd.testing.assert_frame_equal(art.read("table6"), table)
     scores = pd.DataFrame({"id": ["e1"], "final_score": [0.5]})
-    art.write_scores(scores)
-    pd.testing.assert_frame_equal(art.read_scores(), scores)
+    art.write("scores", scores)
+    pd.testing.assert_frame_equal(art.read("scores"), scores)
+
+
+def test_every_artifact_is_declared_once_and_read_as_its_kind(tmp_path):
+    art = Artifacts(tmp_path / "artifacts" / "quick")
+    paths = [f for e in A.REGISTRY.values() for f in e.files()]
+    assert len(paths) == len(set(paths))  # no two names for one file
+    assert art.metrics == art.root / A.rel("metrics") and art.fig3 == art.root / "fig3"
+    with pytest.raises(AttributeError, match="no 'metric'"):
+        art.metric  # noqa: B018
+    with pytest.raises(KeyError, match="artifact 'metric': not declared"):
+        art.read("metric")
+    with pytest.raises(FileNotFoundError, match="run 04_score"):
+        art.read("validity")
+    art.write("score_summary", {"n": 1, "sentence": "好"})
+    assert art.read("score_summary") == {"n": 1, "sentence": "好"}
+    assert art.score_summary.read_text(encoding="utf-8").endswith("}\n")
+    with pytest.raises(ValueError, match="typed helper"):
+        art.write("labels", [])
+    assert art.project_file("study") == tmp_path / "bench" / "results" / "robustness_quick.csv"
+    assert A.plan_outputs("05_figures") == ("fig3.png", "fig3.svg")
+    assert "evolution_oracle_controls.csv" not in A.plan_outputs(
+        "06_online_evolution", skip=("evolution_oracle_controls",)
+    )
+
+
+def test_no_notebook_spells_an_artifact_path():
+    """Notebooks name artifacts (``art.read("metrics")``), never their files."""
+    import re
+
+    from tests.conftest import ROOT
+
+    spelled = re.compile(r"[\"'][\w./-]*\.(csv|jsonl?|png|svg)[\"']")
+    found = []
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                found += [(nb.name, m.group(0)) for m in spelled.finditer("".join(cell["source"]))]
+    assert found == []
 
 
 def test_labels_by_id_and_in_example_order(tmp_path):

@@ -479,8 +479,8 @@ def test_book_is_rebuilt_only_when_its_sources_change(tmp_path, monkeypatch):
 
 
 def _stats(art: Path, **source) -> None:
-    (art / A.STATS).parent.mkdir(parents=True, exist_ok=True)
-    (art / A.STATS).write_text(json.dumps({"source": source}), encoding="utf-8")
+    (art / A.rel("stats")).parent.mkdir(parents=True, exist_ok=True)
+    (art / A.rel("stats")).write_text(json.dumps({"source": source}), encoding="utf-8")
 
 
 def test_a_data_stage_that_fell_back_runs_again_to_retry_the_download(tmp_path, smoke):

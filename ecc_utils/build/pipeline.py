@@ -43,7 +43,7 @@ class PipelineError(RuntimeError):
 
 
 def load_manifest(art: Path) -> dict:
-    p = art / A.MANIFEST
+    p = art / A.rel("manifest")
     if not p.is_file():
         return {"steps": {}}
     try:
@@ -64,7 +64,7 @@ def is_up_to_date(step: Step, fp: dict, manifest: dict, art: Path, output_nb: Pa
 
 def _source(art: Path) -> dict:
     """The data source the data stage recorded in ``data/stats.json`` ({} before it ran)."""
-    stats = art / A.STATS
+    stats = art / A.rel("stats")
     if not stats.is_file():
         return {}
     return json.loads(stats.read_text(encoding="utf-8")).get("source") or {}
@@ -269,7 +269,7 @@ def run(
             "status": "running",  # until it ends: an interrupted run leaves this record
         }
         manifest["steps"][step.key] = record
-        atomic_write_text(art / A.MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        atomic_write_text(art / A.rel("manifest"), json.dumps(manifest, indent=2, ensure_ascii=False))
         t0 = time.perf_counter()
         status, error = "ok", None
         try:
@@ -283,7 +283,7 @@ def run(
             "error": error,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        atomic_write_text(art / A.MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        atomic_write_text(art / A.rel("manifest"), json.dumps(manifest, indent=2, ensure_ascii=False))
         if error:
             echo(f"{head}: FAILED after {_fmt(wall)}")
             raise PipelineError(error)
@@ -291,7 +291,7 @@ def run(
         echo(f"{head}: done in {_fmt(wall)}")
     total = time.perf_counter() - t_all
     manifest["last_run"] = {"executed": executed, "wall_time_s": round(total, 2)}
-    atomic_write_text(art / A.MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    atomic_write_text(art / A.rel("manifest"), json.dumps(manifest, indent=2, ensure_ascii=False))
     echo(f"notebooks: {executed} executed, {len(selected) - executed} up to date, {_fmt(total)}")
     if book:
         t0 = time.perf_counter()

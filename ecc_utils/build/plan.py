@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 
 from ecc_utils import artifacts as A
 from ecc_utils.paper import METHOD_NAMES
-from ecc_utils.report.reproducibility import spread_file, vocab_file
-from ecc_utils.report.robustness import study_file
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
@@ -87,8 +85,8 @@ def _study_paths(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
     and the results page show: committing a new study re-runs them (a missing file counts)."""
     if params_dir is None:
         return ()
-    f = study_file(Path(params_dir).parent, profile.name)
-    return (str(f), str(f.with_suffix(".json")))
+    root = Path(params_dir).parent
+    return tuple(str(A.project_file(n, root, profile.name)) for n in ("study", "study_meta"))
 
 
 def _spread(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
@@ -96,12 +94,17 @@ def _spread(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
     results page compares this build with the study."""
     if params_dir is None:
         return ()
-    return (str(spread_file(Path(params_dir).parent, profile.name)),)
+    return (str(A.project_file("spread", Path(params_dir).parent, profile.name)),)
 
 
 def _oracle(profile: Profile) -> tuple[str, ...]:
     """The oracle arms' tests, where the profile runs them (`evolve.oracle_arms`)."""
-    return (A.EVOLUTION_ORACLE_CONTROLS,) if profile.evolve.oracle_arms else ()
+    return (A.rel("evolution_oracle_controls"),) if profile.evolve.oracle_arms else ()
+
+
+def _no_oracle(profile: Profile) -> tuple[str, ...]:
+    """What the loop's page does not write: the oracle arms' tests, where it runs none."""
+    return () if profile.evolve.oracle_arms else ("evolution_oracle_controls",)
 
 
 def _selection(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
@@ -109,24 +112,24 @@ def _selection(profile: Profile, params_dir: Path | None) -> tuple[str, ...]:
     which the loop's page shows: committing a new one re-runs it."""
     if params_dir is None:
         return ()
-    return (str(A.update_sweep_file(params_dir, profile.name)),)
+    return (str(A.project_file("update_sweep", Path(params_dir).parent, profile.name)),)
 
 
 def _data_steps(profile: Profile, splits: dict[str, str]) -> list[Step]:
     return [
-        Step("00_environment", "00_environment", outputs=(A.ENVIRONMENT,)),
+        Step("00_environment", "00_environment", outputs=A.plan_outputs("00_environment")),
         Step(
             "01_data",
             "01_data",
-            outputs=(*splits.values(), A.CANDIDATES, A.STATS),
+            outputs=(*splits.values(), *A.plan_outputs("01_data")),
             external=data_dirs(profile),
             retries_fallback=True,
         ),
         Step(
             "02_cloud_labels",
             "02_cloud_labels",
-            inputs=(splits["fewshot"], splits["teacher_queries"], splits["eval"], A.STATS),
-            outputs=(A.LABELS, A.TEACHER_SUMMARY, A.REFERENCE_QUALITY),
+            inputs=(splits["fewshot"], splits["teacher_queries"], splits["eval"], A.rel("stats")),
+            outputs=A.plan_outputs("02_cloud_labels"),
         ),
     ]
 
@@ -135,7 +138,7 @@ def _end_model_inputs(profile: Profile, splits: dict[str, str], *inputs: str) ->
     """`inputs` plus, when the end model's head is trimmed, every text its vocabulary is taken
     from (`endmodel.vocab.profile_vocabulary`): a change to any of them re-runs the step."""
     if profile.end_model.trim_vocabulary:
-        inputs += (*splits.values(), A.CANDIDATES, A.LABELS)
+        inputs += (*splits.values(), *A.rels("candidates", "labels"))
     return tuple(dict.fromkeys(inputs))
 
 
@@ -148,7 +151,7 @@ def _training_steps(
             f"03_train-{m}",
             {"method": m},
             inputs=_end_model_inputs(profile, splits, splits["train"], splits["teacher_queries"],
-                                     splits["eval"], A.STATS, A.LABELS),
+                                     splits["eval"], *A.rels("stats", "labels")),
             outputs=(A.train_log_file(m), *checkpoints[m]),
             resumable=(A.run_dir(m),),
             title=f"Fine-tuning the end model: {METHOD_NAMES[m]}",
@@ -170,22 +173,22 @@ def _scoring_steps(
             "04_score",
             "04_score",
             inputs=_end_model_inputs(profile, splits, splits["eval"], splits["train"],
-                                     A.CANDIDATES, A.STATS, A.LABELS, *every_checkpoint),
-            outputs=(A.SCORES, A.TABLE6, A.CALIBRATION, A.METRICS, A.CLAIMS, A.AGREEMENT,
-                     A.VALIDITY, A.SCORE_SUMMARY, A.PER_INPUT, A.PER_GROUP),
+                                     *A.rels("candidates", "stats", "labels"),
+                                     *every_checkpoint),
+            outputs=A.plan_outputs("04_score"),
             external=data_dirs(profile),
         ),
-        Step("05_figures", "05_figures", inputs=(A.TABLE6, A.METRICS), outputs=A.FIG3),
+        Step("05_figures", "05_figures", inputs=A.rels("table6", "metrics"),
+             outputs=A.plan_outputs("05_figures")),
         Step(
             "06_online_evolution",
             "06_online_evolution",
             inputs=_end_model_inputs(profile, splits, splits["eval"], splits["train"],
-                                     splits["fewshot"], A.CANDIDATES, A.STATS, A.LABELS,
+                                     splits["fewshot"], *A.rels("candidates", "stats", "labels"),
                                      *adapter_files(A.checkpoint_dir(start, step)),
-                                     A.CALIBRATION),
-            outputs=(A.EVOLUTION, A.EVOLUTION_SUMMARY, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS,
-                     *_oracle(profile)),
-            resumable=(A.EVOLVE,),
+                                     A.rel("calibration")),
+            outputs=A.plan_outputs("06_online_evolution", skip=_no_oracle(profile)),
+            resumable=(A.rel("evolve"),),
             external=study + selection,
             shown=study + selection,
         ),
@@ -203,16 +206,17 @@ def _reading_steps(
             "07_playground",
             "07_playground",
             {"show_widgets": False},  # the book shows one exchange; the widgets need a kernel
-            inputs=_end_model_inputs(profile, splits, splits["fewshot"], A.LABELS,
-                                     A.CALIBRATION, *every_checkpoint),
+            inputs=_end_model_inputs(profile, splits, splits["fewshot"],
+                                     *A.rels("labels", "calibration"), *every_checkpoint),
         ),
         Step(
             "08_results",
             "08_results",
-            inputs=(A.STATS, A.TABLE6, A.METRICS, A.CLAIMS, A.AGREEMENT, A.VALIDITY,
-                    A.SCORE_SUMMARY, A.EVOLUTION, A.EVOLUTION_GAIN, A.EVOLUTION_CONTROLS,
+            inputs=(*A.rels("stats", "table6", "metrics", "claims", "agreement", "validity",
+                            "score_summary", "evolution", "evolution_gain",
+                            "evolution_controls"),
                     *_oracle(profile)),
-            outputs=(A.GLANCE,),
+            outputs=A.plan_outputs("08_results"),
             external=study,
         ),
     ]  # fmt: skip
@@ -223,16 +227,17 @@ def _measured_pages(profile: Profile, params_dir: Path | None) -> list[Step]:
     if params_dir is None:
         return []
     steps = []
-    table = A.sweep_file(params_dir, profile.name)
+    table = A.project_file("sweep", params_dir.parent, profile.name)
     if table.is_file():
         steps.append(Step("09_training_settings", "09_training_settings", external=(str(table),)))
-    spread = spread_file(params_dir.parent, profile.name)
+    spread = A.project_file("spread", params_dir.parent, profile.name)
     if spread.is_file():
-        drift = tuple(str(p) for p in sorted(spread.parent.glob("cpu_drift_*.csv")))
-        vocab = vocab_file(params_dir.parent, profile.name)
+        drift = tuple(str(p) for p in sorted(params_dir.parent.glob(A.CPU_DRIFT_GLOB)))
+        vocab = A.project_file("vocab_bench", params_dir.parent, profile.name)
         vocab_paths = (str(vocab),) if vocab.is_file() else ()
+        meta = A.project_file("spread_meta", params_dir.parent, profile.name)
         steps.append(Step("10_reproducibility", "10_reproducibility",
-                          inputs=(A.METRICS, A.TABLE6, A.CLAIMS, A.EVOLUTION_GAIN),
-                          external=(str(spread), str(spread.with_suffix(".json")), *drift,
+                          inputs=A.rels("metrics", "table6", "claims", "evolution_gain"),
+                          external=(str(spread), str(meta), *drift,
                                     *vocab_paths)))  # fmt: skip
     return steps

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from statistics import mean
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 from ecc_utils.artifacts import SPLITS, Artifacts, display_path
 from ecc_utils.data.cleaning import clean_text, count_tokens
 from ecc_utils.paper import PUBLISHED_STATS
-from ecc_utils.records import Turn, atomic_write_text, write_jsonl
+from ecc_utils.records import Turn, write_jsonl
 
 if TYPE_CHECKING:
     from ecc_utils.data.sources import Corpora, DataSource
@@ -140,7 +139,7 @@ def write_splits(
         stats.update(corpus_stats(corpora))
     if extra:
         stats.update(extra)
-    atomic_write_text(art.stats, json.dumps(stats, ensure_ascii=False, indent=2) + "\n")
+    art.write("stats", stats)
     return stats
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ecc_utils.artifacts import update_sweep_file
+from ecc_utils.artifacts import project_file
 from ecc_utils.scoring.uncertainty import bootstrap
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ PREVIOUS_UPDATE = {"update_lr_scale": 1.0, "update_schedule": "constant",
 
 
 def selection_file(params_dir: str | Path, profile: str) -> Path:
-    """``params/sweeps/<profile>_update.csv``."""
-    return update_sweep_file(params_dir, profile)
+    """``params/sweeps/<profile>_update.csv`` beside the profiles in `params_dir`."""
+    return project_file("update_sweep", Path(params_dir).parent, profile)
 
 
 def setting_of(ev: EvolveConfig) -> dict:

@@ -24,19 +24,25 @@ __all__ = [
     "key_numbers",
     "read_spread",
     "spread_file",
+    "spread_meta_file",
     "summarise",
     "this_build",
     "vocab_file",
     "vocab_numbers",
 ]
 
-RESULTS = Path("bench") / "results"
+RESULTS = Path(A.CPU_DRIFT_GLOB).parent  # bench/results/
 _METRICS = {"perplexity, human reply": "perplexity", "final score (Eq. 1)": "mean Eq. (1) score"}
 
 
 def spread_file(root: str | Path, profile: str) -> Path:
     """``bench/results/cpu_spread_<profile>.csv`` under the project root `root`."""
-    return Path(root) / RESULTS / f"cpu_spread_{profile}.csv"
+    return A.project_file("spread", root, profile)
+
+
+def spread_meta_file(root: str | Path, profile: str) -> Path:
+    """The spread's provenance (``bench/results/cpu_spread_<profile>.json``)."""
+    return A.project_file("spread_meta", root, profile)
 
 
 def headline(art: str | Path) -> pd.DataFrame:
@@ -44,17 +50,17 @@ def headline(art: str | Path) -> pd.DataFrame:
     and verdict (paired tests)."""
     art = Path(art)
     rows = []
-    metrics = pd.read_csv(art / A.METRICS)
+    metrics = pd.read_csv(art / A.rel("metrics"))
     for metric, kind in _METRICS.items():
         for r in metrics[metrics["metric"] == metric].itertuples():
             rows.append({"kind": kind, "item": r.model, "value": float(r.estimate)})
-    table6 = pd.read_csv(art / A.TABLE6, index_col=0)
+    table6 = pd.read_csv(art / A.rel("table6"), index_col=0)
     for model, value in table6.loc["Mean"].items():
         rows.append({"kind": "Table VI mean", "item": model, "value": float(value)})
-    for r in pd.read_csv(art / A.CLAIMS).itertuples():
+    for r in pd.read_csv(art / A.rel("claims")).itertuples():
         rows.append({"kind": "claim verdict", "item": f"{r.claim}: {r.metric}",
                      "value": float(r.difference), "verdict": r.verdict})  # fmt: skip
-    gain = art / A.EVOLUTION_GAIN
+    gain = art / A.rel("evolution_gain")
     if gain.is_file():
         for r in pd.read_csv(gain).itertuples():
             if r.round > 0:
@@ -157,7 +163,7 @@ def this_build(spread: pd.DataFrame, art: str | Path) -> pd.DataFrame:
 
 def vocab_file(root: str | Path, profile: str) -> Path:
     """``bench/results/vocab_<profile>.csv`` (`bench/bench_vocab.py`: full against trimmed head)."""
-    return Path(root) / RESULTS / f"vocab_{profile}.csv"
+    return A.project_file("vocab_bench", root, profile)
 
 
 def vocab_numbers(table: pd.DataFrame) -> dict[str, str]:

@@ -75,7 +75,7 @@ def _loop_evidence(art: Artifacts) -> tuple[str, str, str | None] | None:
     test on the human replies beside it where the oracle arms ran, else its gain over round 0
     (no study key)."""
     if art.evolution_controls.is_file():
-        c = art.read_evolution_controls()
+        c = art.read("evolution_controls")
         if len(c):
             c = c[(c["other"] == "no-update") & (c["metric"] == c["metric"].iloc[0])]
         if len(c):
@@ -84,7 +84,7 @@ def _loop_evidence(art: Artifacts) -> tuple[str, str, str | None] | None:
             return (f"{text}: {difference_text(r)}" + _oracle_evidence(art), r["verdict"],
                     f"{r['better']}>no-update")  # fmt: skip
     if art.evolution_gain.is_file():
-        gain = art.read_evolution_gain()
+        gain = art.read("evolution_gain")
         gates = gain[gain["kind"] == "gate"]
         if len(gates):
             r = gates[gates["arm"] == gates["arm"].iloc[0]].iloc[-1]
@@ -98,7 +98,7 @@ def _oracle_evidence(art: Artifacts) -> str:
     update on the human replies' perplexity ("" where the oracle arms did not run)."""
     if not art.evolution_oracle_controls.is_file():
         return ""
-    c = art.read_csv(art.evolution_oracle_controls)
+    c = art.read("evolution_oracle_controls")
     c = c[(c["other"] == "no-update") & (c["metric"] == PERPLEXITY_METRIC)]
     if c.empty:
         return ""
@@ -128,7 +128,7 @@ def glance(art: Artifacts, cfg: Profile, evidence: Evidence | None = None) -> pd
     interval, its status in this run, its status across the robustness study's seeds
     (`evidence`; "single-run" when no study ran for this code), and (for the model
     comparisons) the verdicts of the other metrics."""
-    claims = art.read_csv(art.claims)
+    claims = art.read("claims")
     labels = paper.model_labels(cfg.train.milestones, cfg.train.methods)
     rows = []
     for c in claims_of(cfg.train):
@@ -143,7 +143,7 @@ def glance(art: Artifacts, cfg: Profile, evidence: Evidence | None = None) -> pd
             "across seeds": _across(evidence, c.key),
             "other metrics": _other_metrics(claims, c.text),
         })  # fmt: skip
-    agree = art.read_csv(art.agreement).iloc[0]
+    agree = art.read("agreement").iloc[0]
     rows.append({
         "claim": "The automated evaluation agrees with the manual review",
         "paper": "stated in Section IV-C (from Table V)",
@@ -182,7 +182,7 @@ def _json(path) -> dict:
 
 def table6_means(art: Artifacts) -> pd.DataFrame:
     """Table VI's mean row, ours beside the paper's model at the same position."""
-    ours = art.read_table6().loc[paper.MEAN_LABEL]
+    ours = art.read("table6").loc[paper.MEAN_LABEL]
     pub = _paper_means()
     pairs = paper.paired_columns(list(ours.index), list(pub.index))
     return pd.DataFrame(
@@ -196,7 +196,7 @@ def table6_means(art: Artifacts) -> pd.DataFrame:
 
 def scorer_summary(art: Artifacts, cfg: Profile) -> pd.DataFrame:
     """The profile's two scorers beside chance and the length-only baseline."""
-    v = art.read_csv(art.validity, index_col=0)
+    v = art.read("validity")
     chosen = {"embedder": cfg.scoring.embedder, "matcher": cfg.scoring.matcher}
     keep = [
         (v["role"] == "baseline") | ((v["role"] == role) & (v.index == name))
@@ -214,7 +214,7 @@ def scorer_summary(art: Artifacts, cfg: Profile) -> pd.DataFrame:
 
 def key_numbers(art: Artifacts, cfg: Profile) -> dict[str, str]:
     """The numbers the landing page's prose quotes, as text with their intervals."""
-    metrics = art.read_csv(art.metrics)
+    metrics = art.read("metrics")
     summary = _json(art.score_summary)
     first = paper.ORIGINAL_LABEL
     method, step = cfg.loop_start()

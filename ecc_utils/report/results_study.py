@@ -225,5 +225,5 @@ def loop_cost(art: Artifacts) -> tuple[pd.DataFrame, str]:
 
     if not art.evolution.is_file():
         return pd.DataFrame(), "The online loop did not run in this profile."
-    cost = cost_table(art.read_csv(art.evolution))
+    cost = cost_table(art.read("evolution"))
     return cost, cost_sentence(cost)

@@ -48,7 +48,7 @@ COLUMNS = ("section", "key", "label", "teacher", "metric", "seed", "difference",
 def study_file(root: str | Path, profile: str) -> Path:
     """``bench/results/robustness_<profile>.csv`` under project root `root` (its provenance
     is the ``.json`` beside it)."""
-    return Path(root) / "bench" / "results" / f"robustness_{profile}.csv"
+    return A.project_file("study", root, profile)
 
 
 def code_fingerprint(root: str | Path, profile: str) -> str:
@@ -99,9 +99,12 @@ def seed_rows(art: str | Path, seed: int, teacher: str) -> pd.DataFrame:
     """The claims (``claims.csv``) and the loop's tests (``evolution_controls.csv``, and
     ``evolution_oracle_controls.csv`` where the oracle arms ran) of one seed's artifacts."""
     art = Path(art)
-    claims = pd.read_csv(art / A.CLAIMS)
+    claims = pd.read_csv(art / A.rel("claims"))
     parts = [_rows(claims, "claim", claims["key"], "", seed)]
-    for file, who in ((A.EVOLUTION_CONTROLS, teacher), (A.EVOLUTION_ORACLE_CONTROLS, "oracle")):
+    for file, who in (
+        (A.rel("evolution_controls"), teacher),
+        (A.rel("evolution_oracle_controls"), "oracle"),
+    ):
         if (art / file).is_file():
             c = pd.read_csv(art / file)
             parts.append(_rows(c, "loop", c["better"] + ">" + c["other"], who, seed))
@@ -117,7 +120,10 @@ def pooled_claims(arts: Mapping[int, Path], claims: Sequence, seed: int = 0) -> 
     from ecc_utils.scoring import decide_claims
 
     tables = {}
-    for name, file, key in (("input", A.PER_INPUT, "id"), ("group", A.PER_GROUP, "group")):
+    for name, file, key in (
+        ("input", A.rel("per_input"), "id"),
+        ("group", A.rel("per_group"), "group"),
+    ):
         parts = []
         for s, art in arts.items():
             df = pd.read_csv(Path(art) / file)

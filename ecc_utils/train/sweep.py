@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ecc_utils.artifacts import SWEEPS, sweep_file  # noqa: F401 -- re-exported
+from ecc_utils.artifacts import project_file
 
 if TYPE_CHECKING:
     from ecc_utils.config import Profile
+
+
+def sweep_file(params_dir: str | Path, profile: str) -> Path:
+    """``params/sweeps/<profile>.csv`` (`bench/sweep_train.py` writes it) beside the profiles
+    in `params_dir`."""
+    return project_file("sweep", Path(params_dir).parent, profile)
+
 
 MAX_DEGENERATE = 0.05  # a setting is acceptable when at most this share of answers degenerates
 REQUIRED = ("method", "learning_rate", "batch_size", "steps", "samples", "ppl_human",
