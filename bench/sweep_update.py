@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                                      tag=f"setting{k}-", shared=shared)  # fmt: skip
             rows += selection_rows(states["cloud"], setting, seed=cfg.seed)
             print(f"{setting_label(setting)}: {time.perf_counter() - t0:.0f} s, perplexity "
-                  + " -> ".join(f"{r['probe_human_perplexity']:.2f}"
+                  + " -> ".join(f"{r.probe_human_perplexity:.2f}"
                                 for r in states["cloud"].records), flush=True)  # fmt: skip
     table = pd.DataFrame(rows)
     out = args.out or selection_file(ROOT / "params", args.profile)

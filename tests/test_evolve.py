@@ -158,7 +158,7 @@ def test_match_only_buffer_gets_exactly_the_low_match_queries(tmp_path, tiny_lor
     records, state = _run(
         tmp_path, model, tok, make_teacher(tmp_path, backend), scorer, "match-only", stream
     )
-    assert [b["id"] for b in state.buffer] == ["pseudo-q1", "pseudo-q3"]
+    assert [b.id for b in state.buffer] == ["pseudo-q1", "pseudo-q3"]
     assert state.escalated_ids == [["q1"], ["q3"]]
     assert sorted(backend.seen) == ["可以便宜吗", "快递呢"]  # nothing else left the device
     assert [r.cloud_calls for r in records] == [0, 1, 1]
@@ -178,13 +178,11 @@ def test_cloud_gate_escalates_below_threshold_and_masks_pii(tmp_path, tiny_lora)
     for q in backend.seen:
         assert not privacy.find_pii(q), q
     for b in state.buffer:
-        assert not privacy.find_pii(b["query"])
-    dec = {d["id"]: d for d in state.decisions}
+        assert not privacy.find_pii(b.query)
+    dec = {d.id: d for d in state.decisions}
     for d in dec.values():
-        assert d["escalated"] == (d["gate_score"] < 0.5)
-    assert [b["id"] for b in state.buffer] == [
-        f"pseudo-{i}" for i, d in dec.items() if d["escalated"]
-    ]
+        assert d.escalated == (d.gate_score < 0.5)
+    assert [b.id for b in state.buffer] == [f"pseudo-{i}" for i, d in dec.items() if d.escalated]
 
 
 def test_probe_score_rises_when_the_teacher_always_gives_the_same_answer(tmp_path, tiny_lora):
@@ -375,11 +373,11 @@ def test_percentile_threshold_is_fixed_at_round_one_and_recorded(tmp_path, tiny_
     backend = SpyBackend()
     records, state = _run(tmp_path, model, tok, make_teacher(tmp_path, backend), scorer,
                           "match-only", stream, percentile=25)  # fmt: skip
-    first = [d["gate_score"] for d in state.decisions if d["round"] == 1]
+    first = [d.gate_score for d in state.decisions if d.round == 1]
     assert state.threshold == pytest.approx(np.percentile(first, 25))
     assert [r.threshold for r in records] == [state.threshold] * 3
     for d in state.decisions:  # round 2 escalates against round 1's threshold
-        assert d["escalated"] == (d["gate_score"] < state.threshold)
+        assert d.escalated == (d.gate_score < state.threshold)
     assert [r.n_escalated for r in records] == [0, 1, 0]  # the lowest of round 1 only
     assert backend.seen == ["你好"]
     table = evolve.evolution_table({"match-only": state})
@@ -421,7 +419,7 @@ def test_no_update_control_leaves_the_adapter_unchanged_and_asks_nobody(tmp_path
     after = _lora_weights(model)
     assert before and all(torch.equal(before[k], after[k]) for k in before)
     assert state.buffer == [] and state.rounds_done == 2
-    assert [r["cloud_calls"] for r in state.records] == [0, 0, 0]
+    assert [r.cloud_calls for r in state.records] == [0, 0, 0]
     # round k answers with seed + k: the probe answers are those of the unchanged adapter
     for k, answers in enumerate(state.probe_answers):
         assert answers == generate(model, tok, probe, evolve.round_sampling(cfg, k))
@@ -445,7 +443,7 @@ def test_random_control_escalates_as_many_as_the_gate_and_pairs_seeds(tmp_path):
     gate_loop = evolve.Loop(gate_model, tok, gate_teacher, scorer, inputs, cfg)
     _, gate = run_gate("cloud", gate_loop, tmp_path / "cloud", progress=False)
     counts = evolve.escalation_counts(gate)
-    assert counts == [2, sum(d["escalated"] for d in gate.decisions if d["round"] == 2)]
+    assert counts == [2, sum(d.escalated for d in gate.decisions if d.round == 2)]
     model, _ = tiny_random(seed=0)
     model = apply_method(model, PeftSpec("lora"))
     before = _lora_weights(model)
@@ -454,7 +452,7 @@ def test_random_control_escalates_as_many_as_the_gate_and_pairs_seeds(tmp_path):
     state = evolve.run_control("random", loop, tmp_path / "random", counts=counts,
                                progress=False)  # fmt: skip
     assert evolve.escalation_counts(state) == counts
-    assert [r["cloud_calls"] for r in state.records[1:]] == counts  # equal cloud labels
+    assert [r.cloud_calls for r in state.records[1:]] == counts  # equal cloud labels
     assert len(state.buffer) == len(gate.buffer) == sum(counts)
     picked = [i for ids in state.escalated_ids for i in ids]
     assert sorted(spy.seen) == sorted(e.query for e in stream if e.id in picked)
@@ -516,10 +514,9 @@ def test_run_arms_runs_gates_then_controls_and_a_rerun_continues(tmp_path):
 
 
 def _state(arm, scores):
-    s = evolve.LoopState(arm)
-    s.probe_scores = [list(map(float, x)) for x in scores]
-    s.escalated_ids = [[] for _ in scores[1:]]
-    return s
+    n = len(scores[0])
+    probes = [evolve.ProbeResult([""] * n, list(map(float, x)), [], [], []) for x in scores]
+    return evolve.LoopState(arm, escalated_ids=[[] for _ in scores[1:]], probes=probes)
 
 
 def _states(gate_shift, random_shift, n=32, rounds=3):
@@ -584,13 +581,13 @@ def _with_human(states, human_shift, ppl_shift):
         n = len(s.probe_scores[0])
         base = rng.uniform(3.0, 4.0, n)
         tokens = rng.integers(10, 20, n)
-        for k in range(len(s.probe_scores)):
+        for k, p in enumerate(s.probes):
             shift = human_shift.get(arm, 0.0) * k
-            s.probe_human_scores.append(list(np.asarray(s.probe_scores[0]) + shift
-                                             + rng.normal(0, 0.005, n)))  # fmt: skip
+            human = list(np.asarray(s.probe_scores[0]) + shift + rng.normal(0, 0.005, n))
             nll = (base + np.log1p(ppl_shift.get(arm, 0.0) * k)) * tokens
-            s.probe_human_nll.append(list(nll))
-            s.probe_human_tokens.append([int(t) for t in tokens])
+            s.probes[k] = dataclasses.replace(
+                p, human=human, nll=list(nll), tokens=[int(t) for t in tokens]
+            )
     return states
 
 
@@ -716,7 +713,7 @@ def test_oracle_arms_learn_the_human_replies_and_share_the_start(tmp_path):
     assert o_states["cloud"].probe_scores[0] == states["cloud"].probe_scores[0]
     by_id = {f"pseudo-{e.id}": e.response for e in inputs.stream}
     for s in o_states.values():  # every pseudo-label is the dialogue's human reply
-        assert s.buffer and all(x["response"] == by_id[x["id"]] for x in s.buffer)
+        assert s.buffer and all(x.response == by_id[x.id] for x in s.buffer)
     n_cloud = len(inputs.stream)  # the cloud gate asks the oracle for every query
     assert oracle.calls == n_cloud + sum(evolve.escalation_counts(o_states["random"]))
     assert evolve.escalation_counts(o_states["random"]) == evolve.escalation_counts(

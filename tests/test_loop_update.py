@@ -14,7 +14,7 @@ import pytest
 from ecc_utils import evolve
 from ecc_utils.config import load_profile
 from ecc_utils.evolve.selection import PREVIOUS_UPDATE
-from ecc_utils.evolve.state import LoopState, RoundRecord
+from ecc_utils.evolve.state import LoopState, ProbeResult, RoundRecord
 from ecc_utils.records import Example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,16 +62,12 @@ def _state(ppl: list[float], human: list[list[float]] | None = None, n: int = 32
     for k, p in enumerate(ppl):
         tokens = [10] * n
         noise = rng.normal(0, jitter, n) if k else np.zeros(n)
-        s.probe_human_nll.append([float(np.log(p) + e) * 10 for e in noise])
-        s.probe_human_tokens.append(tokens)
-        s.probe_human_scores.append(human[k])
-        s.probe_scores.append(human[k])
+        nll = [float(np.log(p) + e) * 10 for e in noise]
+        s.probes.append(ProbeResult([""] * n, human[k], human[k], nll, tokens))
         rec = RoundRecord.start("cloud", probe_mean_score=0.3, probe_mean_sim=0.5,
                                 probe_human_score=float(np.mean(human[k])),
                                 probe_human_perplexity=p)  # fmt: skip
-        s.records.append(
-            dataclasses.asdict(dataclasses.replace(rec, round=k, update_steps=4 * (k > 0)))
-        )
+        s.records.append(dataclasses.replace(rec, round=k, update_steps=4 * (k > 0)))
     s.escalated_ids = [[] for _ in ppl[1:]]
     return s
 
@@ -251,3 +247,41 @@ def test_an_update_on_perfect_labels_does_not_raise_the_held_out_loss(smoke_star
     previous = dataclasses.replace(cfg.evolve, **PREVIOUS_UPDATE)
     harmed = _oracle_rounds(smoke_start, previous, tmp_path)
     assert max(harmed[1:]) > harmed[0] * (1 + HARM_TOLERANCE), harmed
+
+
+def test_the_state_round_trips_through_its_file_as_objects(tmp_path):
+    s = _state([50.0, 49.0])
+    s.buffer.append(Example("pseudo-q1", "teacher", [], "q", "a"))
+    s.decisions.append(evolve.QueryDecision(1, "q1", "q", "ans", 0.2, True))
+    s.threshold = 0.3
+    f = tmp_path / "state.json"
+    s.save(f)
+    back = LoopState.load(f, "cloud")
+    assert back == s
+    assert isinstance(back.records[1], RoundRecord) and isinstance(back.probes[1], ProbeResult)
+    assert back.probe_human_nll[1] == s.probes[1].nll  # the per-round views
+    assert LoopState.load(f, "cloud", run_key="other") == LoopState("cloud", run_key="other")
+    pooled = ProbeResult.concat([s.probes[1], s.probes[1]])
+    assert len(pooled.nll) == 64 and pooled.perplexity() == pytest.approx(s.probes[1].perplexity())
+
+
+def test_arm_totals_and_the_summary_come_from_the_rounds():
+    rows = []
+    for arm, calls, esc, score in (
+        ("cloud", [0, 16, 16], [0, 4, 3], [0.3, 0.35, 0.4]),
+        ("no-update", [0, 0, 0], [0, 0, 0], [0.3, 0.31, 0.29]),
+    ):
+        for k in range(3):
+            rows.append({"arm": arm, "round": k, "cloud_calls": calls[k], "n_escalated": esc[k],
+                         "n_queries": 16 * (k > 0), "train_time_s": 1.5 * (k > 0) * (arm == "cloud"),
+                         "probe_mean_score": score[k]})  # fmt: skip
+    totals = evolve.arm_totals(pd.DataFrame(rows[::-1]))  # any row order
+    assert list(totals.index) == ["no-update", "cloud"]  # the table's order
+    assert totals.loc["cloud", ["cloud_calls", "escalated", "queries"]].tolist() == [32, 7, 32]
+    assert totals.loc["cloud", "train_time_s"] == 3.0
+    assert totals.loc["cloud", ["probe score, start", "probe score, end"]].tolist() == [0.3, 0.4]
+    assert evolve.escalated_shares(totals) == {"no-update": 0.0, "cloud": 7 / 32}
+    s = LoopState("cloud", threshold=0.25)
+    summary = evolve.evolution_summary(totals, "rule", {"cloud": s}, {"calls": 2})
+    assert summary["thresholds"] == {"cloud": 0.25} and summary["teacher"] == {"calls": 2}
+    assert [a["arm"] for a in summary["arms"]] == ["no-update", "cloud"]

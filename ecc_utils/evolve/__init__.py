@@ -41,9 +41,12 @@ from ecc_utils.evolve.loop import (
     split_stream,
 )
 from ecc_utils.evolve.report import (
+    arm_totals,
     compare_controls,
     controls_sentence,
+    escalated_shares,
     escalation_table,
+    evolution_summary,
     evolution_table,
     human_sentence,
     probe_gain,
@@ -67,7 +70,14 @@ from ecc_utils.evolve.selection import (
     selection_view,
     update_rule,
 )
-from ecc_utils.evolve.state import EvolveError, LoopState, RoundRecord, run_key
+from ecc_utils.evolve.state import (
+    EvolveError,
+    LoopState,
+    ProbeResult,
+    QueryDecision,
+    RoundRecord,
+    run_key,
+)
 from ecc_utils.evolve.update import (
     UpdateSettings,
     local_update,
@@ -83,6 +93,8 @@ __all__ = [
     "Loop",
     "LoopInputs",
     "LoopState",
+    "ProbeResult",
+    "QueryDecision",
     "RoundRecord",
     "Teacher",
     "UpdateSettings",
@@ -97,6 +109,9 @@ __all__ = [
     "escalation_counts",
     "escalation_table",
     "evolution_table",
+    "evolution_summary",
+    "escalated_shares",
+    "arm_totals",
     "gate_policy",
     "gate_threshold",
     "human_sentence",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +34,8 @@ from ecc_utils.evolve.gates import escalate, gate_threshold
 from ecc_utils.evolve.state import (
     EvolveError,
     LoopState,
+    ProbeResult,
+    QueryDecision,
     RoundRecord,
     load_adapter_weights,
     save_adapter_weights,
@@ -203,7 +205,7 @@ def run_arm(
         load_adapter_weights(loop.model, adapter)
     if not state.records:  # round 0: before any local update
         probe = _probe(loop, state, 0, starting=True)
-        state.records.append(asdict(RoundRecord.start(arm, **probe)))
+        state.records.append(RoundRecord.start(arm, **probe))
         state.save(state_file)
     label = f"gate {arm}" if arm in GATES else f"control {arm}"
     q = ev.queries_per_round
@@ -244,10 +246,9 @@ def _finish_round(
     new = [Example(id=f"pseudo-{e.id}", source="teacher", context=list(e.context),
                    query=masked[e.id], response=d.cloud[i])
            for i, e in enumerate(batch) if d.mask[i]]  # fmt: skip
-    state.buffer.extend(x.to_dict() for x in new)
-    buffer = [Example.from_dict(x) for x in state.buffer]
+    state.buffer.extend(new)
     rng = random.Random(cfg.seed * 1000 + r)
-    examples = update_examples(new, buffer, loop.inputs.replay, ev, rng)
+    examples = update_examples(new, state.buffer, loop.inputs.replay, ev, rng)
     train = cfg.train.for_method(cfg.loop_start()[0])
     update = UpdateSettings.for_round(ev, train, len(examples))
     secs = local_update(loop.model, loop.tokenizer, examples, train, update, seed=cfg.seed + r,
@@ -262,63 +263,41 @@ def _finish_round(
         train_time_s=round(secs, 3), **probe, threshold=state.threshold,
         update_steps=update.steps if examples else 0,
     )  # fmt: skip
-    state.records.append(asdict(record))
+    state.records.append(record)
     for rec in state.records:  # round 0's row shows the threshold fixed at round 1
-        rec["threshold"] = state.threshold
+        rec.threshold = state.threshold
     state.escalated_ids.append([e.id for e, m in zip(batch, mask, strict=True) if m])
     state.decisions.extend(
-        {"round": k, "id": e.id, "query": e.query,
-         "answer": None if d.answers is None else d.answers[i],
-         "gate_score": None if d.gate_score is None else float(d.gate_score[i]),
-         "escalated": bool(mask[i])}
+        QueryDecision(round=k, id=e.id, query=e.query,
+                      answer=None if d.answers is None else d.answers[i],
+                      gate_score=None if d.gate_score is None else float(d.gate_score[i]),
+                      escalated=bool(mask[i]))
         for i, e in enumerate(batch)
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """The probe at one round: answers, Eq. (1) against the teacher's answers and against the
-    human replies, and the human replies' summed negative log-likelihood and tokens."""
-
-    answers: list[str]
-    teacher: list[float]
-    sim: list[float]
-    human: list[float]
-    nll: list[float]
-    tokens: list[int]
-
-    def means(self) -> dict[str, float]:
-        """The round record's probe columns: Eq. (1) and similarity against the teacher's
-        answers, Eq. (1) against the human replies, the human replies' perplexity."""
-        ppl = float(np.exp(np.sum(self.nll) / max(1, int(np.sum(self.tokens)))))
-        return {"probe_mean_score": float(np.mean(self.teacher)),
-                "probe_mean_sim": float(np.mean(self.sim)),
-                "probe_human_score": float(np.mean(self.human)),
-                "probe_human_perplexity": ppl}  # fmt: skip
-
-
 def _probe(loop: Loop, state: LoopState, k: int, *, starting: bool) -> dict[str, float]:
     """Answer and score the probe set at round `k` (once for every arm when the model is the
-    `starting` adapter); keep the per-query scores in `state`."""
+    `starting` adapter); keep its `ProbeResult` in `state` and return the round record's probe
+    columns: Eq. (1) and similarity against the teacher's answers, Eq. (1) against the human
+    replies, the human replies' perplexity."""
     probe = list(loop.inputs.probe)
 
-    def answer_and_score() -> ProbeResult:
+    def answer_and_score() -> tuple[ProbeResult, float]:
         answers, logprob, tokens = loop.answer_and_likelihood(probe, round_sampling(loop.cfg, k))
         queries = [e.query for e in probe]
         teacher = loop.scorer.score(queries, answers, list(loop.inputs.probe_references))
         human = loop.scorer.score(queries, answers, [e.response for e in probe])
-        return ProbeResult(answers, [float(x) for x in teacher["final_score"]],
-                           [float(x) for x in teacher["sim"]],
-                           [float(x) for x in human["final_score"]],
-                           [float(-x) for x in logprob], [int(x) for x in tokens])  # fmt: skip
+        result = ProbeResult(answers, [float(x) for x in teacher["final_score"]],
+                             [float(x) for x in human["final_score"]],
+                             [float(-x) for x in logprob], [int(x) for x in tokens])  # fmt: skip
+        return result, float(np.mean([float(x) for x in teacher["sim"]]))
 
-    r = loop.once(("probe", k), answer_and_score, starting=starting)
-    state.probe_answers.append(r.answers)
-    state.probe_scores.append(r.teacher)
-    state.probe_human_scores.append(r.human)
-    state.probe_human_nll.append(r.nll)
-    state.probe_human_tokens.append(r.tokens)
-    return r.means()
+    result, mean_sim = loop.once(("probe", k), answer_and_score, starting=starting)
+    state.probes.append(result)
+    return {"probe_mean_score": float(np.mean(result.teacher)), "probe_mean_sim": mean_sim,
+            "probe_human_score": float(np.mean(result.human)),
+            "probe_human_perplexity": result.perplexity()}  # fmt: skip
 
 
 def _tokens(records: Sequence, attr: str) -> int:

@@ -12,6 +12,7 @@ difference of their gains at the last round (`scoring.uncertainty.paired_test`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,36 @@ CONTROL_COLUMNS = ("claim", "metric", "better", "other", "higher_is_better", "ve
 
 def evolution_table(states: Mapping[str, LoopState]) -> pd.DataFrame:
     """The rows of `evolution.csv`, one per (arm, round), arms in the order given."""
-    return pd.DataFrame([r for s in states.values() for r in s.records])
+    return pd.DataFrame([asdict(r) for s in states.values() for r in s.records])
+
+
+def arm_totals(table: pd.DataFrame) -> pd.DataFrame:
+    """Per arm (rows in the table's order), over the rounds after the start: cloud calls,
+    escalated and processed queries, seconds of local training, and the probe's mean Eq. (1)
+    score at the start and at the last round. `table` is `evolution_table`'s."""
+    later = table[table["round"] > 0]
+    totals = later.groupby("arm", sort=False).agg(
+        cloud_calls=("cloud_calls", "sum"), escalated=("n_escalated", "sum"),
+        queries=("n_queries", "sum"), train_time_s=("train_time_s", "sum"),
+    )  # fmt: skip
+    by_round = table.sort_values("round", kind="stable").groupby("arm")["probe_mean_score"]
+    totals["probe score, start"] = table[table["round"] == 0].set_index("arm")["probe_mean_score"]
+    totals["probe score, end"] = by_round.last()
+    return totals
+
+
+def escalated_shares(totals: pd.DataFrame) -> dict[str, float]:
+    """Per arm of `arm_totals`: the share of its queries it escalated."""
+    return (totals["escalated"] / totals["queries"]).to_dict()
+
+
+def evolution_summary(
+    totals: pd.DataFrame, rule: str, states: Mapping[str, LoopState], teacher: Mapping
+) -> dict:
+    """`evolution_summary.json`: the escalation rule, each gate's threshold, the teacher's
+    calls and cost (`teacher.summary()`) and each arm's `arm_totals`."""
+    return {"rule": rule, "thresholds": thresholds(states), "teacher": dict(teacher),
+            "arms": totals.reset_index().to_dict("records")}  # fmt: skip
 
 
 def thresholds(states: Mapping[str, LoopState]) -> dict[str, float | None]:
@@ -54,13 +84,13 @@ def escalation_table(states: Mapping[str, LoopState]) -> pd.DataFrame:
     for arm, s in states.items():
         if arm not in GATES:
             continue
-        first = np.array([d["gate_score"] for d in s.decisions if d["round"] == 1], dtype=float)
+        first = np.array([d.gate_score for d in s.decisions if d.round == 1], dtype=float)
         row = {"gate": arm, "threshold": s.threshold}
         if first.size:
             row |= {"round-1 score, min": first.min(), "median": float(np.median(first)),
                     "max": first.max()}  # fmt: skip
         for k, ids in enumerate(s.escalated_ids, 1):
-            n = sum(1 for d in s.decisions if d["round"] == k)
+            n = sum(1 for d in s.decisions if d.round == k)
             row[f"escalated, round {k}"] = len(ids) / n if n else float("nan")
         rows.append(row)
     return pd.DataFrame(rows).set_index("gate") if rows else pd.DataFrame()
@@ -72,7 +102,8 @@ def _gains(state: LoopState, k: int) -> np.ndarray:
 
 
 def _has_human(state: LoopState) -> bool:
-    return len(state.probe_human_scores) == len(state.probe_scores) > 0
+    """Whether every round's probe was also scored against the human replies."""
+    return bool(state.probes) and all(len(p.human) == len(p.teacher) > 0 for p in state.probes)
 
 
 def _statistic(state: LoopState, k: int, metric: str):

@@ -26,8 +26,8 @@ def perplexity_table(states: Mapping[str, LoopState]) -> pd.DataFrame:
     (columns), and the worst round's ratio to round 0."""
     rows = {}
     for name, s in states.items():
-        ppl = [r["probe_human_perplexity"] for r in s.records]
-        rows[name] = {f"round {r['round']}": p for r, p in zip(s.records, ppl, strict=True)}
+        ppl = [r.probe_human_perplexity for r in s.records]
+        rows[name] = {f"round {r.round}": p for r, p in zip(s.records, ppl, strict=True)}
         rows[name]["worst / start"] = max(ppl) / ppl[0] if ppl else float("nan")
     return pd.DataFrame.from_dict(rows, orient="index")
 

@@ -87,10 +87,10 @@ def selection_rows(state: LoopState, setting: Mapping, seed: int = 0) -> list[di
         r = bootstrap(n, ratio, seed=seed)
         g = bootstrap(n, lambda i, k=k: float((human[k][i] - human[0][i]).mean()), seed=seed)
         rows.append(dict(setting) | {
-            "setting": setting_label(setting), "round": k, "update_steps": record.get("update_steps", 0),
-            "buffer_size": record["buffer_size"], "ppl_human": record["probe_human_perplexity"],
+            "setting": setting_label(setting), "round": k, "update_steps": record.update_steps,
+            "buffer_size": record.buffer_size, "ppl_human": record.probe_human_perplexity,
             "ppl_ratio": r.estimate, "ppl_ratio_low": r.low, "ppl_ratio_high": r.high,
-            "human_score": record["probe_human_score"], "human_gain": g.estimate,
+            "human_score": record.probe_human_score, "human_gain": g.estimate,
             "human_gain_low": g.low, "human_gain_high": g.high, "n_probe": n,
         })  # fmt: skip
     return rows

@@ -135,22 +135,18 @@ def pooled_claims(arts: Mapping[int, Path], claims: Sequence, seed: int = 0) -> 
 def pooled_loop(arts: Mapping[int, Path], seed: int = 0) -> list[tuple[str, pd.DataFrame]]:
     """(teacher tag, `evolve.compare_controls` over every seed's probe queries side by side),
     for the profile's teacher ("") and, where every seed ran them, the oracle arms."""
-    from ecc_utils.evolve import LoopState, compare_controls
+    from ecc_utils.evolve import LoopState, ProbeResult, compare_controls
 
     def load(art: Path, arm: str) -> LoopState | None:
         f = art / "evolve" / arm / "state.json"
-        return LoopState(**json.loads(f.read_text(encoding="utf-8"))) if f.is_file() else None
+        return (
+            LoopState.from_dict(json.loads(f.read_text(encoding="utf-8"))) if f.is_file() else None
+        )
 
     def pool(states: list[LoopState]) -> LoopState:
-        out = LoopState(states[0].arm)
-        k = min(len(s.probe_scores) for s in states)
-        for field in ("probe_scores", "probe_human_scores", "probe_human_nll",
-                      "probe_human_tokens"):  # fmt: skip
-            rounds = [getattr(s, field) for s in states]
-            if all(len(r) >= k for r in rounds):
-                setattr(out, field, [sum((r[j] for r in rounds), []) for j in range(k)])
-        out.escalated_ids = [[] for _ in range(k - 1)]
-        return out
+        k = min(len(s.probes) for s in states)
+        probes = [ProbeResult.concat([s.probes[j] for s in states]) for j in range(k)]
+        return LoopState(states[0].arm, escalated_ids=[[] for _ in range(k - 1)], probes=probes)
 
     out = []
     for tag, arms in (("", ("cloud", "match-only", "no-update", "random")),
