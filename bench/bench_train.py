@@ -111,7 +111,7 @@ def main() -> None:
                             save_to=d / "plain-adapter")  # fmt: skip
                 t_ours = step_timer()
                 res = train_method(ours_model, tok, spec, TrainingPairs(train, []), d / "ours", ours,
-                                   seed=profile.seed, options=TrainOptions(callbacks=(t_ours,)))  # fmt: skip
+                                   options=TrainOptions(seed=profile.seed, callbacks=(t_ours,)))  # fmt: skip
                 speed["plain"].append(a.samples / sum(t_plain.times))
                 speed["ours"].append(a.samples / sum(t_ours.times))
                 print(f"{m} repeat {r}: plain {speed['plain'][-1]:.2f}, ours "

@@ -119,7 +119,7 @@ def main() -> None:
                                        group_by_length=False)  # fmt: skip
             timer = step_timer()
             train_method(model, tok, spec, TrainingPairs(pairs, []), tmp / "a", ours,
-                         seed=profile.seed, options=TrainOptions(callbacks=(timer,)))  # fmt: skip
+                         options=TrainOptions(seed=profile.seed, callbacks=(timer,)))  # fmt: skip
             rows.append(row(m, "ours", 1, timer, a.warmup, per_sample))
             print(rows[-1], flush=True)
             for step, loss in sorted(timer.losses.items()):
@@ -141,7 +141,7 @@ def main() -> None:
                                            batch_size=a.bucket_batch, group_by_length=True)  # fmt: skip
             timer = step_timer()
             train_method(model, tok, spec, TrainingPairs(pairs, []), tmp / "c", bucketed,
-                         seed=profile.seed, options=TrainOptions(callbacks=(timer,)))  # fmt: skip
+                         options=TrainOptions(seed=profile.seed, callbacks=(timer,)))  # fmt: skip
             rows.append(row(m, "ours, length-bucketed", a.bucket_batch, timer, 2, per_sample))
             print(rows[-1], flush=True)
             # The fair baseline: what an experienced user runs at the same batch.

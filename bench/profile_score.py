@@ -162,7 +162,8 @@ def main() -> None:
         ):  # fmt: skip
             stack.enter_context(patched(target, name, value))
         evaluations = scoring.evaluate_models(
-            base, tokenizer, checkpoints, eval_set, cloud, groups, sampling=sampling,
+            base, tokenizer, checkpoints, scoring.EvaluationSet(eval_set, cloud, groups),
+            sampling=sampling,
             max_output_length=cfg.train.max_output_length,
         )  # fmt: skip
     answers = {m: ev.answers for m, ev in evaluations.items()}

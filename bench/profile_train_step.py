@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         pairs = TrainingPairs(natural_pairs(2000), [])
         train_method(model, tok, PeftSpec.from_train(a.method, cfg), pairs, d, cfg,
-                     seed=profile.seed, options=TrainOptions(callbacks=(Window(),)))  # fmt: skip
+                     options=TrainOptions(seed=profile.seed, callbacks=(Window(),)))  # fmt: skip
     key = "self_cuda_time_total" if a.device.startswith("cuda") else "self_cpu_time_total"
     print(prof.key_averages().table(sort_by=key, row_limit=a.rows, max_name_column_width=60))
 

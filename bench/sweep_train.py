@@ -138,8 +138,8 @@ def run_one(cfg, art, judge, models, method: str, lr: float, bs: int, samples: i
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = train_method(train_model, tokenizer, PeftSpec.from_train(method, tcfg), pairs,
-                           Path(tmp), tcfg, seed=cfg.seed,
-                           options=TrainOptions(device="cpu"))  # fmt: skip
+                           Path(tmp), tcfg,
+                           options=TrainOptions(device="cpu", seed=cfg.seed))  # fmt: skip
         secs = time.perf_counter() - t0
         losses = {h["step"]: h["loss"] for h in res.log.history}
         for step, ckpt in sorted(res.checkpoints.items()):

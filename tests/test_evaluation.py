@@ -213,6 +213,7 @@ def test_with_the_guard_models_also_answer_with_plain_sampling():
     from ecc_utils.scoring.evaluation import (
         METRICS,
         CandidateGroup,
+        EvaluationSet,
         evaluate_models,
         measured_metrics,
         metric_intervals,
@@ -230,9 +231,10 @@ def test_with_the_guard_models_also_answer_with_plain_sampling():
     guard = Sampling(max_new_tokens=12, do_sample=False, max_input_length=32,
                      no_repeat_ngram_size=2, repetition_penalty=1.5)  # fmt: skip
     teacher = ["好的"] * 3
-    a = evaluate_models(model, tok, {"Original Model": None}, inputs, teacher, groups,
+    data = EvaluationSet(inputs, teacher, groups)
+    a = evaluate_models(model, tok, {"Original Model": None}, data,
                         sampling=plain, max_output_length=kw["max_output_length"])  # fmt: skip
-    b = evaluate_models(model, tok, {"Original Model": None}, inputs, teacher, groups,
+    b = evaluate_models(model, tok, {"Original Model": None}, data,
                         sampling=guard, max_output_length=kw["max_output_length"])  # fmt: skip
     assert a["Original Model"].unguarded is None
     assert b["Original Model"].unguarded == a["Original Model"].answers  # the paper's sampling
@@ -242,7 +244,7 @@ def test_with_the_guard_models_also_answer_with_plain_sampling():
     table = per_input_table(b, inputs, scores)
     assert {"degenerate", "degenerate_unguarded"} <= set(table.columns)
     # generation.compare_unguarded off: the same guarded answers, no second pass, no row.
-    c = evaluate_models(model, tok, {"Original Model": None}, inputs, teacher, groups,
+    c = evaluate_models(model, tok, {"Original Model": None}, data,
                         sampling=dataclasses.replace(guard, compare_unguarded=False),
                         max_output_length=kw["max_output_length"])  # fmt: skip
     assert c["Original Model"].unguarded == []

@@ -83,7 +83,8 @@ def test_paper_profile_trains_resumes_and_scores_on_a_chatglm3_shaped_model(
     checkpoints = art.checkpoints_by_model(cfg.train.methods, cfg.train.milestones)
     assert len(checkpoints) == 5  # the original model and 1 + 1 + 2 milestones
     evaluations = scoring.evaluate_models(
-        base, tokenizer, checkpoints, eval_set, [r.answer for r in teacher], groups,
+        base, tokenizer, checkpoints,
+        scoring.EvaluationSet(eval_set, [r.answer for r in teacher], groups),
         sampling=generate.Sampling.from_profile(cfg),
         max_output_length=cfg.train.max_output_length,
     )  # fmt: skip

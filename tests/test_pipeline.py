@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from ecc_utils import artifacts as A
-from ecc_utils.build import pipeline
+from ecc_utils.build import book, pipeline
 from ecc_utils.build.pipeline import Layout, PipelineError, Step, build_plan, is_up_to_date
 from ecc_utils.config import load_profile
 from ecc_utils.provenance import fingerprints
@@ -465,7 +465,7 @@ def test_book_is_rebuilt_only_when_its_sources_change(tmp_path, monkeypatch):
         (html / "index.html").write_text("<html></html>")
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(pipeline.subprocess, "run", fake_jupyter_book)
+    monkeypatch.setattr(book.subprocess, "run", fake_jupyter_book)
     assert pipeline.build_book(layout, [])[1] and len(builds) == 1
     assert not pipeline.build_book(layout, [])[1] and len(builds) == 1  # nothing changed
     (layout.generated / "a.ipynb").write_text('{"changed": 1}')  # a re-executed notebook
@@ -515,11 +515,11 @@ def test_a_book_on_synthetic_data_says_so_on_every_page(tmp_path, monkeypatch):
     import ecc_book
 
     art = tmp_path / "art"
-    assert pipeline.data_notice(art) == ""  # before the data stage ran
+    assert book.data_notice(art) == ""  # before the data stage ran
     _stats(art, kind="dir", description="ECD sample from data folder")
-    assert pipeline.data_notice(art) == ""
+    assert book.data_notice(art) == ""
     _stats(art, kind="synthetic", description="offline", fallback=True)
-    assert pipeline.data_notice(art) == A.SYNTHETIC_NOTICE
+    assert book.data_notice(art) == A.SYNTHETIC_NOTICE
     doc = new_document("page")
     section = nodes.section()
     section += nodes.title(text="Scoring")

@@ -18,6 +18,7 @@ from ecc_utils.train import (
     IGNORE_INDEX,
     PadCollator,
     TrainingPairs,
+    TrainOptions,
     conversation_messages,
     encode_example,
     encode_prompt,
@@ -193,7 +194,6 @@ def test_each_method_lowers_the_loss_on_a_fixed_batch(method, tiny, tmp_path):
         TrainingPairs(data, toy(4, "teacher")),
         tmp_path,
         tcfg(method, (1, 20), max_steps=20, learning_rate=lr, batch_size=4, logging_steps=10),
-        seed=0,
     )
     assert sorted(res.checkpoints) == [1, 20]
     losses = []
@@ -241,13 +241,16 @@ def test_resume_after_interruption_ends_at_the_same_weights(method, tmp_path):
 
     kw = dict(max_steps=8, learning_rate=1e-2, batch_size=2, logging_steps=1)
     spec, pairs = PeftSpec(method, num_virtual_tokens=4), TrainingPairs(toy(6), toy(6, "teacher"))
-    m, tok = tiny_random()
-    train_method(m, tok, spec, pairs, tmp_path / "a", tcfg(method, (3, 6), **kw), seed=3)
+
+    def train(out: str, milestones: tuple[int, ...]):
+        m, tok = tiny_random()
+        cfg = tcfg(method, milestones, **kw)
+        return train_method(m, tok, spec, pairs, tmp_path / out, cfg, options=TrainOptions(seed=3))
+
+    train("a", (3, 6))
     # "Interrupted" run: stops at step 3 (same schedule over 8 steps), then is re-executed.
-    m, tok = tiny_random()
-    train_method(m, tok, spec, pairs, tmp_path / "b", tcfg(method, (3,), **kw), seed=3)
-    m, tok = tiny_random()
-    res = train_method(m, tok, spec, pairs, tmp_path / "b", tcfg(method, (3, 6), **kw), seed=3)
+    train("b", (3,))
+    res = train("b", (3, 6))
     assert res.resumed_from == 3 and not res.skipped
     a = load_file(tmp_path / "a" / "checkpoint-6" / "adapter_model.safetensors")
     b = load_file(tmp_path / "b" / "checkpoint-6" / "adapter_model.safetensors")

@@ -21,25 +21,23 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ecc_utils import artifacts as A
 from ecc_utils.build import saved_work
-from ecc_utils.config import ProfileError, load_profile, profile_path
-from ecc_utils.provenance.fingerprints import PACKAGE_DIR, fingerprint, hash_paths
+from ecc_utils.build.book import PROFILE_PAGES, build_book, render_toc  # noqa: F401  (the book, here too)
+from ecc_utils.build.layout import Layout, PipelineError, data_source, fell_back  # noqa: F401
 from ecc_utils.build.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
+from ecc_utils.config import ProfileError, load_profile, profile_path
+from ecc_utils.provenance.fingerprints import fingerprint
 from ecc_utils.records import atomic_write_text
 
 # Tags of the cells the book hides: ours, and the one papermill injects.
 PARAMETER_TAGS = ("parameters", "injected-parameters")
-
-
-class PipelineError(RuntimeError):
-    """A step failed or the plan cannot run; the message names the notebook and cell."""
 
 
 def load_manifest(art: Path) -> dict:
@@ -62,50 +60,7 @@ def is_up_to_date(step: Step, fp: dict, manifest: dict, art: Path, output_nb: Pa
     return output_nb.is_file() and all((art / o).exists() for o in step.outputs)
 
 
-def _source(art: Path) -> dict:
-    """The data source the data stage recorded in ``data/stats.json`` ({} before it ran)."""
-    stats = art / A.rel("stats")
-    if not stats.is_file():
-        return {}
-    return json.loads(stats.read_text(encoding="utf-8")).get("source") or {}
-
-
-def fell_back(art: Path) -> bool:
-    """The data stage's last run has less than the profile asked for, since a download failed
-    (the synthetic corpus in ECD's place, or no JDDC)."""
-    return bool(_source(art).get("fallback"))
-
-
 # --- execution ------------------------------------------------------------------------------
-
-
-@dataclass
-class Layout:
-    """Where things are for one profile under a project root."""
-
-    root: Path
-    profile: str
-
-    @property
-    def notebooks(self) -> Path:
-        return self.root / "notebooks"
-
-    @property
-    def params(self) -> Path:
-        return self.root / "params"
-
-    @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts" / self.profile
-
-    @property
-    def generated(self) -> Path:
-        return self.root / "book" / "generated" / self.profile
-
-    @property
-    def package(self) -> Path:
-        """The `ecc_utils` sources the notebooks import (this installation's)."""
-        return PACKAGE_DIR
 
 
 def _fmt(seconds: float) -> str:
@@ -214,6 +169,66 @@ def stale_steps(layout: Layout) -> list[str]:
             if not step_state(s, profile, layout, manifest)[1]]  # fmt: skip
 
 
+@dataclass
+class _Session:
+    """One `run`: where it writes, the manifest it keeps and how it reports."""
+
+    layout: Layout
+    params_file: Path
+    cell_timeout: int
+    manifest: dict
+    echo: Any
+
+    def save(self) -> None:
+        path = self.layout.artifacts / A.rel("manifest")
+        atomic_write_text(path, json.dumps(self.manifest, indent=2, ensure_ascii=False))
+
+    def execute(self, step: Step, head: str, fp: dict, *, force: bool) -> None:
+        """Run one step that is not up to date (from scratch when `force`, else resuming from
+        its saved work when that is still valid) and record it in the manifest: "running"
+        first, then its status and wall time. A failure raises `PipelineError`, recorded."""
+        art, echo = self.layout.artifacts, self.echo
+        if step.retries_fallback and fell_back(art):
+            echo(f"{head}: its last run fell back ({data_source(art).get('description')}); "
+                 "trying the download again")  # fmt: skip
+        key = saved_work.work_key(fp, self.layout.notebooks / step.notebook, step.shown)
+        if force:
+            saved_work.remove(step, art, echo, "--force (the step resumes from it otherwise)")
+        else:
+            previous = self.manifest["steps"].get(step.key)
+            saved_work.clear_stale(step, art, previous, fp, key, echo)
+        resumed = saved_work.saved(step, art)
+        echo(f"{head}: running ..." + (f" (resuming from {', '.join(resumed)})" if resumed else ""))
+        record = {
+            "notebook": step.notebook,
+            "parameters": step.parameters,
+            "fingerprint": fp,
+            "work_key": key,  # what the saved work it leaves is for (`ecc_utils.build.saved_work`)
+            "resumed_from": resumed,  # saved work it started from: [] for a cold run
+            "status": "running",  # until it ends: an interrupted run leaves this record
+        }
+        self.manifest["steps"][step.key] = record
+        self.save()
+        t0 = time.perf_counter()
+        status, error = "ok", None
+        try:
+            execute_step(step, self.layout, self.params_file, self.cell_timeout)
+        except PipelineError as e:
+            status, error = "failed", str(e)
+        wall = time.perf_counter() - t0
+        record |= {
+            "wall_time_s": round(wall, 2),
+            "status": status,
+            "error": error,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        self.save()
+        if error:
+            echo(f"{head}: FAILED after {_fmt(wall)}")
+            raise PipelineError(error)
+        echo(f"{head}: done in {_fmt(wall)}")
+
+
 def run(
     layout: Layout,
     *,
@@ -242,6 +257,7 @@ def run(
     manifest = load_manifest(art)
     manifest.setdefault("steps", {})
     manifest["profile"] = layout.profile
+    session = _Session(layout, params_file, profile.execution.cell_timeout, manifest, echo)
     t_all = time.perf_counter()
     executed = 0
     for i, step in enumerate(selected, 1):
@@ -250,48 +266,11 @@ def run(
         if not force and up_to_date:
             echo(f"{head}: up to date")
             continue
-        if step.retries_fallback and fell_back(art):
-            echo(f"{head}: its last run fell back ({_source(art).get('description')}); "
-                 "trying the download again")  # fmt: skip
-        key = saved_work.work_key(fp, layout.notebooks / step.notebook, step.shown)
-        if force:
-            saved_work.remove(step, art, echo, "--force (the step resumes from it otherwise)")
-        else:
-            saved_work.clear_stale(step, art, manifest["steps"].get(step.key), fp, key, echo)
-        resumed = saved_work.saved(step, art)
-        echo(f"{head}: running ..." + (f" (resuming from {', '.join(resumed)})" if resumed else ""))
-        record = {
-            "notebook": step.notebook,
-            "parameters": step.parameters,
-            "fingerprint": fp,
-            "work_key": key,  # what the saved work it leaves is for (`ecc_utils.build.saved_work`)
-            "resumed_from": resumed,  # saved work it started from: [] for a cold run
-            "status": "running",  # until it ends: an interrupted run leaves this record
-        }
-        manifest["steps"][step.key] = record
-        atomic_write_text(art / A.rel("manifest"), json.dumps(manifest, indent=2, ensure_ascii=False))
-        t0 = time.perf_counter()
-        status, error = "ok", None
-        try:
-            execute_step(step, layout, params_file, profile.execution.cell_timeout)
-        except PipelineError as e:
-            status, error = "failed", str(e)
-        wall = time.perf_counter() - t0
-        record |= {
-            "wall_time_s": round(wall, 2),
-            "status": status,
-            "error": error,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        atomic_write_text(art / A.rel("manifest"), json.dumps(manifest, indent=2, ensure_ascii=False))
-        if error:
-            echo(f"{head}: FAILED after {_fmt(wall)}")
-            raise PipelineError(error)
+        session.execute(step, head, fp, force=force)
         executed += 1
-        echo(f"{head}: done in {_fmt(wall)}")
     total = time.perf_counter() - t_all
     manifest["last_run"] = {"executed": executed, "wall_time_s": round(total, 2)}
-    atomic_write_text(art / A.rel("manifest"), json.dumps(manifest, indent=2, ensure_ascii=False))
+    session.save()
     echo(f"notebooks: {executed} executed, {len(selected) - executed} up to date, {_fmt(total)}")
     if book:
         t0 = time.perf_counter()
@@ -299,119 +278,6 @@ def run(
         state = "" if built else "up to date, "
         echo(f"book: {state}{html / 'index.html'} ({_fmt(time.perf_counter() - t0)})")
     return manifest
-
-
-# --- the book -------------------------------------------------------------------------------
-
-
-def render_toc(layout: Layout, plan: list[Step]) -> Path:
-    """Write the profile's table of contents from the template `book/_toc.yml`.
-
-    The template names executed notebooks as `generated/{profile}/<key>`; a step that is not in
-    this profile's plan (say, a PEFT method the profile leaves out) is dropped from the toc.
-    """
-    import yaml
-
-    template = yaml.safe_load((layout.root / "book" / "_toc.yml").read_text(encoding="utf-8"))
-    keys = {s.key for s in plan}
-    prefix = "generated/{profile}/"
-
-    pages = {Path(name).stem for name in PROFILE_PAGES}
-
-    def keep(entry) -> bool:
-        f = entry.get("file", "")
-        return not f.startswith(prefix) or f[len(prefix) :] in keys | pages
-
-    def fill(node):
-        if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                if k in ("chapters", "sections"):
-                    v = [fill(e) for e in v if keep(e)]
-                    if not v:
-                        continue
-                elif isinstance(v, str):
-                    v = v.replace("{profile}", layout.profile)
-                else:
-                    v = fill(v)
-                out[k] = v
-            return out
-        if isinstance(node, list):
-            return [fill(e) for e in node if not isinstance(e, dict) or keep(e)]
-        return node
-
-    toc = fill(template)
-    path = layout.generated / "_toc.yml"
-    atomic_write_text(path, yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
-    return path
-
-
-# Pages written once for every profile that link to its executed notebooks: the pipeline
-# copies them from book/ next to those notebooks (book/generated/<profile>/).
-PROFILE_PAGES = ("course.md", "paper_scale.md")
-
-
-def copy_profile_pages(layout: Layout) -> None:
-    for name in PROFILE_PAGES:
-        text = (layout.root / "book" / name).read_text(encoding="utf-8")
-        atomic_write_text(layout.generated / name, text)
-
-
-def book_sources(layout: Layout) -> list[Path]:
-    """What the profile's HTML is built from: the pages and extension under book/ (of the
-    generated pages, this profile's only) and _config.yml."""
-    book = layout.root / "book"
-    pages = [p for p in sorted(book.iterdir()) if p.name != "generated"]
-    return [*pages, layout.generated, layout.root / "_config.yml"]
-
-
-def data_notice(art: Path) -> str:
-    """What every page of the book says first about the run's data (`book/_ext`): the
-    synthetic corpus's notice when the data stage used it, else nothing."""
-    return A.SYNTHETIC_NOTICE if _source(art).get("kind") == "synthetic" else ""
-
-
-def build_book(layout: Layout, plan: list[Step], *, force: bool = False) -> tuple[Path, bool]:
-    """Build the book with Jupyter Book 1 (strict: warnings are errors); returns the HTML dir
-    and whether it was built. The HTML is kept when it was last built for this profile from
-    sources with the same content hash (`book_sources`) and `force` is not set."""
-    copy_profile_pages(layout)
-    toc = render_toc(layout, plan)
-    html = layout.root / "_build" / "html"
-    stamp = layout.root / "_build" / "ecc_book_sources.json"
-    notice = data_notice(layout.artifacts)
-    sources = {"profile": layout.profile, "notice": notice,
-               "sources": hash_paths(book_sources(layout), base=layout.root)}  # fmt: skip
-    if not force and (html / "index.html").is_file() and stamp.is_file():
-        try:
-            if json.loads(stamp.read_text(encoding="utf-8")) == sources:
-                return html, False
-        except json.JSONDecodeError:
-            pass
-    stamp.unlink(missing_ok=True)
-    cmd = [
-        sys.executable,
-        "-c",
-        "from jupyter_book.cli.main import main; main()",
-        "build",
-        str(layout.root / "book"),
-        "--config",
-        str(layout.root / "_config.yml"),
-        "--toc",
-        str(toc),
-        "--path-output",
-        str(layout.root),
-        "-W",
-        "-n",
-        "--keep-going",
-    ]
-    env = dict(os.environ, ECC_BOOK_NOTICE=notice)  # every page opens with it (book/_ext)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
-        raise PipelineError(f"book build failed (jupyter-book exit {proc.returncode}):\n{tail}")
-    atomic_write_text(stamp, json.dumps(sources))
-    return html, True
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ecc_utils.provenance.fingerprints import notebook_code_hash
 from ecc_utils.build.plan import Step
+from ecc_utils.provenance.fingerprints import notebook_code_hash
 
 
 def work_key(fp: dict, notebook: Path, shown: Iterable[str] = ()) -> str:

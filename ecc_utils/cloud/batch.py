@@ -40,20 +40,18 @@ class BatchRun:
         self,
         api: BatchAPI,
         state_file: Path,
+        teacher: BatchLabeller,
         *,
-        backend: str,
-        model: str,
-        poll_s: float,
-        language: str,
-        progress: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        """A job of `teacher`'s backend and model on `api`, its state kept in `state_file`,
+        polled every ``teacher.budget.batch_poll_s`` seconds (waiting with `sleep`)."""
         self.api = api
         self.state_file = Path(state_file)
-        self.backend, self.model = backend, model
-        self.poll_s = float(poll_s)
-        self.language = language
-        self.progress = progress
+        self.backend, self.model = teacher.backend_name, teacher.model
+        self.poll_s = float(teacher.budget.batch_poll_s)
+        self.language = teacher.prompt.language
+        self.progress = teacher.progress
         self.sleep = sleep
 
     # --- the persisted job ------------------------------------------------------------------
@@ -182,9 +180,7 @@ def label_in_batch(teacher: BatchLabeller, todo: list[tuple[str, tuple[str, str]
     as the spend cap allows). Raises `BatchItemsFailed` (the rest kept) or `SpendCapReached`."""
     api = teacher.backend.batch_api()
     state_file = teacher.cache.path.with_name(teacher.cache.path.stem + ".batch.json")
-    run = BatchRun(api, state_file, backend=teacher.backend_name, model=teacher.model,
-                   poll_s=teacher.budget.batch_poll_s, language=teacher.prompt.language,
-                   progress=teacher.progress)  # fmt: skip
+    run = BatchRun(api, state_file, teacher)
     queries = dict(todo)
 
     def keep(k: str, q: str, c: Completion, job: str) -> None:

@@ -14,7 +14,7 @@ from ecc_utils.cloud.cache import LabelCache
 from ecc_utils.cloud.knn import KnnSettings
 from ecc_utils.cloud.ledger import Budget
 from ecc_utils.cloud.prices import PriceTable
-from ecc_utils.cloud.prompt import build_prompt, context_text
+from ecc_utils.cloud.prompt import FewShotPrompt, build_prompt, context_text
 from ecc_utils.cloud.teacher import Answering, Teacher, TeacherOptions
 from ecc_utils.config import BACKENDS
 from ecc_utils.records import Example
@@ -85,6 +85,30 @@ def make_teacher(
         "top_p": float(cfg.top_p),
     }
 
+    factory = _backend_factory(cfg, model, prompt, fewshot, embed=embed, seed=seed, device=device)
+    answering = Answering(backend, model, factory, sampling,
+                          cfg.knn_context_turns if backend == "knn" else 0)  # fmt: skip
+    options = TeacherOptions(
+        cfg.mode, cfg.batch_size, progress,
+        Budget(PriceTable.load(cfg.price_file), cfg.max_cost_usd, cfg.batch_poll_s),
+    )  # fmt: skip
+    return Teacher(answering, prompt, LabelCache(cache_file), options)
+
+
+def _backend_factory(
+    cfg: TeacherConfig,
+    model: str,
+    prompt: FewShotPrompt,
+    fewshot: Sequence[Example | tuple[str, str]],
+    *,
+    embed: Callable[[list[str]], np.ndarray] | None,
+    seed: int,
+    device: str,
+) -> Callable[[], Backend]:
+    """What builds ``cfg.backend`` (not oracle) on the first cache miss: knn retrieves over
+    the prompt's examples with `embed`, the others call their provider; `seed` and `device`
+    tune hf."""
+    backend = cfg.backend
     knn = KnnSettings(cfg.knn_context_turns, cfg.knn_query_weight, cfg.knn_neighbours)
 
     def factory() -> Backend:
@@ -105,13 +129,7 @@ def make_teacher(
 
         return HFBackend(model, cfg, seed=seed, device=device)
 
-    answering = Answering(backend, model, factory, sampling,
-                          knn.context_turns if backend == "knn" else 0)  # fmt: skip
-    options = TeacherOptions(
-        cfg.mode, cfg.batch_size, progress,
-        Budget(PriceTable.load(cfg.price_file), cfg.max_cost_usd, cfg.batch_poll_s),
-    )  # fmt: skip
-    return Teacher(answering, prompt, LabelCache(cache_file), options)
+    return factory
 
 
 def _example_context(example: Example | tuple[str, str], turns: int) -> str:

@@ -72,6 +72,14 @@ def read_ecd(path: str | os.PathLike, strict: bool = True) -> EcdFile:
     path = Path(path)
     require_file(path, "ECD file")
     problems = Problems(path, strict)
+    records = _records(problems)
+    n_bad_lines = len(problems.messages)
+    kept, groups, bad_group_lines = _group(records, problems)
+    return EcdFile(path, kept, groups, n_bad_lines + bad_group_lines, problems.messages)
+
+
+def _records(problems: Problems) -> list[EcdRecord]:
+    """The well-formed lines of the file, the others reported to `problems`."""
     records: list[EcdRecord] = []
     for i, text in problems.lines():
         cols = text.split("\t")
@@ -91,45 +99,40 @@ def read_ecd(path: str | os.PathLike, strict: bool = True) -> EcdFile:
             problems.report(i, "empty response (last column)")
             continue
         records.append(EcdRecord(i, _alternating_turns(cols[1:-1]), cols[-1], int(label)))
+    return records
 
+
+def _group(
+    records: list[EcdRecord], problems: Problems
+) -> tuple[list[EcdRecord], list[CandidateGroup], int]:
+    """(kept records, candidate groups, lines of groups without a true response): consecutive
+    lines with the same context form a group; a new group starts when the context changes, or
+    when a second true response for the same context arrives (the context listed twice)."""
     groups: list[CandidateGroup] = []
-    pending: list[EcdRecord] = []
     kept: list[EcdRecord] = []
-    n_bad_groups, n_bad_group_lines = [0], [0]
-
-    def close() -> None:
-        if not pending:
-            return
-        labels = tuple(r.label for r in pending)
+    bad_lines = 0
+    runs: list[list[EcdRecord]] = []
+    for r in records:
+        last = runs[-1] if runs else None
+        if (
+            last
+            and r.context == last[0].context
+            and not (r.label == 1 and any(p.label for p in last))
+        ):
+            last.append(r)
+        else:
+            runs.append([r])
+    for run in runs:
+        labels = tuple(r.label for r in run)
         if 1 not in labels:
             problems.report(
-                pending[0].line,
-                f"context group of lines {pending[0].line}-{pending[-1].line} has no true "
+                run[0].line,
+                f"context group of lines {run[0].line}-{run[-1].line} has no true "
                 "response (no line with label 1)",
             )
-            n_bad_groups[0] += 1
-            n_bad_group_lines[0] += len(pending)
-        else:
-            groups.append(
-                CandidateGroup(
-                    len(groups),
-                    pending[0].line,
-                    pending[0].context,
-                    tuple(r.response for r in pending),
-                    labels,
-                )
-            )
-            kept.extend(pending)
-        pending.clear()
-
-    for r in records:
-        # A new group starts when the context changes, or when a second true response for the
-        # same context arrives (the same context listed twice in a row).
-        if pending and (
-            r.context != pending[0].context or (r.label == 1 and any(p.label for p in pending))
-        ):
-            close()
-        pending.append(r)
-    close()
-    n_bad_lines = len(problems.messages) - n_bad_groups[0]
-    return EcdFile(path, kept, groups, n_bad_lines + n_bad_group_lines[0], problems.messages)
+            bad_lines += len(run)
+            continue
+        groups.append(CandidateGroup(len(groups), run[0].line, run[0].context,
+                                     tuple(r.response for r in run), labels))  # fmt: skip
+        kept.extend(run)
+    return kept, groups, bad_lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,18 +45,13 @@ def read_jddc(path: str | os.PathLike, strict: bool = True) -> JddcChat:
     path = Path(path)
     require_file(path, "JDDC chat log")
     problems = Problems(path, strict)
-    sessions: list[JddcSession] = []
-    cur_id: str | None = None
-    cur_raw: str | None = None
-    cur: list[tuple[str, list[str]]] = []
-    seen_ids: Counter = Counter()
-    n_msgs = 0
+    sessions = _sessions(_messages(problems))
+    return JddcChat(path, sessions, _pairs(sessions), len(problems.messages), problems.messages)
 
-    def close() -> None:
-        if cur_id is not None and cur:
-            turns = tuple(Turn(s, " ".join(m)) for s, m in cur)  # type: ignore[arg-type]
-            sessions.append(JddcSession(cur_id, turns, n_msgs))
 
+def _messages(problems: Problems) -> Iterator[tuple[str, str, str]]:
+    """(session id as written, speaker, content) of each well-formed line, in order; the other
+    lines reported to `problems`."""
     for i, text in problems.lines():
         cols = text.split("\t")
         if len(cols) != 7:
@@ -69,16 +65,30 @@ def read_jddc(path: str | os.PathLike, strict: bool = True) -> JddcChat:
         if waiter.strip() not in ("0", "1"):
             problems.report(i, f"waiter_send {waiter!r} is not 0 (customer) or 1 (agent)")
             continue
+        yield sid, "agent" if waiter.strip() == "1" else "customer", content.strip()
+
+
+def _sessions(messages: Iterable[tuple[str, str, str]]) -> list[JddcSession]:
+    """Consecutive messages of one session id as a session of turns (a speaker's consecutive
+    messages joined into one turn, empty ones counted but dropped). A session id met again
+    after other sessions becomes "<id>#2", "<id>#3", ... so that example ids stay unique."""
+    sessions: list[JddcSession] = []
+    seen_ids: Counter = Counter()
+    cur_raw: str | None = None
+    cur_id, cur, n_msgs = "", [], 0
+
+    def close() -> None:
+        if cur_raw is not None and cur:
+            turns = tuple(Turn(s, " ".join(m)) for s, m in cur)  # type: ignore[arg-type]
+            sessions.append(JddcSession(cur_id, turns, n_msgs))
+
+    for sid, speaker, content in messages:
         if sid != cur_raw:
             close()
-            # A session id met again after other sessions becomes "<id>#2", "<id>#3", ...
-            # so that example ids stay unique.
             seen_ids[sid] += 1
             cur_raw, cur_id = sid, sid if seen_ids[sid] == 1 else f"{sid}#{seen_ids[sid]}"
             cur, n_msgs = [], 0
-        speaker = "agent" if waiter.strip() == "1" else "customer"
         n_msgs += 1
-        content = content.strip()
         if not content:
             continue
         if cur and cur[-1][0] == speaker:
@@ -86,21 +96,19 @@ def read_jddc(path: str | os.PathLike, strict: bool = True) -> JddcChat:
         else:
             cur.append((speaker, [content]))
     close()
+    return sessions
 
-    pairs: list[Example] = []
-    for s in sessions:
-        for k in range(1, len(s.turns)):
-            if s.turns[k].speaker == "agent" and s.turns[k - 1].speaker == "customer":
-                pairs.append(
-                    Example(
-                        id=f"jddc-{s.session_id}-{k}",
-                        source="jddc",
-                        context=list(s.turns[: k - 1]),
-                        query=s.turns[k - 1].text,
-                        response=s.turns[k].text,
-                    )
-                )
-    return JddcChat(path, sessions, pairs, len(problems.messages), problems.messages)
+
+def _pairs(sessions: Sequence[JddcSession]) -> list[Example]:
+    """Every agent turn that follows a customer turn: ``query`` = that customer turn,
+    ``context`` = the turns before it, ``response`` = the agent turn."""
+    return [
+        Example(id=f"jddc-{s.session_id}-{k}", source="jddc", context=list(s.turns[: k - 1]),
+                query=s.turns[k - 1].text, response=s.turns[k].text)
+        for s in sessions
+        for k in range(1, len(s.turns))
+        if s.turns[k].speaker == "agent" and s.turns[k - 1].speaker == "customer"
+    ]  # fmt: skip
 
 
 _SESSION_OPEN = re.compile(r"^<session ([^>]+)>$")

@@ -166,19 +166,8 @@ def resolve_source(
         return _synthetic_source(
             cache_dir, cfg.synthetic_contexts, seed, "asked for by the profile"
         )
-    if root_path is not None and _has_ecd(root_path / "ecd_sample"):
-        jddc_dir, note = _folder_jddc(cfg, root_path)
-        where = display_path(root_path)
-        return DataSource("dir", f"ECD sample from data folder {where}; {note}",
-                          root_path / "ecd_sample", jddc_dir, note)  # fmt: skip
-    if root_path is not None:  # a folder was named: falling back would hide a wrong path
-        named = "data.data_dir" if cfg.data_dir is not None else "ECC_DATA_DIR"
-        raise DataNotFoundError(
-            f"{named}={root}: no ECD sample there (looked for train and test in "
-            f"{root_path.resolve() / 'ecd_sample'}); point it at the data folder (the shared one holds "
-            "ecd_sample/ and jddc_sample/), or unset it to use the cache, a download or the "
-            "synthetic corpus"
-        )
+    if root_path is not None:
+        return _folder_source(cfg, str(root), root_path)
     if source == "dir":
         looked = "(data.data_dir and ECC_DATA_DIR unset)"
         raise DataNotFoundError(
@@ -198,6 +187,24 @@ def resolve_source(
         )
     fell_back = _synthetic_source(cache_dir, cfg.synthetic_contexts, seed, f"no ECD data ({how})")
     return dataclasses.replace(fell_back, fallback=cfg.download)
+
+
+def _folder_source(cfg: DataConfig, root: str, root_path: Path) -> DataSource:
+    """The data folder named by ``data.data_dir`` or ``ECC_DATA_DIR`` (`root`, as given): its
+    ECD sample and JDDC; a folder without an ECD sample is an error, since falling back would
+    hide a wrong path."""
+    if _has_ecd(root_path / "ecd_sample"):
+        jddc_dir, note = _folder_jddc(cfg, root_path)
+        where = display_path(root_path)
+        return DataSource("dir", f"ECD sample from data folder {where}; {note}",
+                          root_path / "ecd_sample", jddc_dir, note)  # fmt: skip
+    named = "data.data_dir" if cfg.data_dir is not None else "ECC_DATA_DIR"
+    raise DataNotFoundError(
+        f"{named}={root}: no ECD sample there (looked for train and test in "
+        f"{root_path.resolve() / 'ecd_sample'}); point it at the data folder (the shared one holds "
+        "ecd_sample/ and jddc_sample/), or unset it to use the cache, a download or the "
+        "synthetic corpus"
+    )
 
 
 def _folder_jddc(cfg: DataConfig, root: Path) -> tuple[Path | None, str]:

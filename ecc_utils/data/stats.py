@@ -78,6 +78,39 @@ def _mean(xs: Sequence[float]) -> float:
     return round(float(mean(xs)), 3) if xs else 0.0
 
 
+def _source_stats(source: DataSource | None) -> dict | None:
+    if source is None:
+        return None
+    return {"kind": source.kind, "description": source.description,
+            "provenance": source.provenance(), "fallback": source.fallback}  # fmt: skip
+
+
+def _pool_stats(pools: dict[str, list]) -> dict:
+    """Per pool: examples by source, tokens per utterance and turns per example."""
+    return {
+        "counts": {
+            name: {
+                "total": len(rows),
+                "by_source": dict(sorted(Counter(e.source for e in rows).items())),
+            }
+            for name, rows in pools.items()
+        },  # fmt: skip
+        "tokens_per_utterance": {
+            name: _mean(
+                [
+                    count_tokens(t)
+                    for e in rows
+                    for t in [*(c.text for c in e.context), e.query, e.response]
+                ]
+            )
+            for name, rows in pools.items()
+        },  # fmt: skip
+        "turns_per_example": {
+            name: _mean([len(e.context) + 2 for e in rows]) for name, rows in pools.items()
+        },
+    }
+
+
 def write_splits(
     splits: Splits,
     art: Artifacts,
@@ -93,34 +126,8 @@ def write_splits(
         art.write_split(name, rows)
     write_jsonl(art.candidates, splits.candidates)
     stats: dict = {
-        "source": {
-            "kind": source.kind,
-            "description": source.description,
-            "provenance": source.provenance(),
-            "fallback": source.fallback,
-        }
-        if source
-        else None,  # fmt: skip
-        "counts": {
-            name: {
-                "total": len(rows),
-                "by_source": dict(sorted(Counter(e.source for e in rows).items())),
-            }
-            for name, rows in pools.items()
-        },
-        "tokens_per_utterance": {
-            name: _mean(
-                [
-                    count_tokens(t)
-                    for e in rows
-                    for t in [*(c.text for c in e.context), e.query, e.response]
-                ]
-            )
-            for name, rows in pools.items()
-        },
-        "turns_per_example": {
-            name: _mean([len(e.context) + 2 for e in rows]) for name, rows in pools.items()
-        },
+        "source": _source_stats(source),
+        **_pool_stats(pools),
         "rejected": splits.report["cleaning"],
         "published": PUBLISHED_STATS,
         "table6": [

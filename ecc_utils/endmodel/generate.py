@@ -146,38 +146,27 @@ def generate(
     """
     import torch
 
-    from ecc_utils.endmodel.decoding import Guard, Stopping, decode
-    from ecc_utils.endmodel.nucleus import NucleusSampler
+    from ecc_utils.endmodel.decoding import decode
 
     sp = sampling or Sampling()
-    batch_size = sp.batch_size
-    do_sample = sp.do_sample and sp.temperature > 0
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size}: must be >= 1 (generation.batch_size)")
+    if sp.batch_size < 1:
+        raise ValueError(f"batch_size={sp.batch_size}: must be >= 1 (generation.batch_size)")
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id
     device = next(model.parameters()).device
-    stops = stop_token_ids(tokenizer, model)
     # Without a chat template the prompt is a plain transcript (train._render): stop at the
     # next "Customer:"/"Agent:" line as well as at EOS.
     markers = [] if getattr(tokenizer, "chat_template", None) else plain_turn_markers()
     prompts = [encode_prompt(tokenizer, *_as_pair(x), sp.max_input_length) for x in inputs]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    if do_sample:
-        pick = NucleusSampler(sp.top_p, sp.temperature).sample
-    else:
-        pick = lambda logits: logits.argmax(-1)  # noqa: E731
+    pick, stop, guard = _decoding_rules(sp, tokenizer, model, pad_id, markers)
     answers: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
-    stop = Stopping(
-        pad_id, frozenset(stops), _turn_marker_stop(tokenizer, markers) if markers else None
-    )
-    guard = Guard(sp.repetition_penalty, sp.no_repeat_ngram_size)
-    starts = range(0, len(prompts), batch_size)
+    starts = range(0, len(prompts), sp.batch_size)
     for b, start in enumerate(tqdm(starts, desc="generate", disable=not progress)):
-        rows = order[start : start + batch_size]
+        rows = order[start : start + sp.batch_size]
         batch = [prompts[i] for i in rows]
         n = max(len(p) for p in batch)
         ids = torch.tensor([[pad_id] * (n - len(p)) + p for p in batch], device=device)
@@ -194,6 +183,21 @@ def generate(
             answers[i] = cut_at_next_turn(text, markers).strip()
     model.train(was_training)
     return answers
+
+
+def _decoding_rules(sp: Sampling, tokenizer: Any, model: Any, pad_id: int, markers: list[str]):
+    """(how the next token is picked, where a row stops, the repetition guard) for `sp`:
+    the nucleus with temperature when sampling, else the most likely token."""
+    from ecc_utils.endmodel.decoding import Guard, Stopping
+    from ecc_utils.endmodel.nucleus import NucleusSampler
+
+    if sp.do_sample and sp.temperature > 0:
+        pick = NucleusSampler(sp.top_p, sp.temperature).sample
+    else:
+        pick = lambda logits: logits.argmax(-1)  # noqa: E731
+    stops = frozenset(stop_token_ids(tokenizer, model))
+    stop = Stopping(pad_id, stops, _turn_marker_stop(tokenizer, markers) if markers else None)
+    return pick, stop, Guard(sp.repetition_penalty, sp.no_repeat_ngram_size)
 
 
 def load_adapter(base_model: Any, checkpoint_dir: str | os.PathLike) -> Any:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -88,6 +90,44 @@ def _body(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(index=[MEAN_LABEL], errors="ignore").astype(float)
 
 
+@dataclass(frozen=True)
+class _Fig3Panels:
+    """What each panel of Fig. 3 draws from: our per-input scores (`body`), the paper's
+    (`pbody`, matched by `pairs`) and the whole evaluation set's means with intervals."""
+
+    body: pd.DataFrame
+    pbody: pd.DataFrame | None
+    pairs: dict[str, str]
+    means: pd.DataFrame | None
+
+    def draw(self, ax: Any, k: int, col: str) -> None:
+        """Panel `k` for model column `col`: our bars, the paper's beside them, our mean as a
+        dashed line, and the whole set's mean with its interval as a last bar."""
+        x = np.arange(1, len(self.body) + 1)
+        width = 0.38 if self.pairs else 0.6
+        shift = width / 2 if self.pairs else 0.0
+        ax.bar(x - shift, self.body[col].to_numpy(), width, color=OURS_COLOR, label="ours")
+        if col in self.pairs and self.pbody is not None:
+            pv = self.pbody[self.pairs[col]].to_numpy()[: len(x)]
+            ax.bar(x[: len(pv)] + shift, pv, width, color=PAPER_COLOR, hatch="//",
+                   edgecolor="white", label="paper (Table VI)")  # fmt: skip
+        ax.axhline(self.body[col].mean(), color=OURS_COLOR, ls="--", lw=0.8, label="our mean")
+        ticks, labels = list(x), [str(i) for i in x]
+        if self.means is not None and col in self.means.index:
+            m = self.means.loc[col]
+            err = [[m["estimate"] - m["low"]], [m["high"] - m["estimate"]]]
+            ax.bar([len(x) + 1.2], [m["estimate"]], width, color=MEAN_COLOR, yerr=err,
+                   capsize=3, label="mean of all inputs, 95% interval")  # fmt: skip
+            ticks.append(len(x) + 1.2)
+            labels.append(f"all\n{int(m['n'])}")
+        head = f"({chr(ord('a') + k)}) {col}"
+        if col in self.pairs and self.pairs[col] != col:
+            head += f"\nvs paper: {self.pairs[col]}"
+        ax.set_title(head)
+        ax.set_xticks(ticks, labels)
+        ax.set_ylim(0, 1)
+
+
 def fig3(
     table: pd.DataFrame,
     paper_table: pd.DataFrame | None = None,
@@ -112,41 +152,12 @@ def fig3(
     nrows = math.ceil(len(cols) / ncols)
     fig = _new_figure(figsize=(3.3 * ncols, 2.6 * nrows))
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
-    x = np.arange(1, len(body) + 1)
-    width = 0.38 if pairs else 0.6
+    panels = _Fig3Panels(body, pbody, pairs, means)
     for k, ax in enumerate(axes.flat):
         if k >= len(cols):
             ax.set_visible(False)
             continue
-        col = cols[k]
-        shift = width / 2 if pairs else 0.0
-        ax.bar(x - shift, body[col].to_numpy(), width, color=OURS_COLOR, label="ours")
-        if col in pairs and pbody is not None:
-            pv = pbody[pairs[col]].to_numpy()[: len(x)]
-            ax.bar(
-                x[: len(pv)] + shift,
-                pv,
-                width,
-                color=PAPER_COLOR,
-                hatch="//",
-                edgecolor="white",
-                label="paper (Table VI)",
-            )
-        ax.axhline(body[col].mean(), color=OURS_COLOR, ls="--", lw=0.8, label="our mean")
-        ticks, labels = list(x), [str(i) for i in x]
-        if means is not None and col in means.index:
-            m = means.loc[col]
-            err = [[m["estimate"] - m["low"]], [m["high"] - m["estimate"]]]
-            ax.bar([len(x) + 1.2], [m["estimate"]], width, color=MEAN_COLOR, yerr=err,
-                   capsize=3, label="mean of all inputs, 95% interval")  # fmt: skip
-            ticks.append(len(x) + 1.2)
-            labels.append(f"all\n{int(m['n'])}")
-        head = f"({chr(ord('a') + k)}) {col}"
-        if col in pairs and pairs[col] != col:
-            head += f"\nvs paper: {pairs[col]}"
-        ax.set_title(head)
-        ax.set_xticks(ticks, labels)
-        ax.set_ylim(0, 1)
+        panels.draw(ax, k, cols[k])
         if k % ncols == 0:
             ax.set_ylabel("final score")
         if k >= len(cols) - ncols:

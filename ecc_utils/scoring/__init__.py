@@ -32,6 +32,7 @@ from ecc_utils.scoring.eq1 import Scorer, final_score, score_table
 from ecc_utils.scoring.evaluation import (
     METRICS,
     CandidateGroup,
+    EvaluationSet,
     diversity,
     evaluate_models,
     groups_from_candidates,
@@ -91,6 +92,7 @@ __all__ = [
     "METRICS",
     "Candidate",
     "CandidateGroup",
+    "EvaluationSet",
     "Claim",
     "Interval",
     "LikelihoodMatcher",

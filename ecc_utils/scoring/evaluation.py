@@ -55,6 +55,16 @@ def groups_from_candidates(path: Path, inputs: Sequence[Example]) -> list[Candid
     return out
 
 
+@dataclass(frozen=True)
+class EvaluationSet:
+    """What every model is evaluated on: the evaluation inputs, the teacher's answer to each
+    (the reference of Eq. (1), whose likelihood is scored too) and the candidate groups."""
+
+    inputs: Sequence[Example]
+    teacher_answers: Sequence[str]
+    groups: Sequence[CandidateGroup]
+
+
 @dataclass
 class ModelEvaluation:
     """One model's answers and likelihoods on the evaluation inputs and candidate groups."""
@@ -72,9 +82,7 @@ def evaluate_models(
     base: Any,
     tokenizer: Any,
     checkpoints: Mapping[str, Path | None],
-    inputs: Sequence[Example],
-    teacher_answers: Sequence[str],
-    groups: Sequence[CandidateGroup],
+    data: EvaluationSet,
     *,
     sampling: Any,
     max_output_length: int,
@@ -88,8 +96,9 @@ def evaluate_models(
     guarded = sampling.guarded
     plain = sampling.unguarded()
 
+    inputs, groups = data.inputs, data.groups
     prompts = [(e.context, e.query) for e in inputs]
-    replies = [[e.response, t] for e, t in zip(inputs, teacher_answers, strict=True)]
+    replies = [[e.response, t] for e, t in zip(inputs, data.teacher_answers, strict=True)]
     length = sampling.max_input_length
     out = {}
     for label, ckpt in tqdm(checkpoints.items(), desc="models"):

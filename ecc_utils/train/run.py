@@ -67,8 +67,7 @@ def run_from_profile(
         pairs,
         art.run_dir(method),
         cfg.train.for_method(method),
-        seed=cfg.seed,
-        options=TrainOptions(device=device),
+        options=TrainOptions(device=device, seed=cfg.seed),
     )
 
 

@@ -212,12 +212,14 @@ def _training_arguments(out_dir: Path, cfg: TrainConfig, seed: int, dev: str, bf
 @dataclass(frozen=True)
 class TrainOptions:
     """How a `train_method` call runs, beyond the profile's section `train`: `device` ("auto":
-    the model's), `training_args` overriding any `transformers.TrainingArguments` field (e.g.
+    the model's), the `seed` (the same seed and inputs give the same adapter weights),
+    `training_args` overriding any `transformers.TrainingArguments` field (e.g.
     ``{"torch_compile": True}`` on a GPU), `response_logits_only` (None: when the model
     supports ``logits_to_keep``) for vocabulary logits only where the loss needs them, and extra
     `transformers.TrainerCallback`s (e.g. the benchmarks' step timer)."""
 
     device: str = "auto"
+    seed: int = 0  # the Trainer's seed and the mix of natural and teacher pairs
     training_args: dict[str, Any] | None = None
     response_logits_only: bool | None = None
     callbacks: tuple[Any, ...] = ()
@@ -231,7 +233,6 @@ def train_method(
     out_dir: str | os.PathLike,
     cfg: TrainConfig,
     *,
-    seed: int = 0,
     options: TrainOptions = TrainOptions(),
 ) -> TrainResult:
     """Fine-tune `model` with the method of `spec` (Table IV) and write milestone adapters.
@@ -240,8 +241,8 @@ def train_method(
     learning rate, batch size), lengths, the teacher mix. The passed model is left as it was
     (the adapter is removed after training; it lives in the checkpoints under `out_dir`).
     Re-running with the same `out_dir` resumes from the last checkpoint; if the last milestone
-    is already there, nothing is trained. The same seed and inputs give the same adapter
-    weights. `options`: device, Trainer overrides, response-only logits, callbacks.
+    is already there, nothing is trained. `options`: device, seed (the same seed and inputs
+    give the same adapter weights), Trainer overrides, response-only logits, callbacks.
     """
     from transformers import set_seed
 
@@ -256,6 +257,7 @@ def train_method(
         raise ValueError("tokenizer=None: pass the tokenizer that belongs to the model")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    seed = options.seed
     mixed = mix_training_pairs(pairs.natural, pairs.teacher, cfg.teacher_mix, seed)
     teacher_objs = {id(e) for e in pairs.teacher}
     n_teacher = sum(1 for p in mixed if id(p) in teacher_objs)
@@ -264,9 +266,9 @@ def train_method(
     set_seed(seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=DEPRECATION_NOISE)
-        run = _run_trainer(model, tokenizer, spec, mixed, out_dir, cfg, seed, options)
+        run = _run_trainer(model, tokenizer, spec, mixed, out_dir, cfg, options)
     checkpoints = milestone_checkpoints(out_dir, ms)
-    log = _train_log(run, spec, cfg, seed, ms, len(mixed), n_teacher, checkpoints)
+    log = _train_log(run, spec, cfg, seed, ms, (len(mixed), n_teacher), checkpoints)
     if run.trainer.is_world_process_zero():
         write_train_log(out_dir, log)
     # Give the caller its model back unchanged; the trained adapter is in the checkpoints.
@@ -297,7 +299,6 @@ def _run_trainer(
     mixed: list,
     out_dir: Path,
     cfg: TrainConfig,
-    seed: int,
     options: TrainOptions,
 ) -> _Run:
     """The adapter applied (P-Tuning v2's prefix started from the pairs' transcripts) and the
@@ -311,7 +312,7 @@ def _run_trainer(
                           vocabulary_of(model))  # fmt: skip
     dev = resolve_device(options.device) if options.device != "auto" else model.device.type
     use_bf16 = bf16_math(cfg.mixed_precision, next(model.parameters()).dtype, dev)
-    args_kw = _training_arguments(out_dir, cfg, seed, dev, use_bf16)
+    args_kw = _training_arguments(out_dir, cfg, options.seed, dev, use_bf16)
     args_kw.update(options.training_args or {})
     init = transcript_ids(tokenizer, mixed, spec.num_virtual_tokens,
                           cfg.max_input_length, cfg.max_output_length)  # fmt: skip
@@ -341,11 +342,11 @@ def _train_log(
     cfg: TrainConfig,
     seed: int,
     ms: tuple[int, ...],
-    n_pairs: int,
-    n_teacher: int,
+    counts: tuple[int, int],
     checkpoints: dict[int, Path],
 ) -> TrainLog:
-    """The run's `TrainLog`: its loss history and what this execution trained at what speed."""
+    """The run's `TrainLog`: its loss history and what this execution trained at what speed;
+    `counts` = (training pairs, of which teacher-labelled)."""
     state = run.trainer.state
     history = [
         {
@@ -372,8 +373,8 @@ def _train_log(
         seed=seed,
         trainable_params=run.trainable,
         total_params=run.total,
-        n_pairs=n_pairs,
-        n_teacher_pairs=n_teacher,
+        n_pairs=counts[0],
+        n_teacher_pairs=counts[1],
         steps_per_s=steps_run / runtime if runtime > 0 else 0.0,
         tokens_per_s=tokens_run / runtime if runtime > 0 else 0.0,
         runtime_s=runtime,
