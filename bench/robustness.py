@@ -112,7 +112,7 @@ def cold_build(profile: str, root: Path, flag: str):
     cfg = load_profile(root / "params" / f"{profile}.yaml")
     manifest, art = load_manifest(layout.artifacts), layout.artifacts
     studied = (*REUSED_STAGES, *STUDY_STAGES)
-    stale = [k for k in stale_steps(layout) if k.split("-")[0] in studied]
+    stale = [k for k, _, _ in stale_steps(layout) if k.split("-")[0] in studied]
     if stale:
         raise SystemExit(f"{flag}: the build in {art} is not of this code ({', '.join(stale)} "
                          "would run again; the data stages follow ECC_DATA_DIR too: set it as "

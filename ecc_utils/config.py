@@ -417,24 +417,46 @@ def _cross_checks(p: Profile, where) -> None:
             )
 
 
-def load_profile(path: str | Path) -> Profile:
-    """Load and validate a profile file; raises `ProfileError` naming file:line and key."""
-    path = Path(path)
+def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict[tuple[str, ...], str]]:
+    """The profile file's mapping and ``{key path: "file:line"}``. A file with ``base:
+    other.yaml`` (beside it) starts from that profile and overrides what it sets, section by
+    section, key by key; its keys' lines are its own, the rest the base's."""
     if not path.is_file():
         raise ProfileError(f"{path}: profile not found")
     text = path.read_text(encoding="utf-8")
     try:
         raw = yaml.safe_load(text)
-        lines = _line_map(text)
+        lines = {k: f"{path}:{n}" for k, n in _line_map(text).items()}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ProfileError(f"{at}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(raw, dict) or "base" not in raw:
+        return raw, lines
+    base = path.parent / str(raw.pop("base"))
+    if base.resolve() in seen:
+        raise ProfileError(f"{lines[('base',)]}: base: {base.name} includes itself")
+    merged, base_lines = _read_raw(base, (*seen, path.resolve()))
+
+    def merge(into: dict, over: dict) -> dict:
+        out = dict(into)
+        for k, v in over.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
+    return merge(merged, raw), base_lines | lines
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Load and validate a profile file (and the profile it names as its ``base``); raises
+    `ProfileError` naming file:line and key."""
+    path = Path(path)
+    raw, lines = _read_raw(path)
 
     def where(p: tuple[str, ...]) -> str:
         while p and p not in lines:
             p = p[:-1]
-        return f"{path}:{lines[p]}" if p else str(path)
+        return lines[p] if p else str(path)
 
     if not isinstance(raw, dict) or "name" not in raw:
         raise ProfileError(f"{path}: a profile is a mapping with at least a 'name' key")

@@ -144,7 +144,7 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 
 
 def test_profile_path_lists_known_profiles(root):
-    with pytest.raises(ProfileError, match="profiles in .*paper, quick, smoke"):
+    with pytest.raises(ProfileError, match="profiles in .*paper, quick, quick-live, smoke"):
         profile_path("does-not-exist", root / "params")
 
 
@@ -191,3 +191,27 @@ def test_per_method_settings_override_the_common_ones(tmp_path, root):
     )
     t2 = load_profile(p2).train
     assert [t2.for_method(m).max_steps for m in METHODS] == [2, 2, 6]  # smoke's last milestones
+
+
+def test_a_profile_can_start_from_another_and_errors_name_the_file_that_set_the_key(tmp_path):
+    from ecc_utils.config import ProfileError, load_profile
+    from tests.conftest import ROOT
+
+    live = load_profile(ROOT / "params" / "quick-live.yaml")
+    quick = load_profile(ROOT / "params" / "quick.yaml")
+    assert (live.name, live.teacher.backend) == ("quick-live", "gemini")
+    assert live.teacher.n_shots == quick.teacher.n_shots  # the base's, where not overridden
+    assert (live.train, live.evolve, live.scoring) == (quick.train, quick.evolve, quick.scoring)
+    (tmp_path / "base.yaml").write_text((ROOT / "params" / "smoke.yaml").read_text())
+    child = tmp_path / "child.yaml"
+    child.write_text("base: base.yaml\nname: child\nscoring:\n  alpha: 2.5\n")
+    with pytest.raises(ProfileError, match=r"child\.yaml:4"):
+        load_profile(child)
+    child.write_text("base: base.yaml\nname: child\n")
+    base_text = (tmp_path / "base.yaml").read_text().replace("alpha: 0.8", "alpha: 2.5")
+    (tmp_path / "base.yaml").write_text(base_text)
+    with pytest.raises(ProfileError, match=r"base\.yaml:\d+"):
+        load_profile(child)
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\nname: loop\n")
+    with pytest.raises(ProfileError, match="includes itself"):
+        load_profile(tmp_path / "loop.yaml")

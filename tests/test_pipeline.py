@@ -574,3 +574,38 @@ def test_notebook_imports_read_cell_sources_as_lists_or_strings(tmp_path):
     path = tmp_path / "n.ipynb"
     path.write_text(json.dumps(nb))
     assert fingerprints.notebook_imports(path) == {"ecc_utils.a", "ecc_utils", "ecc_utils.b"}
+
+
+def test_a_dry_run_says_what_changed_since_a_steps_last_run(tmp_path):
+    from ecc_utils.build.status import why_stale
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "out.csv").write_text("x")
+    out_nb = tmp_path / "01_x.ipynb"
+    out_nb.write_text("{}")
+    step = Step("01_x", "01_x", inputs=("in.csv",), outputs=("out.csv",))
+    fp = {"notebook": "n", "parameters": "p", "ecc_utils": "e",
+          "modules": {"ecc_utils.a": "1", "ecc_utils.report.plots": "2"},
+          "inputs": {"in.csv": "i"}, "external": {}}  # fmt: skip
+    record = {"status": "ok", "fingerprint": fp}
+    assert why_stale(step, fp, record, art, out_nb) == []
+    assert why_stale(step, fp, None, art, out_nb) == ["it never ran"]
+    assert why_stale(step, fp, {**record, "status": "failed"}, art, out_nb) == [
+        "its last run ended failed"
+    ]
+    edited = {**fp, "ecc_utils": "e2", "modules": {**fp["modules"], "ecc_utils.report.plots": "3"}}
+    assert why_stale(step, edited, record, art, out_nb) == [
+        "ecc_utils changed: ecc_utils.report.plots"
+    ]
+    moved = {**fp, "parameters": "q", "inputs": {"in.csv": "j"}}
+    (art / "out.csv").unlink()
+    assert why_stale(step, moved, record, art, out_nb) == [
+        "the profile or the step's parameters changed",
+        "inputs changed: in.csv",
+        "outputs missing: out.csv",
+    ]
+    report = pipeline.dry_run_report([("01_x", ["it never ran"], None), ("02_y", ["a"], 30.0)])
+    assert report.splitlines() == ["would run: 01_x (last run none): it never ran",
+                                   "would run: 02_y (last run 30.0 s): a",
+                                   "2 steps; their last runs took 30.0 s"]  # fmt: skip

@@ -158,15 +158,25 @@ def step_state(step: Step, profile, layout: Layout, manifest: dict) -> tuple[dic
     return fp, is_up_to_date(step, fp, manifest, layout.artifacts, out_nb)
 
 
-def stale_steps(layout: Layout) -> list[str]:
-    """The keys of the profile's steps that `run` would execute now (``--dry-run``): those not
-    up to date for their notebook, code, parameters and inputs. A step whose inputs only its
-    predecessors' re-run would change is not among them (it runs when they do change)."""
+def stale_steps(layout: Layout) -> list[tuple[str, list[str], float | None]]:
+    """The profile's steps that `run` would execute now (``--dry-run``), as (key, what
+    changed since its last run, that run's wall seconds or None): those not up to date for
+    their notebook, code, parameters and inputs. A step whose inputs only its predecessors'
+    re-run would change is not among them (it runs when they do change)."""
+    from ecc_utils.build.status import why_stale
+
     absolute_data_dir()  # as `run` sees it
     profile = load_profile(profile_path(layout.profile, layout.params))
     manifest = load_manifest(layout.artifacts)
-    return [s.key for s in build_plan(profile, layout.params)
-            if not step_state(s, profile, layout, manifest)[1]]  # fmt: skip
+    out = []
+    for s in build_plan(profile, layout.params):
+        fp, up_to_date = step_state(s, profile, layout, manifest)
+        if not up_to_date:
+            rec = manifest.get("steps", {}).get(s.key)
+            out_nb = layout.generated / f"{s.key}.ipynb"
+            why = why_stale(s, fp, rec, layout.artifacts, out_nb)
+            out.append((s.key, why, (rec or {}).get("wall_time_s")))
+    return out
 
 
 @dataclass
@@ -298,6 +308,31 @@ def _quiet_papermill(record: logging.LogRecord) -> bool:
     )
 
 
+def plan_fingerprint(layout: Layout) -> str:
+    """A short hash of what every step of the profile's plan runs: its notebook's code, its
+    parameters and the package modules it imports (not its inputs, which are the build's own
+    results). The book workflow keys its cache of results on it."""
+    import hashlib
+
+    profile = load_profile(profile_path(layout.profile, layout.params))
+    h = hashlib.sha256()
+    for s in build_plan(profile, layout.params):
+        fp = fingerprint(s, profile, layout.notebooks, layout.artifacts, layout.package)
+        h.update(json.dumps([s.key, fp["notebook"], fp["parameters"], fp["ecc_utils"]]).encode())
+    return h.hexdigest()[:16]
+
+
+def dry_run_report(stale: list[tuple[str, list[str], float | None]]) -> str:
+    """One line per step that would run, with why and how long its last run took, then the
+    total of those last runs."""
+    if not stale:
+        return "every step is up to date"
+    lines = [f"would run: {key} (last run {_fmt(t) if t is not None else 'none'}): "
+             + "; ".join(why) for key, why, t in stale]  # fmt: skip
+    total = sum(t or 0.0 for _, _, t in stale)
+    return "\n".join([*lines, f"{len(stale)} steps; their last runs took {_fmt(total)}"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m ecc_utils.build",
@@ -311,21 +346,26 @@ def main(argv: list[str] | None = None) -> int:
                        help="run every stage up to this one (e.g. 06_online_evolution), included")  # fmt: skip
     ap.add_argument("--no-book", action="store_true", help="execute notebooks, skip the book")
     ap.add_argument("--root", default=".", help="project root (default: current folder)")
+    ap.add_argument("--fingerprint", action="store_true",
+                    help="print a hash of the plan's code and parameters, run nothing")  # fmt: skip
     ap.add_argument("--dry-run", action="store_true",
-                    help="list the steps that are not up to date, run nothing")  # fmt: skip
+                    help="list the steps that are not up to date and why, run nothing")  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="    %(message)s", stream=sys.stdout)
     pm_log = logging.getLogger("papermill")
     pm_log.setLevel(logging.INFO)
     pm_log.addFilter(_quiet_papermill)
     layout = Layout(Path(args.root).resolve(), args.profile)
-    if args.dry_run:
+    if args.fingerprint or args.dry_run:
         try:
-            stale = stale_steps(layout)
+            print(
+                plan_fingerprint(layout)
+                if args.fingerprint
+                else dry_run_report(stale_steps(layout))
+            )
         except ProfileError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
-        print("\n".join(f"would run: {k}" for k in stale) or "every step is up to date")
         return 0
     t0 = time.perf_counter()
     try:

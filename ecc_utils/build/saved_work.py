@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ecc_utils.build.plan import Step
-from ecc_utils.provenance.fingerprints import notebook_code_hash
+from ecc_utils.provenance.fingerprints import external_key, notebook_code_hash
 
 
 def work_key(fp: dict, notebook: Path, shown: Iterable[str] = ()) -> str:
     """What the saved work of a run depends on: fingerprint `fp` of the step, its notebook
     counted by the code cells only, without the external files the page only `shown`s."""
-    shown = set(shown)
+    shown = {external_key(x, notebook.parent.parent) for x in shown}
     external = {k: v for k, v in fp.get("external", {}).items() if k not in shown}
     key = dict(fp, notebook=notebook_code_hash(notebook), external=external)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]

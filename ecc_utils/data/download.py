@@ -160,3 +160,24 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ecc_utils.data [DEST]``: fetch the pinned ECD and JDDC samples
+    (sha256-checked) into DEST (default ``data/raw``), a data folder for ``ECC_DATA_DIR``."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m ecc_utils.data",
+                                 description=(main.__doc__ or "").split(":")[1].strip())  # fmt: skip
+    ap.add_argument("dest", nargs="?", default=str(DEFAULT_CACHE_DIR))
+    ap.add_argument("--timeout", type=float, default=60.0)
+    a = ap.parse_args(argv)
+    try:
+        for sample in SAMPLES:
+            where = download(sample, a.dest, timeout=a.timeout)
+            print(f"{sample.name}: {where} (commit {sample.commit[:7]}, sha256 checked)")
+    except DataDownloadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -163,6 +163,23 @@ def package_hash(notebook: Path, package_dir: Path = PACKAGE_DIR) -> str:
     return hash_paths(files, base=package_dir)
 
 
+def module_hashes(notebook: Path, package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
+    """``{module: content hash}`` of the package modules `notebook` runs, so that a changed
+    fingerprint can say which module changed (``python -m ecc_utils.build --dry-run``)."""
+    closure = module_closure(notebook_imports(notebook), package_dir)
+    return {name: hash_paths([f], base=package_dir)[:16] for name, f in sorted(closure.items())}
+
+
+def external_key(path: str, root: Path) -> str:
+    """How a fingerprint names a file outside the artifacts: relative to the project `root`
+    when it lies inside it (the same in every copy of the project, so that a build moved or
+    unpacked elsewhere stays up to date), else as given (a data folder)."""
+    p = Path(path)
+    if p.is_absolute() and p.is_relative_to(root.resolve()):
+        return p.relative_to(root.resolve()).as_posix()
+    return path
+
+
 def fingerprint(step, profile, notebooks_dir: Path, art: Path, package_dir: Path = PACKAGE_DIR):
     """What a step's result depends on, as content hashes: its notebook, the profile and step
     parameters, the package modules it imports, its upstream artifacts and external folders."""
@@ -174,6 +191,10 @@ def fingerprint(step, profile, notebooks_dir: Path, art: Path, package_dir: Path
             json.dumps(params, sort_keys=True, default=str).encode()
         ).hexdigest(),
         "ecc_utils": package_hash(notebook, package_dir),
+        "modules": module_hashes(notebook, package_dir),
         "inputs": {i: hash_paths([art / i], base=art) for i in step.inputs},
-        "external": {e: hash_paths([Path(e)], base=Path(e)) for e in step.external},
+        "external": {
+            external_key(e, notebooks_dir.parent): hash_paths([Path(e)], base=Path(e))
+            for e in step.external
+        },  # fmt: skip
     }

@@ -1,0 +1,44 @@
+"""Why a step of the plan would run: what changed since its last run, in words, for
+``python -m ecc_utils.build --dry-run``. Up to date is `pipeline.is_up_to_date`'s rule; this
+module names what broke it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ecc_utils.build.layout import fell_back
+from ecc_utils.build.plan import Step
+
+
+def _changed(old: Mapping, new: Mapping) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def why_stale(step: Step, fp: dict, record: Mapping | None, art: Path, out_nb: Path) -> list[str]:
+    """What makes `step` run, given its fingerprint now (`fp`) and the manifest's record of
+    its last run (`record`; None when it never ran): empty when it is up to date."""
+    if not record:
+        return ["it never ran"]
+    if record.get("status") != "ok":
+        return [f"its last run ended {record.get('status')}"]
+    old = record.get("fingerprint") or {}
+    reasons = []
+    if old.get("notebook") != fp["notebook"]:
+        reasons.append("its notebook's code changed")
+    if old.get("parameters") != fp["parameters"]:
+        reasons.append("the profile or the step's parameters changed")
+    if old.get("ecc_utils") != fp["ecc_utils"]:
+        mods = _changed(old.get("modules") or {}, fp["modules"]) if old.get("modules") else []
+        reasons.append(f"ecc_utils changed: {', '.join(mods)}" if mods
+                       else "the ecc_utils modules it imports changed")  # fmt: skip
+    for part, what in (("inputs", "inputs"), ("external", "files outside the artifacts")):
+        changed = _changed(old.get(part) or {}, fp[part])
+        if changed:
+            reasons.append(f"{what} changed: {', '.join(changed)}")
+    missing = [o for o in step.outputs if not (art / o).exists()]
+    if missing or not out_nb.is_file():
+        reasons.append(f"outputs missing: {', '.join(missing) or out_nb.name}")
+    if step.retries_fallback and fell_back(art):
+        reasons.append("its last run fell back (a download failed): trying again")
+    return reasons
