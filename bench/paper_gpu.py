@@ -129,7 +129,7 @@ def main() -> None:
             shutil.copytree(tmp / "a" / f"checkpoint-{half}", tmp / "b" / f"checkpoint-{half}")
             t = time.perf_counter()
             train_method(model, tok, spec, TrainingPairs(pairs, []), tmp / "b", ours,
-                         seed=profile.seed)  # fmt: skip
+                         options=TrainOptions(seed=profile.seed))  # fmt: skip
             diff = adapter_difference(tmp / "a" / f"checkpoint-{a.steps}",
                                       tmp / "b" / f"checkpoint-{a.steps}")  # fmt: skip
             resume.append(dict(method=m, resumed_at=half, ended_at=a.steps,

@@ -36,9 +36,12 @@ def test_every_step_ran_and_is_recorded(smoke_run):
             "notebook",
             "parameters",
             "ecc_utils",
+            "modules",
             "inputs",
             "external",
         }
+        # each module the notebook imports, by name (what --dry-run reports as changed)
+        assert all(m.startswith("ecc_utils") for m in rec["fingerprint"]["modules"])
         assert (root / "book" / "generated" / "smoke" / f"{step.key}.ipynb").is_file()
         for o in step.outputs:
             assert (root / "artifacts" / "smoke" / o).exists(), (step.key, o)
