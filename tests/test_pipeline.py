@@ -598,6 +598,12 @@ def test_a_dry_run_says_what_changed_since_a_steps_last_run(tmp_path):
     assert why_stale(step, edited, record, art, out_nb) == [
         "ecc_utils changed: ecc_utils.report.plots"
     ]
+    older = {k: v for k, v in fp.items() if k != "modules"}  # a manifest before module hashes
+    assert why_stale(step, fp, {**record, "fingerprint": older}, art, out_nb) == [
+        "its fingerprint was recorded by another version of the pipeline"
+    ]
+    assert not pipeline.is_up_to_date(step, fp, {"steps": {"01_x": {**record, "fingerprint": older}}},
+                                      art, out_nb)  # fmt: skip
     moved = {**fp, "parameters": "q", "inputs": {"in.csv": "j"}}
     (art / "out.csv").unlink()
     assert why_stale(step, moved, record, art, out_nb) == [

@@ -32,6 +32,7 @@ from ecc_utils.build import saved_work
 from ecc_utils.build.book import PROFILE_PAGES, build_book, render_toc  # noqa: F401  (the book, here too)
 from ecc_utils.build.layout import Layout, PipelineError, data_source, fell_back  # noqa: F401
 from ecc_utils.build.plan import Step, build_plan, data_dirs  # noqa: F401  (the plan's names, here too)
+from ecc_utils.build.status import why_stale
 from ecc_utils.config import ProfileError, load_profile, profile_path
 from ecc_utils.provenance.fingerprints import fingerprint
 from ecc_utils.records import atomic_write_text
@@ -51,13 +52,9 @@ def load_manifest(art: Path) -> dict:
 
 
 def is_up_to_date(step: Step, fp: dict, manifest: dict, art: Path, output_nb: Path) -> bool:
-    """True when the last run of `step` succeeded with the same fingerprint and left its outputs."""
-    rec = manifest.get("steps", {}).get(step.key)
-    if not rec or rec.get("status") != "ok" or rec.get("fingerprint") != fp:
-        return False
-    if step.retries_fallback and fell_back(art):
-        return False
-    return output_nb.is_file() and all((art / o).exists() for o in step.outputs)
+    """True when the last run of `step` succeeded with the same fingerprint and left its outputs
+    (and, for the data stage, did not fall back): `status.why_stale` finds no reason to run."""
+    return not why_stale(step, fp, manifest.get("steps", {}).get(step.key), art, output_nb)
 
 
 # --- execution ------------------------------------------------------------------------------
@@ -163,18 +160,15 @@ def stale_steps(layout: Layout) -> list[tuple[str, list[str], float | None]]:
     changed since its last run, that run's wall seconds or None): those not up to date for
     their notebook, code, parameters and inputs. A step whose inputs only its predecessors'
     re-run would change is not among them (it runs when they do change)."""
-    from ecc_utils.build.status import why_stale
-
     absolute_data_dir()  # as `run` sees it
     profile = load_profile(profile_path(layout.profile, layout.params))
     manifest = load_manifest(layout.artifacts)
     out = []
     for s in build_plan(profile, layout.params):
-        fp, up_to_date = step_state(s, profile, layout, manifest)
-        if not up_to_date:
-            rec = manifest.get("steps", {}).get(s.key)
-            out_nb = layout.generated / f"{s.key}.ipynb"
-            why = why_stale(s, fp, rec, layout.artifacts, out_nb)
+        fp = fingerprint(s, profile, layout.notebooks, layout.artifacts, layout.package)
+        rec = manifest.get("steps", {}).get(s.key)
+        why = why_stale(s, fp, rec, layout.artifacts, layout.generated / f"{s.key}.ipynb")
+        if why:
             out.append((s.key, why, (rec or {}).get("wall_time_s")))
     return out
 

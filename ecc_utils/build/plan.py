@@ -34,7 +34,7 @@ class Step:
     resumable: tuple[str, ...] = ()
     title: str | None = None  # the book page's title, when the notebook's own is too general
     # The data stage: never up to date while its last run fell back (a download failed), so the
-    # next run tries the download again (`pipeline.is_up_to_date`).
+    # next run tries the download again (`status.why_stale`).
     retries_fallback: bool = False
 
     @property

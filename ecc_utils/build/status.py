@@ -1,6 +1,6 @@
-"""Why a step of the plan would run: what changed since its last run, in words, for
-``python -m ecc_utils.build --dry-run``. Up to date is `pipeline.is_up_to_date`'s rule; this
-module names what broke it."""
+"""Why a step of the plan would run: what changed since its last run, in words. The one rule
+of up to date: `pipeline.is_up_to_date` is "no reason", ``python -m ecc_utils.build --dry-run``
+prints the reasons."""
 
 from __future__ import annotations
 
@@ -24,18 +24,24 @@ def why_stale(step: Step, fp: dict, record: Mapping | None, art: Path, out_nb: P
         return [f"its last run ended {record.get('status')}"]
     old = record.get("fingerprint") or {}
     reasons = []
-    if old.get("notebook") != fp["notebook"]:
+    if old.get("notebook") != fp.get("notebook"):
         reasons.append("its notebook's code changed")
-    if old.get("parameters") != fp["parameters"]:
+    if old.get("parameters") != fp.get("parameters"):
         reasons.append("the profile or the step's parameters changed")
-    if old.get("ecc_utils") != fp["ecc_utils"]:
-        mods = _changed(old.get("modules") or {}, fp["modules"]) if old.get("modules") else []
+    if old.get("ecc_utils") != fp.get("ecc_utils"):
+        mods = (
+            _changed(old.get("modules") or {}, fp.get("modules") or {})
+            if old.get("modules")
+            else []
+        )
         reasons.append(f"ecc_utils changed: {', '.join(mods)}" if mods
                        else "the ecc_utils modules it imports changed")  # fmt: skip
     for part, what in (("inputs", "inputs"), ("external", "files outside the artifacts")):
-        changed = _changed(old.get(part) or {}, fp[part])
+        changed = _changed(old.get(part) or {}, fp.get(part) or {})
         if changed:
             reasons.append(f"{what} changed: {', '.join(changed)}")
+    if not reasons and old != fp:  # a part this version does not name (an older manifest)
+        reasons.append("its fingerprint was recorded by another version of the pipeline")
     missing = [o for o in step.outputs if not (art / o).exists()]
     if missing or not out_nb.is_file():
         reasons.append(f"outputs missing: {', '.join(missing) or out_nb.name}")
