@@ -193,6 +193,13 @@ def test_table6_has_the_papers_rows_and_columns(smoke_run):
                                   "not reproducible offline"]).all()  # fmt: skip
     for name in ("fig3.png", "fig3.svg", "figures/intrinsic_metrics.png", "evolution_gain.csv"):
         assert (art / name).stat().st_size > 0, name
+    # The scoring page shows the figures that 05 drew from its tables, the files themselves.
+    html_dir = root / "_build" / "html"
+    page = (html_dir / "generated" / "smoke" / "04_score.html").read_text(encoding="utf-8")
+    for stem in ("intrinsic_metrics", "score_distributions"):
+        assert f'src="../../_images/{stem}.png"' in page, stem
+        drawn = (art / "figures" / f"{stem}.png").read_bytes()
+        assert (html_dir / "_images" / f"{stem}.png").read_bytes() == drawn, stem
 
 
 def test_evolution_covers_both_gates(smoke_run):
@@ -234,6 +241,8 @@ def test_evolution_covers_both_gates(smoke_run):
     assert "a peak rate of 0.0001 (0.1 times the method" in html
     assert "detects, at 80 % power, a change of the human-reply perplexity of" in html
     assert (art / "figures" / "evolution_perplexity.png").stat().st_size > 0
+    for stem in ("evolution", "evolution_perplexity", "evolution_gain"):  # drawn by their step
+        assert f'src="../../_images/{stem}.png"' in html, stem
     results = root / "_build" / "html" / "generated" / "smoke" / "08_results.html"
     html = results.read_text(encoding="utf-8")
     assert "What the online loop cost" in html and "single-run" in html  # no smoke study
@@ -459,11 +468,12 @@ def test_editing_a_module_reruns_only_the_steps_that_import_it(smoke_run):
     assert dry_run() == [] and executed() == []  # the copy is the same code: nothing to do
     plots = (pkg / "report" / "plots.py").read_text()
     (pkg / "report" / "plots.py").write_text(plots + "\n# edited\n")
-    # 08 draws the claims' picture in the book's style (what --dry-run lists is what a run
-    # would execute first: every step that imports the module)
-    assert dry_run() == ["01_data", "04_score", "05_figures", "06_online_evolution", "08_results"]
+    # The figure steps (05 draws the scoring page's, 06_online_evolution_figures the loop's)
+    # and the pages that draw their own: 01's histograms, 08's claims. No scoring, no loop
+    # (what --dry-run lists is what a run would execute first: every step that imports it).
+    assert dry_run() == ["01_data", "05_figures", "06_online_evolution_figures", "08_results"]
     assert all(line.endswith("ecc_utils changed: ecc_utils.report.plots") for line in out[:-1])
-    assert out[-1].startswith("5 steps; their last runs took ")
+    assert out[-1].startswith("4 steps; their last runs took ")
     (pkg / "report" / "plots.py").write_text(plots)
     assert dry_run() == []
     trainer = pkg / "train" / "trainer.py"

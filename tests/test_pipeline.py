@@ -137,8 +137,47 @@ def _touched(tmp_path: Path, smoke, module: str) -> set[str]:
 
 def test_editing_the_plots_module_reruns_only_the_figure_pages(tmp_path, smoke):
     touched = _touched(tmp_path, smoke, "report/plots.py")
-    # 08 draws the claims' picture in the book's style
-    assert touched == {"01_data", "04_score", "05_figures", "06_online_evolution", "08_results"}
+    # The scoring page's figures are drawn by 05 and the loop's by their own step, from the
+    # tables those pages saved; 01 draws its histograms, 08 the claims' picture in the book's
+    # style. No training, scoring or loop.
+    assert touched == {"01_data", "05_figures", "06_online_evolution_figures", "08_results"}
+
+
+def test_the_steps_that_compute_import_no_drawing_code(smoke):
+    """Training, scoring and the loop (minutes each on a CPU) do not import the plotting module,
+    so a figure edit never re-runs them; the pages show the figures their figure steps drew
+    (the book's ``{artifact-figure}``), and each such figure is a declared output of that step."""
+    from ecc_utils.provenance.fingerprints import module_closure, notebook_imports
+
+    notebooks = PACKAGE_DIR.parent / "notebooks"
+    plan = {s.key: s for s in pipeline.build_plan(smoke)}
+    for stage in ("03_train", "04_score", "06_online_evolution"):
+        closure = module_closure(notebook_imports(notebooks / f"{stage}.ipynb"))
+        assert "ecc_utils.report.plots" not in closure, stage
+    shown = {
+        (page, line.split()[-1])
+        for page in ("04_score", "06_online_evolution")
+        for line in "\n".join(code_and_markdown(notebooks / f"{page}.ipynb")).splitlines()
+        if line.startswith("```{artifact-figure}")
+    }
+    assert {stem for _, stem in shown} == {
+        "intrinsic_metrics",
+        "score_distributions",
+        "evolution",
+        "evolution_perplexity",
+        "evolution_gain",
+    }
+    drawn = {o for s in plan.values() for o in s.outputs if o.startswith("figures/")}
+    for page, stem in shown:
+        assert f"figures/{stem}.png" in drawn, (page, stem)
+        step = next(s for s in plan.values() if f"figures/{stem}.png" in s.outputs)
+        assert step.stage != page and list(plan).index(step.key) > list(plan).index(page)
+
+
+def code_and_markdown(notebook: Path) -> list[str]:
+    """Every cell's source of `notebook`."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return ["".join(c["source"]) for c in cells]
 
 
 def test_editing_the_training_code_reruns_training_and_what_follows(tmp_path, smoke):
@@ -615,3 +654,43 @@ def test_a_dry_run_says_what_changed_since_a_steps_last_run(tmp_path):
     assert report.splitlines() == ["would run: 01_x (last run none): it never ran",
                                    "would run: 02_y (last run 30.0 s): a",
                                    "2 steps; their last runs took 30.0 s"]  # fmt: skip
+
+
+def test_a_page_shows_a_figure_that_another_step_drew(tmp_path):
+    """``{artifact-figure} <stem>`` (book/_ext) on a generated page shows the build's
+    ``artifacts/<profile>/figures/<stem>.png`` in the HTML; a missing file fails the strict build
+    with the page, the stem and the file named."""
+    from sphinx.application import Sphinx
+
+    src = tmp_path / "book"
+    page = src / "generated" / "smoke" / "04_score.md"
+    page.parent.mkdir(parents=True)
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
+        "extensions = ['myst_parser', 'ecc_book']\nroot_doc = 'generated/smoke/04_score'\n"
+    )
+    page.write_text(
+        "# Scoring\n\n```{artifact-figure} intrinsic_metrics\n:alt: the metrics\n\n"
+        "Drawn by the figures page.\n```\n"
+    )
+
+    def build() -> tuple[Path, str]:
+        out, warnings = tmp_path / "html", tmp_path / "warnings.txt"
+        with warnings.open("w") as w:
+            app = Sphinx(str(src), str(src), str(out), str(tmp_path / "doctrees"), "html",
+                         status=None, warning=w, freshenv=True)  # fmt: skip
+            app.build()
+        return out, warnings.read_text()
+
+    _, warnings = build()
+    assert "generated/smoke/04_score: figure 'intrinsic_metrics': no file" in warnings
+    assert str(tmp_path / "artifacts" / "smoke" / "figures" / "intrinsic_metrics.png") in warnings
+    figure = tmp_path / "artifacts" / "smoke" / "figures" / "intrinsic_metrics.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    out, warnings = build()
+    html = (out / "generated" / "smoke" / "04_score.html").read_text(encoding="utf-8")
+    assert 'src="../../_images/intrinsic_metrics.png"' in html and 'alt="the metrics"' in html
+    assert "Drawn by the figures page." in html
+    assert (out / "_images" / "intrinsic_metrics.png").read_bytes() == figure.read_bytes()
+    assert "no file" not in warnings

@@ -1,5 +1,5 @@
 """Local Sphinx extension of the book: fixes of Jupyter Book 1's HTML that the browser test
-of the book would otherwise report.
+of the book would otherwise report, and the figures that computing pages show.
 
 * sphinx-thebe's configuration script is registered twice under Jupyter Book 1, and the
   second copy throws "Identifier 'THEBE_JS_URL' has already been declared" on every page: each
@@ -9,6 +9,12 @@ of the book would otherwise report.
 * A notice every page opens with, right under its title: the pipeline passes it in the
   environment variable ``ECC_BOOK_NOTICE`` (a book built on the synthetic corpus says so on
   every page); when it changes, every page is read again, prose pages included.
+* ``{artifact-figure} <stem>``: a figure file of the build's artifacts
+  (``artifacts/<profile>/figures/<stem>.png``) where a page discusses it. The pages that
+  compute (scoring, the online loop) do not draw: their figures are drawn from the saved tables
+  by a figure step of their own, so that editing a figure re-runs no scoring or loop, and the
+  computing page shows the file here. The options and caption are those of ``{figure}``; a
+  missing file is an error that names the stem, the file and the page.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.directives.patches import Figure
 
 STATIC = Path(__file__).parent / "static"
 
@@ -68,6 +75,36 @@ def add_notice(app, doctree) -> None:
     section.insert(1 if titled else 0, box)
 
 
+def figure_file(srcdir: str | Path, docname: str, stem: str) -> Path:
+    """The figure `stem` of the build that page `docname` (``generated/<profile>/<page>``)
+    belongs to: ``artifacts/<profile>/figures/<stem>.png`` beside the book's folder."""
+    parts = docname.split("/")
+    if len(parts) != 3 or parts[0] != "generated":
+        raise ValueError(f"{docname}: an artifact figure belongs on a generated page")
+    return Path(srcdir).parent / "artifacts" / parts[1] / "figures" / f"{stem}.png"
+
+
+class ArtifactFigure(Figure):
+    """``{artifact-figure} <stem>``: ``{figure}`` of the build's figure file `stem`."""
+
+    def run(self):
+        env = self.state.document.settings.env
+        stem = self.arguments[0].strip()
+        try:
+            path = figure_file(env.srcdir, env.docname, stem)
+        except ValueError as e:
+            raise self.error(str(e)) from None
+        if not path.is_file():
+            raise self.error(
+                f"{env.docname}: figure {stem!r}: no file {path} (the figure step that draws it "
+                "did not run or failed)"
+            )
+        env.note_dependency(str(path))  # a redrawn figure re-reads the page
+        page_dir = Path(env.doc2path(env.docname)).parent
+        self.arguments = [os.path.relpath(path, page_dir)]
+        return super().run()
+
+
 def add_static(app) -> None:
     app.config.html_static_path.append(str(STATIC))
 
@@ -78,4 +115,5 @@ def setup(app):
     app.connect("html-page-context", dedupe_scripts, priority=900)
     app.connect("env-get-outdated", reread_all_on_new_notice)
     app.connect("doctree-read", add_notice)
+    app.add_directive("artifact-figure", ArtifactFigure)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -85,7 +85,18 @@ REGISTRY: dict[str, Entry] = {
     "per_input": Entry("per_input.csv", "04_score", "csv", "per (model, input)"),
     "per_group": Entry("per_group.csv", "04_score", "csv", "per (model, ECD context)"),
     "diversity": _shown("diversity.csv", "04_score", "csv", "distinct-n per model", index=True),
+    "selector_baselines": Entry(
+        "selector_baselines.json", "04_score", "json", "R10@1 of chance and of the shortest reply"
+    ),
+    # The figures of the computing pages, drawn from their saved tables by a figure step and
+    # shown on the page that discusses them (the book's ``{artifact-figure}``).
     "fig3": Entry("fig3", "05_figures", "figure", "Fig. 3"),
+    "intrinsic_metrics_figure": Entry(
+        "figures/intrinsic_metrics", "05_figures", "figure", "04's metrics with intervals"
+    ),
+    "score_distributions_figure": Entry(
+        "figures/score_distributions", "05_figures", "figure", "04's Eq. (1) per input"
+    ),
     "fig3_means": _shown("fig3_means.csv", "05_figures", "csv", "Fig. 3's means", index=True),
     "evolve": _shown("evolve", "06_online_evolution", "dir", "evolve/<arm>/: state, adapter"),
     "evolution": Entry("evolution.csv", "06_online_evolution", "csv", "per (arm, round)"),
@@ -98,6 +109,20 @@ REGISTRY: dict[str, Entry] = {
         "evolution_oracle_controls.csv", "06_online_evolution", "csv",
         "the same with the oracle teacher (only with evolve.oracle_arms)",
     ),  # fmt: skip
+    "evolution_perplexity": Entry(
+        "evolution_perplexity.csv", "06_online_evolution", "csv",
+        "the probe's human-reply perplexity per (arm, round)", index=True,
+    ),  # fmt: skip
+    "evolution_figure": Entry(
+        "figures/evolution", "06_online_evolution_figures", "figure", "score and cost per round"
+    ),
+    "evolution_perplexity_figure": Entry(
+        "figures/evolution_perplexity", "06_online_evolution_figures", "figure",
+        "the probe's human-reply perplexity per round",
+    ),  # fmt: skip
+    "evolution_gain_figure": Entry(
+        "figures/evolution_gain", "06_online_evolution_figures", "figure", "probe gain per round"
+    ),
     "glance": Entry("glance.csv", "08_results", "csv", "each claim: this run, its status"),
     "figures": _shown("figures", "every page", "dir", "every figure but Fig. 3"),
     "manifest": _shown("manifest.json", "pipeline", "json", "per step: fingerprint, wall time"),

@@ -71,10 +71,12 @@ def copy_profile_pages(layout: Layout) -> None:
 
 def book_sources(layout: Layout) -> list[Path]:
     """What the profile's HTML is built from: the pages and extension under book/ (of the
-    generated pages, this profile's only) and _config.yml."""
+    generated pages, this profile's only), _config.yml, and the figure files that pages show
+    by ``{artifact-figure}`` (drawn by another step than the page's)."""
     book = layout.root / "book"
     pages = [p for p in sorted(book.iterdir()) if p.name != "generated"]
-    return [*pages, layout.generated, layout.root / "_config.yml"]
+    figures = layout.artifacts / A.rel("figures")
+    return [*pages, layout.generated, layout.root / "_config.yml", figures]
 
 
 def data_notice(art: Path) -> str:

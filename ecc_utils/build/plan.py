@@ -178,7 +178,10 @@ def _scoring_steps(
             outputs=A.plan_outputs("04_score"),
             external=data_dirs(profile),
         ),
-        Step("05_figures", "05_figures", inputs=A.rels("table6", "metrics"),
+        # The scoring page's figures are drawn here, from its saved tables: editing a figure
+        # re-runs no scoring (the page shows the files, the book's {artifact-figure}).
+        Step("05_figures", "05_figures",
+             inputs=A.rels("table6", "metrics", "scores", "selector_baselines"),
              outputs=A.plan_outputs("05_figures")),
         Step(
             "06_online_evolution",
@@ -192,6 +195,10 @@ def _scoring_steps(
             external=study + selection,
             shown=study + selection,
         ),
+        # The loop's figures, drawn from its saved tables (as 05 draws the scoring page's).
+        Step("06_online_evolution_figures", "06_online_evolution_figures",
+             inputs=A.rels("evolution", "evolution_perplexity", "evolution_gain"),
+             outputs=A.plan_outputs("06_online_evolution_figures")),
     ]  # fmt: skip
 
 
