@@ -637,6 +637,11 @@ def test_a_dry_run_says_what_changed_since_a_steps_last_run(tmp_path):
     assert why_stale(step, edited, record, art, out_nb) == [
         "ecc_utils changed: ecc_utils.report.plots"
     ]
+    # A notebook that stopped drawing: the module it no longer imports is named as such.
+    moved = {**fp, "ecc_utils": "e3", "modules": {"ecc_utils.a": "1", "ecc_utils.b": "4"}}
+    assert why_stale(step, moved, record, art, out_nb) == [
+        "now imports: ecc_utils.b; no longer imports: ecc_utils.report.plots"
+    ]
     older = {k: v for k, v in fp.items() if k != "modules"}  # a manifest before module hashes
     assert why_stale(step, fp, {**record, "fingerprint": older}, art, out_nb) == [
         "its fingerprint was recorded by another version of the pipeline"

@@ -15,6 +15,19 @@ def _changed(old: Mapping, new: Mapping) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
+def _module_changes(old: Mapping, new: Mapping) -> str:
+    """The `ecc_utils` modules edited, newly imported and no longer imported between two
+    fingerprints' module hashes, in words ("" when the old one has none: an older manifest)."""
+    if not old:
+        return ""
+    parts = (
+        ("ecc_utils changed", [k for k in _changed(old, new) if k in old and k in new]),
+        ("now imports", sorted(set(new) - set(old))),
+        ("no longer imports", sorted(set(old) - set(new))),
+    )
+    return "; ".join(f"{what}: {', '.join(mods)}" for what, mods in parts if mods)
+
+
 def why_stale(step: Step, fp: dict, record: Mapping | None, art: Path, out_nb: Path) -> list[str]:
     """What makes `step` run, given its fingerprint now (`fp`) and the manifest's record of
     its last run (`record`; None when it never ran): empty when it is up to date."""
@@ -29,13 +42,8 @@ def why_stale(step: Step, fp: dict, record: Mapping | None, art: Path, out_nb: P
     if old.get("parameters") != fp.get("parameters"):
         reasons.append("the profile or the step's parameters changed")
     if old.get("ecc_utils") != fp.get("ecc_utils"):
-        mods = (
-            _changed(old.get("modules") or {}, fp.get("modules") or {})
-            if old.get("modules")
-            else []
-        )
-        reasons.append(f"ecc_utils changed: {', '.join(mods)}" if mods
-                       else "the ecc_utils modules it imports changed")  # fmt: skip
+        mods = _module_changes(old.get("modules") or {}, fp.get("modules") or {})
+        reasons.append(mods or "the ecc_utils modules it imports changed")
     for part, what in (("inputs", "inputs"), ("external", "files outside the artifacts")):
         changed = _changed(old.get(part) or {}, fp.get(part) or {})
         if changed:
