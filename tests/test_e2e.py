@@ -78,6 +78,20 @@ def test_book_pages_exist_and_link_every_executed_notebook(smoke_run):
             assert f"{nb.stem}.html" in landing, f"no link to {nb.stem}"
 
 
+def test_no_cell_shows_the_path_an_artifact_was_written_to(smoke_run):
+    """`Artifacts.write` returns the file's path; a cell that ends with it would show
+    ``PosixPath('../artifacts/...')`` in the book, which says nothing to a reader."""
+    root, _, _ = smoke_run
+    shown = []
+    for nb in sorted((root / "book" / "generated" / "smoke").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("data", {}).get("text/plain", ""))
+                if text.startswith("PosixPath("):
+                    shown.append(f"{nb.stem} cell {i}: {text}")
+    assert not shown
+
+
 def test_environment_artifact(smoke_run):
     root, _, _ = smoke_run
     env = json.loads((root / "artifacts" / "smoke" / "environment.json").read_text())
