@@ -99,7 +99,6 @@ class ArtifactFigure(Figure):
                 f"{env.docname}: figure {stem!r}: no file {path} (the figure step that draws it "
                 "did not run or failed)"
             )
-        env.note_dependency(str(path))  # a redrawn figure re-reads the page
         page_dir = Path(env.doc2path(env.docname)).parent
         self.arguments = [os.path.relpath(path, page_dir)]
         return super().run()
