@@ -249,6 +249,17 @@ def evolution(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def _per_round(fig: Figure, ax, ylabel: str) -> Figure:
+    """Finish a one-panel figure of the loop's arms over rounds: whole rounds on the x axis,
+    `ylabel`, the arms' legend."""
+    ax.set_xlabel("round")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(title="arm", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def perplexity_rounds(table: pd.DataFrame, limit: float = 1.25) -> Figure:
     """Each arm's probe human-reply perplexity per round (`evolve.perplexity_table`: arms as
     rows, ``round k`` columns), with the starting value and `limit` times it as guides: an
@@ -265,13 +276,8 @@ def perplexity_rounds(table: pd.DataFrame, limit: float = 1.25) -> Figure:
     ax.axhline(limit * start, color="0.5", linewidth=0.8, linestyle=":")
     ax.annotate(f"{limit:g} x start", (rounds[-1], limit * start), fontsize=8, color="0.4",
                 ha="right", va="bottom")  # fmt: skip
-    ax.set_xlabel("round")
-    ax.set_ylabel("human-reply perplexity")
     ax.set_title("Probe perplexity of the human replies")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(title="arm", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _per_round(fig, ax, "human-reply perplexity")
 
 
 def evolution_gain(gain: pd.DataFrame) -> Figure:
@@ -290,12 +296,7 @@ def evolution_gain(gain: pd.DataFrame) -> Figure:
         ls = "--" if "kind" in g and (g["kind"] == "control").all() else "-"
         ax.errorbar(x, est, yerr=err, fmt="o", ls=ls, capsize=3, ms=4, lw=1, label=arm)
     ax.axhline(0.0, color=PAPER_COLOR, lw=1)
-    ax.set_xlabel("round")
-    ax.set_ylabel("probe gain over round 0 (Eq. 1)")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(title="arm", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _per_round(fig, ax, "probe gain over round 0 (Eq. 1)")
 
 
 def plot_histograms(
