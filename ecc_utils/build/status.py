@@ -21,7 +21,7 @@ def _module_changes(old: Mapping, new: Mapping) -> str:
     if not old:
         return ""
     parts = (
-        ("ecc_utils changed", [k for k in _changed(old, new) if k in old and k in new]),
+        ("ecc_utils changed", sorted(k for k in old.keys() & new.keys() if old[k] != new[k])),
         ("now imports", sorted(set(new) - set(old))),
         ("no longer imports", sorted(set(old) - set(new))),
     )
